@@ -1,0 +1,61 @@
+import { DnetError } from './base.ts';
+import { errnoName } from './errno.ts';
+
+/** A system call failed. Carries the operation, the errno and its name (`EEXIST`, `ENODEV`...). */
+export class SyscallError extends DnetError {
+  readonly code = 'ERR_SYSCALL';
+  readonly kind = 'internal';
+  readonly errnoName: string;
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    detail?: string,
+  ) {
+    const name = errnoName(errno);
+    super(`${op}: ${name} (errno ${errno})${detail ? `: ${detail}` : ''}`);
+    this.errnoName = name;
+  }
+}
+
+/**
+ * The kernel refused a netlink request. `errno` is the positive errno, `extack` the kernel's
+ * extended-ack text when it gave one ("Invalid prefix for given prefix length" etc.).
+ */
+export class NetlinkError extends DnetError {
+  readonly code = 'ERR_NETLINK';
+  readonly kind = 'internal';
+  readonly errnoName: string;
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    readonly extack?: string,
+  ) {
+    const name = errnoName(errno);
+    super(`${op}: ${name} (errno ${errno})${extack ? `: ${extack}` : ''}`);
+    this.errnoName = name;
+  }
+}
+
+/** A netlink message could not be decoded (truncated, bad length, unknown framing). */
+export class NetlinkDecodeError extends DnetError {
+  readonly code = 'ERR_NETLINK_DECODE';
+  readonly kind = 'internal';
+}
+
+/** libnftables rejected a transaction; nothing of it was applied. `detail` is nft's error text. */
+export class NftablesError extends DnetError {
+  readonly code = 'ERR_NFTABLES';
+  readonly kind = 'internal';
+  constructor(
+    readonly op: string,
+    readonly detail: string,
+  ) {
+    super(`${op}: ${detail.trim() || 'libnftables reported an error without text'}`);
+  }
+}
+
+/** A library the OS layer needs (libc, libnftables) could not be loaded. */
+export class LibraryLoadError extends DnetError {
+  readonly code = 'ERR_LIBRARY_LOAD';
+  readonly kind = 'internal';
+}

@@ -1,0 +1,153 @@
+/**
+ * The only libc FFI of the project (koffi). Thin, typed, fd-based wrappers: each one either
+ * returns its result or throws a SyscallError carrying the operation, errno and errno name.
+ * Nothing above src/os/ imports this module.
+ */
+import koffi from 'koffi';
+import { LibraryLoadError, SyscallError } from '../../errors/index.ts';
+
+function load(name: string): koffi.IKoffiLib {
+  try {
+    return koffi.load(name);
+  } catch (err) {
+    throw new LibraryLoadError(`cannot load ${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const libc = load('libc.so.6');
+
+const c = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
+  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)'),
+  recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
+  close: libc.func('int close(int fd)'),
+  open: libc.func('int open(const char *path, int flags, ...)'),
+  unshare: libc.func('int unshare(int flags)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
+  mount: libc.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+  ),
+  umount2: libc.func('int umount2(const char *target, int flags)'),
+};
+
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_RCVTIMEO = 20;
+export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+export const NETLINK_GET_STRICT_CHK = 12;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_PEEK = 0x2;
+export const MSG_TRUNC = 0x20;
+
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_PRIVATE = 1 << 18;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+export const O_RDONLY = 0;
+export const O_CLOEXEC = 0o2000000;
+
+const EINTR = 4;
+
+function check(op: string, ret: number | bigint, detail?: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new SyscallError(op, koffi.errno(), detail);
+  return n;
+}
+
+/** socket(2). Always close-on-exec. */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check('socket', c.socket(domain, type | SOCK_CLOEXEC, protocol));
+}
+
+/** bind(2) with a raw sockaddr buffer. */
+export function bind(fd: number, addr: Buffer): void {
+  check('bind', c.bind(fd, addr, addr.length));
+}
+
+/** getsockname(2) into a sockaddr buffer of the given size; returns the buffer. */
+export function getsockname(fd: number, size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  const len = [size];
+  check('getsockname', c.getsockname(fd, buf, len));
+  return buf;
+}
+
+/** setsockopt(2) with an int value. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value);
+  check('setsockopt', c.setsockopt(fd, level, name, v, 4));
+}
+
+/** setsockopt(2) with a raw value buffer. */
+export function setsockoptBuf(fd: number, level: number, name: number, value: Buffer): void {
+  check('setsockopt', c.setsockopt(fd, level, name, value, value.length));
+}
+
+/** sendto(2); returns the number of bytes sent. */
+export function sendto(fd: number, buf: Buffer, len: number, addr: Buffer | null): number {
+  for (;;) {
+    const n = Number(c.sendto(fd, buf, len, 0, addr, addr ? addr.length : 0));
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SyscallError('sendto', e);
+  }
+}
+
+/** recvfrom(2) into buf; returns the number of bytes received (the full length with MSG_TRUNC). */
+export function recv(fd: number, buf: Buffer, flags = 0): number {
+  for (;;) {
+    const n = Number(c.recvfrom(fd, buf, buf.length, flags, null, null));
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SyscallError('recvfrom', e);
+  }
+}
+
+/** close(2). */
+export function close(fd: number): void {
+  check('close', c.close(fd));
+}
+
+/** open(2) read-only, close-on-exec (namespace files). */
+export function openReadOnly(path: string): number {
+  return check('open', c.open(path, O_RDONLY | O_CLOEXEC, 'int', 0), path);
+}
+
+/** unshare(2): `unshare --net` for the calling thread when flags = CLONE_NEWNET. */
+export function unshare(flags: number): void {
+  check('unshare', c.unshare(flags));
+}
+
+/** setns(2): move the calling thread into the namespace behind fd. */
+export function setns(fd: number, nstype: number): void {
+  check('setns', c.setns(fd, nstype));
+}
+
+/** mount(2). `mount --bind source target` is mount(source, target, null, MS_BIND). */
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null = null,
+): void {
+  check('mount', c.mount(source, target, fstype, flags, data), target);
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags: number): void {
+  check('umount2', c.umount2(target, flags), target);
+}

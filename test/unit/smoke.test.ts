@@ -1,0 +1,4 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+test('unit', () => assert.equal(1, 1));
