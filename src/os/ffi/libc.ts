@@ -21,7 +21,9 @@ const c = {
   bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
   getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
-  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)'),
+  sendto: libc.func(
+    'intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)',
+  ),
   recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
   close: libc.func('int close(int fd)'),
   open: libc.func('int open(const char *path, int flags, ...)'),

@@ -1,0 +1,347 @@
+import { NetlinkDecodeError } from '../../../errors/index.ts';
+import { Attrs } from './attrs.ts';
+import {
+  AF,
+  IF_OPER,
+  IFF,
+  IFLA,
+  IFLA_BR,
+  IFLA_INFO,
+  IFLA_MACVLAN,
+  IFLA_VXLAN,
+  MACVLAN_MODE,
+  NLM_F,
+  RTM,
+  VETH_INFO_PEER,
+} from './constants.ts';
+import { bytesToIp, bytesToMac, familyOf, ipToBytes, macToBytes } from './ip.ts';
+import { MessageWriter } from './writer.ts';
+
+export const IFINFOMSG_LEN = 16;
+export type MacvlanMode = keyof typeof MACVLAN_MODE;
+
+/** Where a new link (or a veth peer) is created: a namespace fd, or a process's namespace. */
+export type NsTarget = { fd: number } | { pid: number };
+
+interface LinkCommon {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  txqlen?: number;
+  /** Bring the link up on creation. */
+  up?: boolean;
+  /** Attach to this master (bridge) ifindex. */
+  master?: number;
+  /** Create the link directly in this namespace. */
+  netns?: NsTarget;
+}
+
+export interface VethPeer {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  netns?: NsTarget;
+}
+
+/** What to create. One variant per link kind (`ip link add ... type <kind>`). */
+export type LinkSpec =
+  | (LinkCommon & { kind: 'veth'; peer: VethPeer })
+  | (LinkCommon & {
+      kind: 'bridge';
+      stp?: boolean;
+      vlanFiltering?: boolean;
+      ageingTime?: number;
+      mcastSnooping?: boolean;
+    })
+  | (LinkCommon & {
+      kind: 'vxlan';
+      vni: number;
+      /** UDP destination port (4789 is IANA's; the kernel's default is 8472). */
+      port?: number;
+      local?: string;
+      /** Remote unicast or multicast group address. */
+      group?: string;
+      /** Underlay device ifindex. */
+      parent?: number;
+      learning?: boolean;
+      ttl?: number;
+      proxy?: boolean;
+      l2miss?: boolean;
+      l3miss?: boolean;
+    })
+  | (LinkCommon & { kind: 'macvlan'; parent: number; mode: MacvlanMode });
+
+/** The kind-specific part of a link read back from the kernel. */
+export type LinkInfo =
+  | { kind: 'veth' }
+  | { kind: 'bridge'; stp?: boolean; vlanFiltering?: boolean; ageingTime?: number }
+  | {
+      kind: 'vxlan';
+      vni?: number;
+      port?: number;
+      local?: string;
+      group?: string;
+      parent?: number;
+      learning?: boolean;
+    }
+  | { kind: 'macvlan'; mode?: MacvlanMode }
+  | { kind: 'other'; name: string }
+  | { kind: 'none' };
+
+export interface Link {
+  index: number;
+  name: string;
+  /** IFF_* flags. */
+  flags: number;
+  up: boolean;
+  operState: (typeof IF_OPER)[number];
+  mtu?: number;
+  mac?: string;
+  txqlen?: number;
+  /** Master (bridge) ifindex. */
+  master?: number;
+  /** IFLA_LINK: the parent or peer ifindex (in linkNetnsId's namespace when that is set). */
+  parentIndex?: number;
+  linkNetnsId?: number;
+  info: LinkInfo;
+}
+
+/** Changes applied to an existing link (`ip link set`). `master: 0` detaches from the master. */
+export interface LinkChanges {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  name?: string;
+  master?: number;
+  netns?: NsTarget;
+}
+
+function writeIfinfo(w: MessageWriter, index: number, flags: number, change: number): void {
+  const h = w.header(IFINFOMSG_LEN);
+  h.writeUInt8(AF.UNSPEC, 0);
+  h.writeInt32LE(index, 4);
+  h.writeUInt32LE(flags >>> 0, 8);
+  h.writeUInt32LE(change >>> 0, 12);
+}
+
+function writeNs(w: MessageWriter, ns: NsTarget): void {
+  if ('fd' in ns) w.u32(IFLA.NET_NS_FD, ns.fd);
+  else w.u32(IFLA.NET_NS_PID, ns.pid);
+}
+
+function checkName(name: string): void {
+  // IFNAMSIZ is 16 including the NUL; the kernel also refuses '/', ':' and whitespace.
+  if (
+    name.length === 0 ||
+    Buffer.byteLength(name) > 15 ||
+    /[/:\s]/.test(name) ||
+    name === '.' ||
+    name === '..'
+  ) {
+    throw new RangeError(
+      `invalid interface name ${JSON.stringify(name)}: 1-15 bytes, no '/', ':' or whitespace`,
+    );
+  }
+}
+
+function checkMtu(mtu: number): void {
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+    throw new RangeError(`invalid MTU ${mtu}: expected 68-65535`);
+}
+
+/** RTM_NEWLINK creating a link. Equivalent to: `ip link add <name> type <kind> ...`. */
+export function encodeLinkAdd(spec: LinkSpec): MessageWriter {
+  checkName(spec.name);
+  const w = new MessageWriter(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL);
+  writeIfinfo(w, 0, spec.up ? IFF.UP : 0, spec.up ? IFF.UP : 0);
+  w.str(IFLA.IFNAME, spec.name);
+  if (spec.mtu !== undefined) {
+    checkMtu(spec.mtu);
+    w.u32(IFLA.MTU, spec.mtu);
+  }
+  if (spec.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(spec.mac));
+  if (spec.txqlen !== undefined) w.u32(IFLA.TXQLEN, spec.txqlen);
+  if (spec.master !== undefined) w.u32(IFLA.MASTER, spec.master);
+  if (spec.netns !== undefined) writeNs(w, spec.netns);
+  if (spec.kind === 'macvlan') w.u32(IFLA.LINK, spec.parent);
+  w.nest(IFLA.LINKINFO).str(IFLA_INFO.KIND, spec.kind);
+  switch (spec.kind) {
+    case 'veth': {
+      checkName(spec.peer.name);
+      w.nest(IFLA_INFO.DATA).nest(VETH_INFO_PEER);
+      writeIfinfo(w, 0, 0, 0);
+      w.str(IFLA.IFNAME, spec.peer.name);
+      if (spec.peer.mtu !== undefined) {
+        checkMtu(spec.peer.mtu);
+        w.u32(IFLA.MTU, spec.peer.mtu);
+      }
+      if (spec.peer.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(spec.peer.mac));
+      if (spec.peer.netns !== undefined) writeNs(w, spec.peer.netns);
+      w.end().end();
+      break;
+    }
+    case 'bridge': {
+      w.nest(IFLA_INFO.DATA);
+      if (spec.stp !== undefined) w.u32(IFLA_BR.STP_STATE, spec.stp ? 1 : 0);
+      if (spec.vlanFiltering !== undefined) w.u8(IFLA_BR.VLAN_FILTERING, spec.vlanFiltering ? 1 : 0);
+      if (spec.ageingTime !== undefined) w.u32(IFLA_BR.AGEING_TIME, spec.ageingTime);
+      if (spec.mcastSnooping !== undefined) w.u8(IFLA_BR.MCAST_SNOOPING, spec.mcastSnooping ? 1 : 0);
+      w.end();
+      break;
+    }
+    case 'vxlan': {
+      if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni > 0xffffff) {
+        throw new RangeError(`invalid VXLAN VNI ${spec.vni}: expected 0-16777215`);
+      }
+      w.nest(IFLA_INFO.DATA).u32(IFLA_VXLAN.ID, spec.vni);
+      if (spec.port !== undefined) w.be16(IFLA_VXLAN.PORT, spec.port);
+      if (spec.parent !== undefined) w.u32(IFLA_VXLAN.LINK, spec.parent);
+      if (spec.local !== undefined)
+        w.attr(familyOf(spec.local) === 4 ? IFLA_VXLAN.LOCAL : IFLA_VXLAN.LOCAL6, ipToBytes(spec.local));
+      if (spec.group !== undefined)
+        w.attr(familyOf(spec.group) === 4 ? IFLA_VXLAN.GROUP : IFLA_VXLAN.GROUP6, ipToBytes(spec.group));
+      if (spec.learning !== undefined) w.u8(IFLA_VXLAN.LEARNING, spec.learning ? 1 : 0);
+      if (spec.ttl !== undefined) w.u8(IFLA_VXLAN.TTL, spec.ttl);
+      if (spec.proxy !== undefined) w.u8(IFLA_VXLAN.PROXY, spec.proxy ? 1 : 0);
+      if (spec.l2miss !== undefined) w.u8(IFLA_VXLAN.L2MISS, spec.l2miss ? 1 : 0);
+      if (spec.l3miss !== undefined) w.u8(IFLA_VXLAN.L3MISS, spec.l3miss ? 1 : 0);
+      w.end();
+      break;
+    }
+    case 'macvlan': {
+      w.nest(IFLA_INFO.DATA).u32(IFLA_MACVLAN.MODE, MACVLAN_MODE[spec.mode]).end();
+      break;
+    }
+  }
+  w.end();
+  return w;
+}
+
+/** RTM_SETLINK. Equivalent to: `ip link set <dev> [up|down] [mtu N] [address M] [name N] [master B|nomaster] [netns NS]`. */
+export function encodeLinkSet(index: number, ch: LinkChanges): MessageWriter {
+  const w = new MessageWriter(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK);
+  const change = ch.up === undefined ? 0 : IFF.UP;
+  writeIfinfo(w, index, ch.up ? IFF.UP : 0, change);
+  if (ch.name !== undefined) {
+    checkName(ch.name);
+    w.str(IFLA.IFNAME, ch.name);
+  }
+  if (ch.mtu !== undefined) {
+    checkMtu(ch.mtu);
+    w.u32(IFLA.MTU, ch.mtu);
+  }
+  if (ch.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(ch.mac));
+  if (ch.master !== undefined) w.u32(IFLA.MASTER, ch.master);
+  if (ch.netns !== undefined) writeNs(w, ch.netns);
+  return w;
+}
+
+/** RTM_DELLINK. Equivalent to: `ip link del <dev>`. */
+export function encodeLinkDel(index: number): MessageWriter {
+  const w = new MessageWriter(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK);
+  writeIfinfo(w, index, 0, 0);
+  return w;
+}
+
+/** RTM_GETLINK for one link by index or name. Equivalent to: `ip link show <dev>`. */
+export function encodeLinkGet(by: { index: number } | { name: string }): MessageWriter {
+  const w = new MessageWriter(RTM.GETLINK, NLM_F.REQUEST);
+  writeIfinfo(w, 'index' in by ? by.index : 0, 0, 0);
+  if ('name' in by) {
+    checkName(by.name);
+    w.str(IFLA.IFNAME, by.name);
+  }
+  w.u32(IFLA.EXT_MASK, 1); // RTEXT_FILTER_VF off; keeps replies small
+  return w;
+}
+
+/** RTM_GETLINK dump. Equivalent to: `ip link show`. */
+export function encodeLinkDump(): MessageWriter {
+  const w = new MessageWriter(RTM.GETLINK, NLM_F.REQUEST | NLM_F.DUMP);
+  writeIfinfo(w, 0, 0, 0);
+  return w;
+}
+
+function decodeInfo(a: Attrs): LinkInfo {
+  const li = a.nested(IFLA.LINKINFO, 'IFLA_LINKINFO');
+  if (!li) return { kind: 'none' };
+  const kind = li.str(IFLA_INFO.KIND) ?? '';
+  const data = li.has(IFLA_INFO.DATA) ? li.nested(IFLA_INFO.DATA, `IFLA_INFO_DATA(${kind})`) : undefined;
+  switch (kind) {
+    case 'veth':
+      return { kind: 'veth' };
+    case 'bridge': {
+      const info: LinkInfo = { kind: 'bridge' };
+      if (data) {
+        const stp = data.u32(IFLA_BR.STP_STATE);
+        if (stp !== undefined) info.stp = stp !== 0;
+        const vf = data.u8(IFLA_BR.VLAN_FILTERING);
+        if (vf !== undefined) info.vlanFiltering = vf !== 0;
+        const age = data.u32(IFLA_BR.AGEING_TIME);
+        if (age !== undefined) info.ageingTime = age;
+      }
+      return info;
+    }
+    case 'vxlan': {
+      const info: Extract<LinkInfo, { kind: 'vxlan' }> = { kind: 'vxlan' };
+      if (data) {
+        const vni = data.u32(IFLA_VXLAN.ID);
+        if (vni !== undefined) info.vni = vni;
+        const port = data.be16(IFLA_VXLAN.PORT);
+        if (port !== undefined) info.port = port;
+        const parent = data.u32(IFLA_VXLAN.LINK);
+        if (parent !== undefined) info.parent = parent;
+        const local = data.get(IFLA_VXLAN.LOCAL) ?? data.get(IFLA_VXLAN.LOCAL6);
+        if (local) info.local = bytesToIp(local);
+        const group = data.get(IFLA_VXLAN.GROUP) ?? data.get(IFLA_VXLAN.GROUP6);
+        if (group) info.group = bytesToIp(group);
+        const learning = data.u8(IFLA_VXLAN.LEARNING);
+        if (learning !== undefined) info.learning = learning !== 0;
+      }
+      return info;
+    }
+    case 'macvlan': {
+      const info: Extract<LinkInfo, { kind: 'macvlan' }> = { kind: 'macvlan' };
+      const mode = data?.u32(IFLA_MACVLAN.MODE);
+      const name = (Object.keys(MACVLAN_MODE) as MacvlanMode[]).find((k) => MACVLAN_MODE[k] === mode);
+      if (name) info.mode = name;
+      return info;
+    }
+    default:
+      return { kind: 'other', name: kind };
+  }
+}
+
+/** Decodes an RTM_NEWLINK message (a GETLINK reply or a dump entry). */
+export function decodeLink(payload: Buffer): Link {
+  if (payload.length < IFINFOMSG_LEN) {
+    throw new NetlinkDecodeError(`RTM_NEWLINK: ${payload.length} bytes, shorter than ifinfomsg`);
+  }
+  const index = payload.readInt32LE(4);
+  const flags = payload.readUInt32LE(8);
+  const a = Attrs.parse(payload.subarray(IFINFOMSG_LEN), 'RTM_NEWLINK');
+  const name = a.str(IFLA.IFNAME);
+  if (name === undefined) throw new NetlinkDecodeError(`RTM_NEWLINK: link ${index} has no IFLA_IFNAME`);
+  const op = a.u8(IFLA.OPERSTATE) ?? 0;
+  const link: Link = {
+    index,
+    name,
+    flags,
+    up: (flags & IFF.UP) !== 0,
+    operState: IF_OPER[op] ?? 'unknown',
+    info: decodeInfo(a),
+  };
+  const mtu = a.u32(IFLA.MTU);
+  if (mtu !== undefined) link.mtu = mtu;
+  const mac = a.get(IFLA.ADDRESS);
+  if (mac && mac.length > 0) link.mac = bytesToMac(mac);
+  const txq = a.u32(IFLA.TXQLEN);
+  if (txq !== undefined) link.txqlen = txq;
+  const master = a.u32(IFLA.MASTER);
+  if (master !== undefined) link.master = master;
+  const parent = a.u32(IFLA.LINK);
+  if (parent !== undefined) link.parentIndex = parent;
+  const nsid = a.s32(IFLA.LINK_NETNSID);
+  if (nsid !== undefined) link.linkNetnsId = nsid;
+  return link;
+}
