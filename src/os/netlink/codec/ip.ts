@@ -5,8 +5,18 @@ import { AF } from './constants.ts';
 /** An address family of the IP world. */
 export type IpFamily = 4 | 6;
 
+/**
+ * Parses an IP address strictly: IPv4 only in dotted-quad form (ipaddr.parse alone also takes
+ * "10.1" or "0x0a.1.2.3", which the kernel's and Docker's parsers refuse), IPv6 without a zone.
+ */
+export function parseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
+  if (!ip.includes('%') && ipaddr.IPv6.isValid(ip)) return ipaddr.IPv6.parse(ip);
+  throw new RangeError(`invalid IP address ${JSON.stringify(ip)}`);
+}
+
 export function familyOf(ip: string): IpFamily {
-  return ipaddr.parse(ip).kind() === 'ipv4' ? 4 : 6;
+  return parseIp(ip).kind() === 'ipv4' ? 4 : 6;
 }
 
 export function afOf(family: IpFamily): number {
@@ -15,7 +25,7 @@ export function afOf(family: IpFamily): number {
 
 /** IP string → network-order bytes (4 or 16). Throws on a malformed address. */
 export function ipToBytes(ip: string): Buffer {
-  return Buffer.from(ipaddr.parse(ip).toByteArray());
+  return Buffer.from(parseIp(ip).toByteArray());
 }
 
 /** Network-order bytes → canonical IP string (RFC 5952 for IPv6). */
@@ -31,7 +41,7 @@ export function bytesToIp(b: Buffer): string {
 export function parseCidr(cidr: string): { ip: string; prefixLen: number; family: IpFamily } {
   const slash = cidr.indexOf('/');
   const ip = slash < 0 ? cidr : cidr.slice(0, slash);
-  const addr = ipaddr.parse(ip);
+  const addr = parseIp(ip);
   const family: IpFamily = addr.kind() === 'ipv4' ? 4 : 6;
   const max = family === 4 ? 32 : 128;
   const prefixLen = slash < 0 ? max : Number(cidr.slice(slash + 1));

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { NetlinkDecodeError } from '../../src/errors/index.ts';
+import {
+  decodeAddr,
+  decodeLink,
+  decodeNeigh,
+  decodeRoute,
+  encodeAddr,
+  encodeLinkAdd,
+  encodeLinkSet,
+  encodeNeigh,
+  encodeRoute,
+  NLM_F,
+  NLMSG,
+  parseError,
+  parseMessages,
+  RTM,
+} from '../../src/os/netlink/codec/index.ts';
+
+// A test-only encoder, written independently of src/ (plain byte arrays), to check the
+// codec byte for byte.
+function nla(type: number, data: number[]): number[] {
+  const len = 4 + data.length;
+  const out = [len & 0xff, len >> 8, type & 0xff, type >> 8, ...data];
+  while (out.length % 4) out.push(0);
+  return out;
+}
+const u32 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
+const u16 = (v: number) => [v & 0xff, v >> 8];
+const str = (s: string) => [...Buffer.from(s), 0];
+function msg(type: number, flags: number, seq: number, body: number[]): Buffer {
+  const len = 16 + body.length;
+  return Buffer.from([...u32(len), ...u16(type), ...u16(flags), ...u32(seq), ...u32(0), ...body]);
+}
+const NESTED = 0x8000;
+
+describe('netlink codec: encoding, byte for byte', () => {
+  test('veth pair with the peer in another namespace', () => {
+    const got = encodeLinkAdd({
+      kind: 'veth',
+      name: 'v0',
+      mtu: 1400,
+      peer: { name: 'v1', netns: { fd: 7 } },
+    }).finish(5);
+    const ifinfo = [0, 0, 0, 0, ...u32(0), ...u32(0), ...u32(0)];
+    const peer = nla(NESTED | 1, [...ifinfo, ...nla(3, str('v1')), ...nla(28, u32(7))]);
+    const body = [
+      ...ifinfo,
+      ...nla(3, str('v0')),
+      ...nla(4, u32(1400)),
+      ...nla(NESTED | 18, [...nla(1, str('veth')), ...nla(NESTED | 2, peer)]),
+    ];
+    assert.deepEqual(got, msg(16, 0x1 | 0x4 | 0x400 | 0x200, 5, body));
+  });
+
+  test('link set up + master', () => {
+    const got = encodeLinkSet(9, { up: true, master: 3 }).finish(1);
+    const body = [0, 0, 0, 0, ...u32(9), ...u32(1), ...u32(1), ...nla(10, u32(3))];
+    assert.deepEqual(got, msg(19, 0x5, 1, body));
+  });
+
+  test('IPv4 address: IFA_LOCAL and IFA_ADDRESS', () => {
+    const got = encodeAddr('add', { index: 4, cidr: '10.1.2.3/24' }).finish(2);
+    const body = [2, 24, 0, 0, ...u32(4), ...nla(2, [10, 1, 2, 3]), ...nla(1, [10, 1, 2, 3])];
+    assert.deepEqual(got, msg(20, 0x605, 2, body));
+  });
+
+  test('IPv6 default route via a gateway', () => {
+    const got = encodeRoute('replace', { dst: 'default', gateway: 'fd00::1', oif: 2 }).finish(3);
+    const gw = [0xfd, 0, ...new Array(13).fill(0), 1];
+    const body = [10, 0, 0, 0, 254, 4, 0, 1, ...u32(0), ...nla(5, gw), ...nla(4, u32(2))];
+    assert.deepEqual(got, msg(24, 0x505, 3, body));
+  });
+
+  test('on-link route carries RTNH_F_ONLINK and link scope without gateway', () => {
+    const got = encodeRoute('add', { dst: '10.0.0.0/8', oif: 2, onlink: true }).finish(1);
+    assert.equal(got.readUInt8(16 + 6), 253);
+    assert.equal(got.readUInt32LE(16 + 8), 4);
+  });
+
+  test('VXLAN FDB entry: bridge family, lladdr, dst', () => {
+    const got = encodeNeigh('append', {
+      index: 6,
+      family: 'bridge',
+      lladdr: '00:00:00:00:00:00',
+      dst: '192.0.2.1',
+      flags: 2,
+    }).finish(1);
+    const body = [
+      7,
+      0,
+      0,
+      0,
+      ...u32(6),
+      ...u16(0x80),
+      2,
+      0,
+      ...nla(1, [192, 0, 2, 1]),
+      ...nla(2, [0, 0, 0, 0, 0, 0]),
+    ];
+    assert.deepEqual(got, msg(28, 0x1 | 0x4 | 0x400 | 0x800, 1, body));
+  });
+
+  test('bad input is refused before anything is sent', () => {
+    assert.throws(() => encodeLinkAdd({ kind: 'bridge', name: 'a-name-that-is-too-long' }), /1-15 bytes/);
+    assert.throws(() => encodeLinkAdd({ kind: 'bridge', name: 'a/b' }), /invalid interface name/);
+    assert.throws(() => encodeLinkAdd({ kind: 'bridge', name: 'b', mtu: 10 }), /invalid MTU/);
+    assert.throws(() => encodeLinkAdd({ kind: 'vxlan', name: 'v', vni: 1 << 24 }), /VNI/);
+    assert.throws(() => encodeAddr('add', { index: 1, cidr: '10.0.0.1/33' }), /prefix length/);
+    assert.throws(() => encodeAddr('add', { index: 1, cidr: '10.0.0' }));
+    assert.throws(() => encodeRoute('add', { dst: 'default' }), /family or a gateway/);
+    assert.throws(() => encodeRoute('add', { dst: '10.0.0.0/8', gateway: 'fd00::1' }), /family/);
+    assert.throws(() => encodeLinkSet(1, { mac: 'zz:00:00:00:00:00' }), /MAC/);
+    assert.throws(() => encodeNeigh('add', { index: 1, family: 4, dst: 'fd00::1' }), /IPv4/);
+  });
+});
+
+describe('netlink codec: decoding', () => {
+  test('a link reply', () => {
+    const body = [
+      0,
+      0,
+      1,
+      0,
+      ...u32(3),
+      ...u32(0x1043),
+      ...u32(0),
+      ...nla(3, str('br0')),
+      ...nla(4, u32(1500)),
+      ...nla(1, [2, 0, 0, 0, 0, 1]),
+      ...nla(16, [6]),
+      ...nla(NESTED | 18, [...nla(1, str('bridge')), ...nla(NESTED | 2, nla(5, u32(0)))]),
+    ];
+    const [m] = parseMessages(msg(16, 0, 1, body));
+    assert.ok(m);
+    const l = decodeLink(m.payload);
+    assert.deepEqual(l, {
+      index: 3,
+      name: 'br0',
+      flags: 0x1043,
+      up: true,
+      operState: 'up',
+      info: { kind: 'bridge', stp: false },
+      mtu: 1500,
+      mac: '02:00:00:00:00:01',
+    });
+  });
+
+  test('an error with the kernel extack text', () => {
+    const req = msg(16, 5, 9, []);
+    const body = [...u32(-17 >>> 0), ...req.subarray(0, 16), ...nla(1, str('File exists here'))];
+    const [m] = parseMessages(msg(NLMSG.ERROR, NLM_F.CAPPED | NLM_F.ACK_TLVS, 9, body));
+    assert.ok(m);
+    assert.deepEqual(parseError(m), { errno: 17, extack: 'File exists here' });
+  });
+
+  test('route, address and neighbour replies', () => {
+    const r = decodeRoute(
+      Buffer.from([2, 24, 0, 0, 254, 2, 253, 1, ...u32(0), ...nla(1, [10, 0, 0, 0]), ...nla(4, u32(2))]),
+    );
+    assert.equal(r.dst, '10.0.0.0/24');
+    assert.equal(r.oif, 2);
+    const a = decodeAddr(
+      Buffer.from([10, 64, 0, 0, ...u32(2), ...nla(1, [0xfd, ...new Array(14).fill(0), 2])]),
+    );
+    assert.equal(a.cidr, 'fd00::2/64');
+    const n = decodeNeigh(Buffer.from([2, 0, 0, 0, ...u32(2), ...u16(0x80), 0, 0, ...nla(1, [10, 0, 0, 9])]));
+    assert.equal(n.dst, '10.0.0.9');
+  });
+
+  test('truncated or corrupted messages are a NetlinkDecodeError, never a crash', () => {
+    const good = encodeLinkAdd({ kind: 'veth', name: 'v0', peer: { name: 'v1' } }).finish(1);
+    // every truncation of a valid message
+    for (let n = 0; n < good.length; n++) {
+      const cut = Buffer.from(good.subarray(0, n));
+      try {
+        for (const m of parseMessages(cut)) decodeLink(m.payload);
+      } catch (err) {
+        assert.ok(err instanceof NetlinkDecodeError, `length ${n}: ${String(err)}`);
+      }
+    }
+    // random garbage with a plausible header
+    for (let i = 0; i < 2000; i++) {
+      const b = randomBytes(16 + (i % 200));
+      b.writeUInt32LE(b.length, 0);
+      const [m] = parseMessages(b);
+      assert.ok(m);
+      for (const dec of [decodeLink, decodeAddr, decodeRoute, decodeNeigh]) {
+        try {
+          dec(m.payload);
+        } catch (err) {
+          assert.ok(err instanceof NetlinkDecodeError || err instanceof RangeError, String(err));
+        }
+      }
+    }
+    assert.throws(() => parseMessages(Buffer.from([40, 0, 0, 0, 16, 0])), NetlinkDecodeError);
+    assert.throws(() => decodeLink(Buffer.alloc(8)), /shorter than ifinfomsg/);
+    assert.equal(RTM.NEWLINK, 16);
+  });
+});
