@@ -20,7 +20,7 @@ typecheck: deps
 	tsc --noEmit -p .
 
 lint: deps
-	biome check src test bench examples scripts
+	biome check src test bench examples scripts bin
 
 test: deps typecheck lint
 	node scripts/run-tests.mjs

@@ -6,4 +6,5 @@ set -euo pipefail
 exec unshare --net --mount --propagation private -- /bin/sh -c '
   mount -t tmpfs -o mode=0755 dnet-world /run &&
   ip link set lo up &&
+  export DNET_WORLD=1 &&
   exec "$@"' in-world "$@"

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { world } from '../harness/world.ts';
+
+// The walkthrough (`make start`) and the benchmarks keep working: they run here, in this
+// test's throwaway world, with short iteration counts.
+const run = (file: string, ...args: string[]) =>
+  execFileSync(process.execPath, ['--import', 'tsx', join(world.root, file), ...args], {
+    cwd: world.root,
+    env: { ...process.env, DNET_WORLD: '1' },
+    timeout: 120_000,
+  }).toString();
+
+test('examples/walkthrough.ts runs and cleans up after itself', () => {
+  const out = run('examples/walkthrough.ts');
+  assert.match(out, /c1 → 172\.18\.0\.1:8080 answered: hello 172\.18\.0\.2/);
+  assert.match(out, /c2 → 172\.18\.0\.1:8080 answered: hello 172\.18\.0\.3/);
+  const links = JSON.parse(execFileSync('ip', ['-j', 'link']).toString()) as { ifname: string }[];
+  assert.deepEqual(
+    links.map((l) => l.ifname),
+    ['lo'],
+  );
+});
+
+test('bench/os-ops.ts --quick reports in-process against child processes', () => {
+  const out = run('bench/os-ops.ts', '--quick');
+  assert.match(out, /netns create\+delete .*x faster/);
+  assert.match(out, /endpoint: veth\+move\+rename\+address\+route .*x faster/);
+});
