@@ -312,3 +312,24 @@ function render(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * A container in the host's network namespace cannot also join a network with a namespace of its
+ * own, and the other way round (Docker refuses `--network host` together with other networks).
+ */
+export class SandboxModeError extends DnetError {
+  readonly code = 'ERR_SANDBOX_MODE';
+  readonly kind = 'conflict';
+  constructor(
+    readonly containerID: string,
+    readonly inHostNamespace: boolean,
+  ) {
+    super(
+      inHostNamespace
+        ? `container ${q(containerID)} uses the host's network namespace (host network): it cannot join ` +
+            `another network; make it leave the host network first`
+        : `container ${q(containerID)} has a network namespace of its own: it cannot join the host network; ` +
+            `make it leave its other networks first`,
+    );
+  }
+}
