@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { NetlinkHandle } from '../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../src/os/netns/index.ts';
+import { applyNft, expr, NftPlan, nftMap } from '../src/os/nftables/index.ts';
 import { measure, printComparison, type Timing } from './lib.ts';
 
 if (process.env.DNET_WORLD !== '1') {
@@ -102,5 +103,25 @@ for (const sb of sandboxes) {
 }
 h.linkDel('bbr0');
 h.close();
+
+// 3. publishing one port: one element in a port map (the table already holds 1000), in-process
+//    (libnftables, one transaction) against the nft CLI.
+const t = { family: 'ip', table: 'benchnat' } as const;
+const KEY = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
+const ports = nftMap({ ...t, name: 'ports', type: KEY, map: 'inet_service' });
+const setup = new NftPlan().addTable(t).addSet(ports);
+setup.addElements(
+  ports,
+  Array.from({ length: 1000 }, (_, i) => [expr.concat('192.0.2.1', 'tcp', 20000 + i), 80] as const),
+);
+applyNft(setup);
+const nftOurs = await measure('ours', N, (i) => {
+  applyNft(new NftPlan().addElements(ports, [[expr.concat('192.0.2.2', 'tcp', 30000 + i + 10), 80]]));
+});
+const nftTheirs = await measure('nft', N, (i) =>
+  sh('nft', ['add', 'element', 'ip', 'benchnat', 'ports', `{ 192.0.2.3 . tcp . ${30000 + i + 10} : 80 }`]),
+);
+rows.push({ what: 'nft map element add (1000 in the map)', ours: nftOurs, theirs: nftTheirs });
+applyNft(new NftPlan().deleteTable(t));
 
 printComparison(`kernel operations, ${N} iterations each (median and 90th percentile)`, rows);

@@ -28,4 +28,5 @@ test('bench/os-ops.ts --quick reports in-process against child processes', () =>
   const out = run('bench/os-ops.ts', '--quick');
   assert.match(out, /netns create\+delete .*x faster/);
   assert.match(out, /endpoint: veth\+move\+rename\+address\+route .*x faster/);
+  assert.match(out, /nft map element add .*x faster/);
 });
