@@ -10,8 +10,10 @@ export type IpFamily = 4 | 6;
  * "10.1" or "0x0a.1.2.3", which the kernel's and Docker's parsers refuse), IPv6 without a zone.
  */
 export function parseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
-  if (!ip.includes('%') && ipaddr.IPv6.isValid(ip)) return ipaddr.IPv6.parse(ip);
+  // Test for ':' first: isValidFourPartDecimal is slow (~17 µs) on an IPv6 string.
+  if (ip.includes(':')) {
+    if (!ip.includes('%') && ipaddr.IPv6.isValid(ip)) return ipaddr.IPv6.parse(ip);
+  } else if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
   throw new RangeError(`invalid IP address ${JSON.stringify(ip)}`);
 }
 

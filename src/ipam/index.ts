@@ -1,0 +1,38 @@
+/** The built-in IPAM: the sparse allocator, the default pools and the `default` IPAM driver. */
+export { type AllocateNextOptions, Bitmap, type BitmapSnapshot } from './bitmap.ts';
+export {
+  DefaultIpam,
+  type DefaultIpamOptions,
+  IPAM_SERIAL_OPTION,
+  type IpamChange,
+  type IpamPoolSnapshot,
+  type IpamSnapshot,
+} from './default.ts';
+export {
+  AddressInUseError,
+  AddressNotAllocatedError,
+  InvalidAddressError,
+  InvalidAddressSpaceError,
+  InvalidGatewayError,
+  InvalidIpRangeError,
+  InvalidPoolIdError,
+  InvalidSubnetError,
+  IpamSnapshotError,
+  NoDefaultPoolError,
+  NoMoreSubnetsError,
+  PoolExhaustedError,
+  PoolOverlapError,
+  UnknownPoolError,
+} from './errors.ts';
+export {
+  DEFAULT_GLOBAL_POOLS,
+  DEFAULT_LOCAL_POOLS,
+  deriveUlaPool,
+  type IpFamily,
+  normalizePoolSpecs,
+  type PoolBase,
+  type PoolSpec,
+  type Prefix,
+  pickSubnet,
+  splitPool,
+} from './pools.ts';

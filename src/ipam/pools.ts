@@ -1,0 +1,274 @@
+/**
+ * Prefix arithmetic (bigint, both families) and the default address pools the built-in IPAM
+ * picks a subnet from when a network is created without one: Docker's defaults, its
+ * `default-address-pools` configuration, and the host-derived IPv6 ULA pool.
+ *
+ * Docker's defaults (moby daemon/libnetwork/ipamutils): local scope 172.17.0.0/16,
+ * 172.18.0.0/16, 172.19.0.0/16, 172.20.0.0/14, 172.24.0.0/14, 172.28.0.0/14 each cut in /16s
+ * (so 172.17 ... 172.31), then 192.168.0.0/16 cut in /20s: 31 pools. Global scope 10.0.0.0/8
+ * cut in /24s.
+ *
+ * IPv6: moby's allocator has no built-in IPv6 default pool; since Docker 27 the daemon appends
+ * one when the configured pools have no IPv6 entry: a ULA /48 derived from the daemon's host ID
+ * (sha256, 40 bits of Global ID under fd00::/8, RFC 4193 §3.2.2 loosely), cut in /64s
+ * (`deriveUlaPool`). DefaultIpam does the same when given a `hostId`; without one, an IPv6 network
+ * without a subnet fails with NoDefaultPoolError.
+ *
+ * Picking a subnet (moby's allocatePredefinedPool): the bases are sorted by address (then length)
+ * and a base that overlaps an earlier one is dropped; the lowest subnet of the wanted size, in
+ * the first base that has one free, that overlaps no allocated pool and no host route, wins.
+ */
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+
+export type IpFamily = 4 | 6;
+
+/** A CIDR prefix: `start` is the network address as a number (host bits zero), `len` its length. */
+export interface Prefix {
+  readonly family: IpFamily;
+  readonly start: bigint;
+  readonly len: number;
+}
+
+/** One entry of `default-address-pools`: a base CIDR cut into subnets of prefix length `size`. */
+export interface PoolSpec {
+  base: string;
+  size: number;
+}
+
+/** Docker's local-scope default pools (`default-address-pools` when not configured). */
+export const DEFAULT_LOCAL_POOLS: readonly PoolSpec[] = Object.freeze([
+  { base: '172.17.0.0/16', size: 16 },
+  { base: '172.18.0.0/16', size: 16 },
+  { base: '172.19.0.0/16', size: 16 },
+  { base: '172.20.0.0/14', size: 16 },
+  { base: '172.24.0.0/14', size: 16 },
+  { base: '172.28.0.0/14', size: 16 },
+  { base: '192.168.0.0/16', size: 20 },
+]);
+
+/** Docker's global-scope default pools (swarm's default address pool). */
+export const DEFAULT_GLOBAL_POOLS: readonly PoolSpec[] = Object.freeze([{ base: '10.0.0.0/8', size: 24 }]);
+
+// --- addresses and prefixes -----------------------------------------------------------------
+
+export function familyBits(f: IpFamily): number {
+  return f === 4 ? 32 : 128;
+}
+
+export function familyName(f: IpFamily): 'IPv4' | 'IPv6' {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+/**
+ * Parses an IP address strictly: IPv4 only in dotted-quad decimal (ipaddr.parse alone also takes
+ * "10.1", octal or hex forms, which Docker's parser refuses), IPv6 without a zone. Undefined if it
+ * is not one.
+ */
+export function parseIp(s: string): { family: IpFamily; value: bigint } | undefined {
+  if (typeof s !== 'string') return undefined;
+  // Dispatch on ':' first: ipaddr's IPv4 checks cost ~17 µs on an IPv6 string (they throw inside).
+  if (!s.includes(':')) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return undefined;
+    const o = ipaddr.IPv4.parse(s).octets;
+    return { family: 4, value: BigInt((((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]!) >>> 0) };
+  }
+  if (s.includes('%')) return undefined;
+  let parts: number[];
+  try {
+    parts = ipaddr.IPv6.parse(s).parts;
+  } catch {
+    return undefined;
+  }
+  let v = 0n;
+  for (const p of parts) v = (v << 16n) | BigInt(p);
+  return { family: 6, value: v };
+}
+
+/** The canonical text of an address: dotted quad, or RFC 5952 for IPv6. */
+export function formatIp(family: IpFamily, value: bigint): string {
+  if (family === 4) {
+    const n = Number(value);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
+  const parts: number[] = new Array(8);
+  let v = value;
+  for (let i = 7; i >= 0; i--) {
+    parts[i] = Number(v & 0xffffn);
+    v >>= 16n;
+  }
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+/**
+ * Parses "address/length". `canonical` is false when host bits are set (172.18.0.5/16);
+ * `prefix` has them cleared. Undefined if it is not a CIDR.
+ */
+export function parseCidr(s: string): { prefix: Prefix; address: bigint; canonical: boolean } | undefined {
+  if (typeof s !== 'string') return undefined;
+  const slash = s.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIp(s.slice(0, slash));
+  const lenText = s.slice(slash + 1);
+  if (ip === undefined || !/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
+  const len = Number(lenText);
+  if (len > familyBits(ip.family)) return undefined;
+  const start = ip.value & ~hostMask(ip.family, len) & fullMask(ip.family);
+  return { prefix: { family: ip.family, start, len }, address: ip.value, canonical: start === ip.value };
+}
+
+function fullMask(f: IpFamily): bigint {
+  return (1n << BigInt(familyBits(f))) - 1n;
+}
+
+function hostMask(f: IpFamily, len: number): bigint {
+  return (1n << BigInt(familyBits(f) - len)) - 1n;
+}
+
+export function prefixFrom(family: IpFamily, address: bigint, len: number): Prefix {
+  return { family, start: address & ~hostMask(family, len) & fullMask(family), len };
+}
+
+/** The number of addresses in the prefix. */
+export function prefixSize(p: Prefix): bigint {
+  return 1n << BigInt(familyBits(p.family) - p.len);
+}
+
+/** The prefix's last address. */
+export function prefixEnd(p: Prefix): bigint {
+  return p.start + prefixSize(p) - 1n;
+}
+
+export function formatPrefix(p: Prefix): string {
+  return `${formatIp(p.family, p.start)}/${p.len}`;
+}
+
+export function overlaps(a: Prefix, b: Prefix): boolean {
+  return a.family === b.family && a.start <= prefixEnd(b) && b.start <= prefixEnd(a);
+}
+
+/** Whether `inner` lies entirely inside `outer`. */
+export function containsPrefix(outer: Prefix, inner: Prefix): boolean {
+  return (
+    outer.family === inner.family &&
+    inner.len >= outer.len &&
+    inner.start >= outer.start &&
+    prefixEnd(inner) <= prefixEnd(outer)
+  );
+}
+
+export function containsAddress(p: Prefix, family: IpFamily, address: bigint): boolean {
+  return p.family === family && address >= p.start && address <= prefixEnd(p);
+}
+
+/** Orders by family, then address, then length (shorter first), as moby's PrefixCompare. */
+export function comparePrefix(a: Prefix, b: Prefix): number {
+  if (a.family !== b.family) return a.family - b.family;
+  if (a.start !== b.start) return a.start < b.start ? -1 : 1;
+  return a.len - b.len;
+}
+
+// --- default pools --------------------------------------------------------------------------
+
+/** A validated `PoolSpec`. */
+export interface PoolBase {
+  readonly base: Prefix;
+  readonly size: number;
+}
+
+/**
+ * Validates pool specs (as Docker's default-address-pools: `base` a canonical CIDR, `size` a
+ * prefix length from the base's length to the family's width) and splits them by family, sorted,
+ * with bases overlapping an earlier one dropped (as moby's newAddrSpace). Throws RangeError.
+ */
+export function normalizePoolSpecs(specs: readonly PoolSpec[]): { 4: PoolBase[]; 6: PoolBase[] } {
+  const out: { 4: PoolBase[]; 6: PoolBase[] } = { 4: [], 6: [] };
+  specs.forEach((spec, i) => {
+    const c = parseCidr(spec?.base);
+    if (c === undefined)
+      throw new RangeError(`default address pool ${i}: base ${JSON.stringify(spec?.base)} is not a CIDR`);
+    if (!c.canonical) {
+      throw new RangeError(
+        `default address pool ${i}: base ${spec.base} has host bits set (did you mean ${formatPrefix(c.prefix)}?)`,
+      );
+    }
+    const bits = familyBits(c.prefix.family);
+    if (!Number.isInteger(spec.size) || spec.size < c.prefix.len || spec.size > bits) {
+      throw new RangeError(
+        `default address pool ${i}: size ${String(spec.size)} must be a prefix length from ${c.prefix.len} to ${bits} ` +
+          `(the subnets cut from ${spec.base})`,
+      );
+    }
+    out[c.prefix.family].push({ base: c.prefix, size: spec.size });
+  });
+  for (const f of [4, 6] as const) {
+    const sorted = out[f].sort((a, b) => comparePrefix(a.base, b.base));
+    const kept: PoolBase[] = [];
+    for (const b of sorted) {
+      const last = kept[kept.length - 1];
+      if (last === undefined || !overlaps(last.base, b.base)) kept.push(b);
+    }
+    out[f] = kept;
+  }
+  return out;
+}
+
+/** The subnets a pool spec stands for, in order (lazily: 10.0.0.0/8 in /24s is 65,536 of them). */
+export function* splitPool(spec: PoolSpec): Generator<string> {
+  const n = normalizePoolSpecs([spec]);
+  const b = n[4][0] ?? n[6][0];
+  if (b === undefined) return;
+  const step = 1n << BigInt(familyBits(b.base.family) - b.size);
+  for (let s = b.base.start; s <= prefixEnd(b.base); s += step) {
+    yield formatPrefix({ family: b.base.family, start: s, len: b.size });
+  }
+}
+
+/**
+ * The lowest free subnet: for each base in order, the first subnet of `size` (default: the base's
+ * own size; bases the size does not fit are skipped) overlapping none of `blockers` (allocated
+ * pools and host routes, of the same family, in any order, overlapping each other or not).
+ * Undefined when none is free. O(bases x blockers).
+ */
+export function pickSubnet(
+  bases: readonly PoolBase[],
+  blockers: readonly Prefix[],
+  size?: number,
+): Prefix | undefined {
+  const sorted = [...blockers].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  for (const { base, size: baseSize } of bases) {
+    const len = size ?? baseSize;
+    if (len < base.len || len > familyBits(base.family)) continue;
+    const step = 1n << BigInt(familyBits(base.family) - len);
+    const baseEnd = prefixEnd(base);
+    let cand = base.start;
+    for (const b of sorted) {
+      if (b.family !== base.family) continue;
+      const bEnd = prefixEnd(b);
+      if (bEnd < cand) continue; // before the candidate
+      if (b.start > cand + step - 1n) break; // after it: every later blocker starts later still
+      // overlaps the candidate: the next candidate is the first aligned subnet after the blocker
+      cand = ((bEnd + 1n + step - 1n) / step) * step;
+      if (cand > baseEnd) break;
+    }
+    if (cand + step - 1n <= baseEnd) return { family: base.family, start: cand, len };
+  }
+  return undefined;
+}
+
+/** Whether any base can be cut into subnets of `size` (default: each base's own size). */
+export function sizeFits(bases: readonly PoolBase[], size?: number): boolean {
+  return bases.some((b) => size === undefined || (size >= b.base.len && size <= familyBits(b.base.family)));
+}
+
+/**
+ * The host's own ULA pool, as dockerd derives it from its host ID (daemon/daemon.go
+ * deriveULABaseNetwork): the first 64 bits of sha256(hostId), big endian, keep the low 40 bits as
+ * the Global ID, under fd00::/8 → fdXX:XXXX:XXXX::/48, cut in /64s.
+ */
+export function deriveUlaPool(hostId: string): PoolSpec {
+  const sha = createHash('sha256').update(hostId, 'utf8').digest();
+  const gid = sha.readBigUInt64BE(0) & ((1n << 40n) - 1n);
+  const start = (0xfdn << 120n) + (gid << 80n);
+  return { base: formatPrefix({ family: 6, start, len: 48 }), size: 64 };
+}
