@@ -2,6 +2,10 @@
  * libnetwork's public entry: the Container Network Model API, the driver API and the errors.
  * Nothing from src/os/ is exported here: the kernel layer is an implementation detail.
  */
+export { Endpoint, type JoinState, Network, NetworkController } from './core/controller.ts';
+export { Sandbox } from './core/sandbox.ts';
+export type * from './core/types.ts';
+export type * from './driver-api/driver.ts';
 export * from './driver-api/ipam.ts';
 export * from './errors/cnm.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';

@@ -30,3 +30,15 @@ test('bench/os-ops.ts --quick reports in-process against child processes', () =>
   assert.match(out, /endpoint: veth\+move\+rename\+address\+route .*x faster/);
   assert.match(out, /nft map element add .*x faster/);
 });
+
+test("the README's usage example (examples/readme.ts) runs unchanged", () => {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(world.root, 'examples/readme.ts')], {
+    cwd: world.root,
+    env: { ...process.env, DNET_RUN_DIR: join(world.runDir, 'readme') },
+    timeout: 60_000,
+  }).toString();
+  assert.match(out, /^network network1: [0-9a-f]{12} \(null\)$/m);
+  assert.match(out, /container1's network namespace: .*\/readme\/netns\/[0-9a-f]{12}$/m);
+  assert.match(out, /^true$/m);
+  assert.match(out, /^undefined$/m);
+});

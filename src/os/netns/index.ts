@@ -135,6 +135,34 @@ export function createNetns(name: string, opts: { runDir?: string } = {}): strin
   return path;
 }
 
+/**
+ * Gives the namespace this process runs in a name (a bind mount, like Docker's
+ * `/var/run/docker/netns/default`), so it has a path like any other sandbox's. Idempotent.
+ */
+export function pinCurrentNetns(name: string, opts: { runDir?: string } = {}): string {
+  validName(name);
+  const dir = netnsDir(opts.runDir);
+  if (!prepared.has(dir)) {
+    prepareDir(dir);
+    prepared.add(dir);
+  }
+  const path = join(dir, name);
+  if (existsSync(path)) {
+    const want = statSync('/proc/thread-self/ns/net');
+    const have = statSync(path);
+    if (have.ino === want.ino && have.dev === want.dev) return path;
+    throw new NetnsExistsError(path);
+  }
+  closeSync(openSync(path, 'wx', 0o444));
+  try {
+    mount('/proc/thread-self/ns/net', path, 'none', MS_BIND);
+  } catch (err) {
+    unlinkSync(path);
+    throw err;
+  }
+  return path;
+}
+
 /** Opens a namespace (by name under runDir, or by absolute path); the caller closes the fd. */
 export function openNetns(nameOrPath: string, opts: { runDir?: string } = {}): number {
   return openReadOnly(resolveNetnsPath(nameOrPath, opts));

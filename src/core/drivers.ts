@@ -1,0 +1,73 @@
+/**
+ * The driver registry: where the core finds network and IPAM drivers by name. Built-ins are
+ * wired here (the only place the core names concrete drivers); remote plugins are found through
+ * a resolver installed by whoever owns plugin discovery.
+ */
+import type { NetworkDriver } from '../driver-api/driver.ts';
+import type { IpamDriver } from '../driver-api/ipam.ts';
+import { HostDriver } from '../drivers/host/index.ts';
+import { NullDriver } from '../drivers/null/index.ts';
+import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
+
+export type Resolver<T> = (name: string) => Promise<T | undefined>;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.\-/:]{0,127}$/;
+
+export class DriverRegistry {
+  private readonly network = new Map<string, NetworkDriver>();
+  private readonly ipam = new Map<string, IpamDriver>();
+  private networkResolver: Resolver<NetworkDriver> | undefined;
+  private ipamResolver: Resolver<IpamDriver> | undefined;
+
+  constructor() {
+    this.registerNetworkDriver(new NullDriver());
+    this.registerNetworkDriver(new HostDriver());
+  }
+
+  registerNetworkDriver(d: NetworkDriver): void {
+    if (!NAME_RE.test(d.type)) throw new InvalidOptionError('driver', d.type, 'not a usable driver name');
+    this.network.set(d.type, d);
+  }
+
+  registerIpamDriver(d: IpamDriver): void {
+    if (!NAME_RE.test(d.name))
+      throw new InvalidOptionError('ipam driver', d.name, 'not a usable driver name');
+    this.ipam.set(d.name, d);
+  }
+
+  /** Where unknown network driver names are looked up (remote plugins). */
+  setNetworkResolver(r: Resolver<NetworkDriver>): void {
+    this.networkResolver = r;
+  }
+
+  setIpamResolver(r: Resolver<IpamDriver>): void {
+    this.ipamResolver = r;
+  }
+
+  async networkDriver(type: string): Promise<NetworkDriver> {
+    const d = this.network.get(type) ?? (await this.resolve(type, this.networkResolver));
+    if (!d) throw new NetworkTypeError(type, this.networkTypes());
+    this.network.set(type, d);
+    return d;
+  }
+
+  async ipamDriver(name: string): Promise<IpamDriver> {
+    const d = this.ipam.get(name) ?? (await this.resolve(name, this.ipamResolver));
+    if (!d) throw new NetworkTypeError(name, [...this.ipam.keys()]);
+    this.ipam.set(name, d);
+    return d;
+  }
+
+  private async resolve<T>(name: string, r: Resolver<T> | undefined): Promise<T | undefined> {
+    if (!r || !NAME_RE.test(name)) return undefined;
+    return r(name);
+  }
+
+  networkTypes(): string[] {
+    return [...this.network.keys()].sort();
+  }
+
+  loadedNetworkDrivers(): NetworkDriver[] {
+    return [...this.network.values()];
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * A container's sandbox: its network namespace (or the host's, for the host driver), the
+ * endpoints joined to it in join order, its default gateways, and its hosts and resolv.conf.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../dns/files.ts';
+import { buildHosts } from '../dns/hosts.ts';
+import { buildResolvConf } from '../dns/resolv-conf.ts';
+import { SandboxModeError } from '../errors/cnm.ts';
+import { newId } from '../errors/validate.ts';
+import { OsSandbox } from '../os/sandbox.ts';
+import type { Endpoint, JoinState } from './controller.ts';
+import type { JoinOptions } from './types.ts';
+
+export class Sandbox {
+  readonly id = newId();
+  private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
+  private gw4: string | undefined;
+  private gw6: string | undefined;
+
+  /** @internal */
+  constructor(
+    readonly containerId: string,
+    /** @internal */ readonly os: OsSandbox,
+    readonly options: Readonly<JoinOptions>,
+    readonly hostsPath: string,
+    readonly resolvConfPath: string,
+    private readonly dir: string,
+    private readonly hostResolvConf: string,
+  ) {}
+
+  /** The namespace path (`sandboxKey`). */
+  get key(): string {
+    return this.os.path;
+  }
+
+  get isHost(): boolean {
+    return this.os.isHost;
+  }
+
+  /** The endpoints joined, in join order. */
+  endpoints(): Endpoint[] {
+    return [...this.attached.values()].map((a) => a.ep);
+  }
+
+  isEmpty(): boolean {
+    return this.attached.size === 0;
+  }
+
+  /** The lowest free `<prefix>N` among this sandbox's interfaces. */
+  nextInterfaceName(prefix: string): string {
+    const used = new Set([...this.attached.values()].map((a) => a.state.ifName));
+    for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
+  }
+
+  /** Records a joined endpoint; the first endpoint that brings a gateway gives the default route. */
+  attach(ep: Endpoint, state: JoinState): void {
+    this.attached.set(ep.id, { ep, state });
+    try {
+      if (this.gw4 === undefined && state.gateway && state.ifName) {
+        this.os.setGateway(state.gateway, state.ifName);
+        this.gw4 = ep.id;
+      }
+      if (this.gw6 === undefined && state.gatewayIPv6 && state.ifName) {
+        this.os.setGateway(state.gatewayIPv6, state.ifName);
+        this.gw6 = ep.id;
+      }
+    } catch (err) {
+      this.detach(ep);
+      throw err;
+    }
+  }
+
+  /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. */
+  detach(ep: Endpoint): void {
+    if (!this.attached.delete(ep.id)) return;
+    if (this.gw4 === ep.id) {
+      this.gw4 = undefined;
+      this.os.unsetGateway(4);
+      const next = [...this.attached.values()].find((a) => a.state.gateway && a.state.ifName);
+      if (next?.state.gateway && next.state.ifName) {
+        this.os.setGateway(next.state.gateway, next.state.ifName);
+        this.gw4 = next.ep.id;
+      }
+    }
+    if (this.gw6 === ep.id) {
+      this.gw6 = undefined;
+      this.os.unsetGateway(6);
+      const next = [...this.attached.values()].find((a) => a.state.gatewayIPv6 && a.state.ifName);
+      if (next?.state.gatewayIPv6 && next.state.ifName) {
+        this.os.setGateway(next.state.gatewayIPv6, next.state.ifName);
+        this.gw6 = next.ep.id;
+      }
+    }
+  }
+
+  /** (Re)writes hosts and resolv.conf from the sandbox's current state. */
+  async writeFiles(): Promise<void> {
+    const o = this.options;
+    const hostResolv = await readFile(this.hostResolvConf, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
+    if (this.isHost) {
+      // The host's namespace: the host's own files, plus the extra hosts asked for.
+      const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '');
+      const extra = (o.extraHosts ?? []).map((h) => `${h.ip}\t${h.name}\n`).join('');
+      await writeFileAtomic(this.hostsPath, hosts + extra);
+      await writeFileAtomic(this.resolvConfPath, hostResolv);
+      return;
+    }
+    const addresses: string[] = [];
+    let ipv6 = false;
+    for (const { ep } of this.attached.values()) {
+      if (ep.iface.address) addresses.push(ep.iface.address.split('/')[0] ?? '');
+      if (ep.iface.addressIPv6) {
+        addresses.push(ep.iface.addressIPv6.split('/')[0] ?? '');
+        ipv6 = true;
+      }
+    }
+    const hosts = buildHosts({
+      ...(o.hostname ? { hostname: o.hostname } : {}),
+      ...(o.domainname ? { domainname: o.domainname } : {}),
+      addresses: o.hostname ? addresses : [],
+      extraHosts: o.extraHosts ?? [],
+    });
+    const resolv = buildResolvConf(hostResolv, {
+      ...(o.dns ? { dns: o.dns } : {}),
+      ...(o.dnsSearch ? { dnsSearch: o.dnsSearch } : {}),
+      ...(o.dnsOptions ? { dnsOptions: o.dnsOptions } : {}),
+      ipv6,
+      sourcePath: this.hostResolvConf,
+    });
+    await writeFileAtomic(this.hostsPath, hosts);
+    await writeFileAtomic(this.resolvConfPath, resolv.content);
+  }
+
+  /** @internal */
+  async removeFiles(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+    if (this.options.hostsPath) await rm(this.hostsPath, { force: true });
+    if (this.options.resolvConfPath) await rm(this.resolvConfPath, { force: true });
+  }
+}
+
+/** The controller's sandboxes, one per container. */
+export class SandboxSet {
+  private readonly byContainer = new Map<string, Sandbox>();
+
+  constructor(
+    private readonly runDir: string,
+    private readonly hostResolvConf: string,
+  ) {}
+
+  get(containerId: string): Sandbox | undefined {
+    return this.byContainer.get(containerId);
+  }
+
+  all(): Sandbox[] {
+    return [...this.byContainer.values()];
+  }
+
+  /**
+   * The container's sandbox, created (namespace with loopback up, or the host's) on its first
+   * join. A container cannot mix the host's namespace with a namespace of its own.
+   */
+  async getOrCreate(
+    containerId: string,
+    host: boolean,
+    options: JoinOptions,
+  ): Promise<{ sandbox: Sandbox; created: boolean }> {
+    const have = this.byContainer.get(containerId);
+    if (have) {
+      if (have.isHost !== host) throw new SandboxModeError(containerId, have.isHost);
+      return { sandbox: have, created: false };
+    }
+    const id = newId();
+    const dir = join(this.runDir, 'sandboxes', id);
+    const os = host ? OsSandbox.host(this.runDir) : OsSandbox.create(id.slice(0, 12), this.runDir);
+    const sb = new Sandbox(
+      containerId,
+      os,
+      { ...options },
+      options.hostsPath ?? join(dir, 'hosts'),
+      options.resolvConfPath ?? join(dir, 'resolv.conf'),
+      dir,
+      this.hostResolvConf,
+    );
+    this.byContainer.set(containerId, sb);
+    return { sandbox: sb, created: true };
+  }
+
+  /** Removes the sandbox: its files, its namespace (unless it is the host's). */
+  async destroy(sb: Sandbox): Promise<void> {
+    if (this.byContainer.get(sb.containerId) === sb) this.byContainer.delete(sb.containerId);
+    try {
+      sb.os.destroy();
+    } finally {
+      await sb.removeFiles();
+    }
+  }
+
+  /** Closes every sandbox's handles, leaving the namespaces in place. */
+  releaseAll(): void {
+    for (const sb of this.byContainer.values()) sb.os.release();
+    this.byContainer.clear();
+  }
+}

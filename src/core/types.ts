@@ -1,0 +1,100 @@
+/** The public option and info shapes of the core API (src/index.ts re-exports them). */
+import type { ExposedPort, PortBinding, PortMapping } from '../driver-api/driver.ts';
+
+export interface ControllerConfig {
+  /** Where sandboxes' namespaces and files live. Default `/run/dnet`. */
+  runDir?: string;
+  /** Where persistent state lives. Default `/var/lib/dnet`. */
+  dataDir?: string;
+  /** The host's resolv.conf, the base of containers' resolv.conf. Default `/etc/resolv.conf`. */
+  hostResolvConf?: string;
+  /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
+  defaultAddressPools?: { base: string; size: number }[];
+}
+
+export interface IpamConfigEntry {
+  /** CIDR. Absent: a pool is picked from the defaults. */
+  subnet?: string;
+  /** CIDR inside `subnet` from which endpoint addresses come. */
+  ipRange?: string;
+  /** Plain address inside `subnet`. Absent: the first usable address. */
+  gateway?: string;
+  /** Addresses to reserve, by name (plain addresses inside `subnet`). */
+  auxAddresses?: Record<string, string>;
+}
+
+export interface NetworkCreateOptions {
+  ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
+  enableIPv6?: boolean;
+  internal?: boolean;
+  labels?: Record<string, string>;
+  /** Driver options: Docker's `com.docker.network.*` keys and the driver's own. */
+  options?: Record<string, string>;
+}
+
+export interface EndpointCreateOptions {
+  exposedPorts?: ExposedPort[];
+  portBindings?: PortBinding[];
+  macAddress?: string;
+  /** A static IPv4 address (plain, inside one of the network's subnets). */
+  ipv4Address?: string;
+  /** A static IPv6 address. */
+  ipv6Address?: string;
+  /** Driver options for this endpoint. */
+  driverOptions?: Record<string, string>;
+}
+
+export interface ExtraHost {
+  name: string;
+  ip: string;
+}
+
+export interface JoinOptions {
+  hostname?: string;
+  domainname?: string;
+  /** DNS servers for resolv.conf (replace the host's). */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: ExtraHost[];
+  /** Where to write the container's hosts file. Default: `<runDir>/sandboxes/<id>/hosts`. */
+  hostsPath?: string;
+  /** Where to write the container's resolv.conf. Default: `<runDir>/sandboxes/<id>/resolv.conf`. */
+  resolvConfPath?: string;
+  /** Options handed to the driver's join. */
+  driverOptions?: Record<string, string>;
+}
+
+export interface EndpointInfo {
+  id: string;
+  name: string;
+  networkId: string;
+  networkName: string;
+  /** CIDR. */
+  ipv4Address?: string;
+  /** CIDR. */
+  ipv6Address?: string;
+  macAddress?: string;
+  /** Plain address. */
+  gateway?: string;
+  gatewayIPv6?: string;
+  portMappings: PortMapping[];
+  containerId?: string;
+  sandboxKey?: string;
+  /** The interface's name inside the sandbox (`eth0`). */
+  interfaceName?: string;
+  hostsPath?: string;
+  resolvConfPath?: string;
+}
+
+export interface PoolInfo {
+  poolId: string;
+  /** CIDR. */
+  subnet: string;
+  ipRange?: string;
+  /** CIDR. */
+  gateway?: string;
+  /** CIDRs by name. */
+  auxAddresses: Record<string, string>;
+  v6: boolean;
+}

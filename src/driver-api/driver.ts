@@ -1,0 +1,170 @@
+/**
+ * What a network driver implements: the seed's driverapi.Driver, in TypeScript. Built-in drivers
+ * (null, host, bridge) and remote plugins (Docker's NetworkDriver.* protocol) fit it; the core
+ * only talks to drivers through it. IDs, never names, cross this line. Addresses are CIDR strings.
+ */
+
+export type Scope = 'local' | 'global';
+
+export interface DriverCapability {
+  /** Where the driver's state lives: this host only, or cluster-wide. */
+  dataScope: Scope;
+  /** Where its networks reach: this host only, or across hosts. */
+  connectivityScope: Scope;
+}
+
+/** One IPAM pool of a network, as the driver sees it (Docker's IPAMData). */
+export interface IpamData {
+  addressSpace: string;
+  /** The subnet, CIDR. */
+  pool: string;
+  /** The gateway, CIDR (address/prefix of the pool). */
+  gateway?: string;
+  /** Reserved addresses by name, CIDR. */
+  auxAddresses: Record<string, string>;
+}
+
+/** Options of a network, as the core hands them to the driver. */
+export interface NetworkOptions {
+  /** Driver options (`com.docker.network.*` keys and driver-specific ones), as given by the user. */
+  generic: Record<string, string>;
+  enableIPv6: boolean;
+  internal: boolean;
+  labels: Record<string, string>;
+  /** The user's network name: drivers may use it for messages, never as an identity. */
+  name: string;
+}
+
+export interface CreateNetworkRequest {
+  networkId: string;
+  options: NetworkOptions;
+  ipv4Data: IpamData[];
+  ipv6Data: IpamData[];
+}
+
+export type Proto = 'tcp' | 'udp' | 'sctp';
+
+export interface ExposedPort {
+  proto: Proto;
+  port: number;
+}
+
+/** A port to publish (the seed's types.PortBinding). Unset host fields are chosen by the driver. */
+export interface PortBinding {
+  proto: Proto;
+  /** The container's port. */
+  port: number;
+  /** The host address to publish on (default: all). */
+  hostIP?: string;
+  /** The host port, or the first of a range; 0/absent: an ephemeral port. */
+  hostPort?: number;
+  /** The last host port of a range. */
+  hostPortEnd?: number;
+}
+
+/** A published port as it is in effect: host fields filled in. */
+export interface PortMapping {
+  proto: Proto;
+  port: number;
+  /** The container address the traffic goes to. */
+  containerIP: string;
+  hostIP: string;
+  hostPort: number;
+  hostPortEnd: number;
+}
+
+/** The addresses of an endpoint's interface: allocated by the core's IPAM, or chosen by the driver. */
+export interface EndpointInterface {
+  /** IPv4, CIDR. */
+  address?: string;
+  /** IPv6, CIDR. */
+  addressIPv6?: string;
+  macAddress?: string;
+}
+
+export interface EndpointOptions {
+  exposedPorts: ExposedPort[];
+  portBindings: PortBinding[];
+  /** Driver options for this endpoint (Docker's EndpointConfig.DriverOpts). */
+  generic: Record<string, string>;
+}
+
+export interface CreateEndpointRequest {
+  networkId: string;
+  endpointId: string;
+  iface: EndpointInterface;
+  options: EndpointOptions;
+}
+
+/**
+ * What a driver may fill in on endpoint creation. A driver that returns fields the core already
+ * set is refused (the core then deletes the endpoint), as Docker does.
+ */
+export interface CreateEndpointResult {
+  iface?: EndpointInterface;
+}
+
+export interface StaticRoute {
+  /** CIDR. */
+  destination: string;
+  /** 0: via a next hop; 1: directly connected (on-link). */
+  routeType: 0 | 1;
+  nextHop?: string;
+}
+
+export interface JoinRequest {
+  networkId: string;
+  endpointId: string;
+  /** The sandbox's network namespace path. */
+  sandboxKey: string;
+  options: Record<string, string>;
+}
+
+export interface JoinInfo {
+  /**
+   * The interface the driver made for this endpoint, in the host's namespace. The core moves
+   * `srcName` into the sandbox and names it `dstPrefix` + index (`eth0`, `eth1`...). Absent: no
+   * interface (null and host drivers).
+   */
+  interfaceName?: { srcName: string; dstPrefix: string };
+  /** IPv4 gateway (plain address). */
+  gateway?: string;
+  /** IPv6 gateway (plain address). */
+  gatewayIPv6?: string;
+  staticRoutes: StaticRoute[];
+  disableGatewayService: boolean;
+}
+
+export interface NetworkDriver {
+  readonly type: string;
+  /** Joins give the container the host's own namespace, not a sandbox of its own (host driver). */
+  readonly usesHostNamespace?: boolean;
+  /** Networks of this driver get no IPAM pools and endpoints no addresses (null, host). */
+  readonly skipsIpam?: boolean;
+  capabilities(): DriverCapability;
+  /** Driver-wide configuration (`controller.configureNetworkDriver`). Validates and applies. */
+  configure?(options: Record<string, unknown>): Promise<void>;
+  createNetwork(req: CreateNetworkRequest): Promise<void>;
+  deleteNetwork(networkId: string): Promise<void>;
+  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult>;
+  deleteEndpoint(networkId: string, endpointId: string): Promise<void>;
+  /** Operational data of an endpoint (port mappings, the host-side interface...). */
+  endpointOperInfo(networkId: string, endpointId: string): Promise<EndpointOperInfo>;
+  join(req: JoinRequest): Promise<JoinInfo>;
+  leave(networkId: string, endpointId: string): Promise<void>;
+  /** After join: publish ports, NAT. */
+  programExternalConnectivity?(
+    networkId: string,
+    endpointId: string,
+    options: Record<string, string>,
+  ): Promise<void>;
+  revokeExternalConnectivity?(networkId: string, endpointId: string): Promise<void>;
+  /** The controller is closing: release in-memory resources (not kernel state). */
+  close?(): Promise<void>;
+}
+
+export interface EndpointOperInfo {
+  portMappings?: PortMapping[];
+  macAddress?: string;
+  [key: string]: unknown;
+}

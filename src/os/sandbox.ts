@@ -1,0 +1,174 @@
+/**
+ * A sandbox's network stack in the kernel (the seed's osl): a named network namespace with
+ * loopback up, into which endpoint interfaces are moved, renamed, addressed and routed.
+ * The core decides what goes in; this module only does it, each step undone on failure.
+ */
+import { closeSync } from 'node:fs';
+import { NetlinkError } from '../errors/index.ts';
+import { NetlinkHandle, type Route } from './netlink/index.ts';
+import { createNetns, deleteNetns, openNetns, pinCurrentNetns } from './netns/index.ts';
+
+let hostNl: NetlinkHandle | undefined;
+/** The netlink handle of the process's own namespace (shared, never closed). */
+export function hostNetlink(): NetlinkHandle {
+  hostNl ??= NetlinkHandle.open();
+  return hostNl;
+}
+
+export interface SandboxInterfaceSpec {
+  /** The interface's name in the host namespace, as the driver made it. */
+  srcName: string;
+  /** Its name inside the sandbox (`eth0`). */
+  dstName: string;
+  mac?: string;
+  /** CIDRs. */
+  addresses: string[];
+  mtu?: number;
+}
+
+const family = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
+
+export class OsSandbox {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly isHost: boolean,
+    private readonly fd: number,
+    private readonly nl: NetlinkHandle,
+  ) {}
+
+  /** Creates the namespace `<runDir>/netns/<name>` with loopback up. */
+  static create(name: string, runDir: string): OsSandbox {
+    const path = createNetns(name, { runDir });
+    let fd = -1;
+    try {
+      fd = openNetns(path);
+      const nl = NetlinkHandle.open({ netns: { fd } });
+      try {
+        nl.linkSet('lo', { up: true });
+      } catch (err) {
+        nl.close();
+        throw err;
+      }
+      return new OsSandbox(path, false, fd, nl);
+    } catch (err) {
+      if (fd >= 0) closeSync(fd);
+      deleteNetns(path);
+      throw err;
+    }
+  }
+
+  /** Opens an existing sandbox namespace (after a restart). */
+  static open(path: string): OsSandbox {
+    const fd = openNetns(path);
+    try {
+      return new OsSandbox(path, false, fd, NetlinkHandle.open({ netns: { fd } }));
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** The host's own namespace, named `<runDir>/netns/default`; nothing is created or removed in it. */
+  static host(runDir: string): OsSandbox {
+    const path = pinCurrentNetns('default', { runDir });
+    return new OsSandbox(path, true, openNetns(path), hostNetlink());
+  }
+
+  /**
+   * Moves `srcName` from the host into the sandbox and configures it there. On failure the
+   * interface is given back to the host under its original name (so its owner can delete it).
+   */
+  addInterface(spec: SandboxInterfaceSpec): void {
+    if (this.isHost) throw new RangeError('no interfaces are moved into the host sandbox');
+    const host = hostNetlink();
+    const tmp = spec.srcName;
+    host.linkSet(tmp, { up: false, netns: { fd: this.fd } });
+    try {
+      this.nl.linkSet(tmp, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}) });
+      if (spec.mtu !== undefined) this.nl.linkSet(spec.dstName, { mtu: spec.mtu });
+      for (const cidr of spec.addresses) this.nl.addrAdd(spec.dstName, cidr, { noDad: family(cidr) === 6 });
+      this.nl.linkSet(spec.dstName, { up: true });
+    } catch (err) {
+      const name = this.nl.linkGet(spec.dstName) ? spec.dstName : tmp;
+      this.giveBack(name, spec.srcName);
+      throw err;
+    }
+  }
+
+  /** Moves an interface back to the host under `srcName` (its driver deletes it there). */
+  removeInterface(dstName: string, srcName: string): void {
+    if (!this.nl.linkGet(dstName)) return;
+    this.giveBack(dstName, srcName);
+  }
+
+  private giveBack(name: string, srcName: string): void {
+    this.nl.linkSet(name, { up: false });
+    const flushed = this.nl.addrList(name);
+    for (const a of flushed) this.nl.addrDel(name, a.cidr);
+    if (hostNetlink().linkGet(srcName)) {
+      // The host already has that name again: the interface cannot go back; remove it.
+      this.nl.linkDelIfExists(name);
+      return;
+    }
+    this.nl.linkSet(name, { name: srcName, netns: { pid: process.pid } });
+  }
+
+  /** Sets the default route of a family through `gateway` on `dev` (replacing any). */
+  setGateway(gateway: string, dev: string): void {
+    this.nl.routeReplace({ dst: 'default', gateway, oif: dev, onlink: false });
+  }
+
+  /** Removes the default route of a family; false when there was none. */
+  unsetGateway(fam: 4 | 6): boolean {
+    return this.nl.routeDel({ dst: 'default', family: fam });
+  }
+
+  addRoute(destination: string, dev: string, nextHop?: string): void {
+    this.nl.routeReplace({ dst: destination, oif: dev, ...(nextHop ? { gateway: nextHop } : {}) });
+  }
+
+  removeRoute(destination: string): boolean {
+    try {
+      return this.nl.routeDel({ dst: destination });
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errnoName === 'ENODEV') return false;
+      throw err;
+    }
+  }
+
+  routes(): Route[] {
+    return this.nl.routeList();
+  }
+
+  interfaces(): { name: string; mac?: string; addresses: string[] }[] {
+    const addrs = this.nl.addrList();
+    return this.nl
+      .linkList()
+      .filter((l) => l.name !== 'lo')
+      .map((l) => ({
+        name: l.name,
+        ...(l.mac ? { mac: l.mac } : {}),
+        addresses: addrs.filter((a) => a.index === l.index && a.scope === 0).map((a) => a.cidr),
+      }));
+  }
+
+  /** Closes handles; for a non-host sandbox also deletes the namespace (and what is left in it). */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+    if (this.isHost) return;
+    this.nl.close();
+    deleteNetns(this.path);
+  }
+
+  /** Closes handles but keeps the namespace (the daemon stops; containers keep their network). */
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+    if (!this.isHost) this.nl.close();
+  }
+}
