@@ -200,3 +200,60 @@ describe('netlink codec: decoding', () => {
     assert.equal(RTM.NEWLINK, 16);
   });
 });
+
+describe('netlink codec: round trips (what we encode, we decode to the same thing)', () => {
+  const body = (w: { finish(seq?: number): Buffer }) => {
+    const [m] = parseMessages(w.finish(1));
+    assert.ok(m);
+    return m.payload;
+  };
+  test('links of every kind', () => {
+    const l = decodeLink(
+      body(
+        encodeLinkAdd({
+          kind: 'vxlan',
+          name: 'vx0',
+          vni: 77,
+          port: 4789,
+          local: '192.0.2.1',
+          learning: false,
+          mtu: 1450,
+          mac: '02:00:00:00:00:09',
+        }),
+      ),
+    );
+    assert.deepEqual([l.name, l.mtu, l.mac], ['vx0', 1450, '02:00:00:00:00:09']);
+    assert.deepEqual(l.info, { kind: 'vxlan', vni: 77, port: 4789, local: '192.0.2.1', learning: false });
+    const b = decodeLink(body(encodeLinkAdd({ kind: 'bridge', name: 'br0', stp: true })));
+    assert.deepEqual(b.info, { kind: 'bridge', stp: true });
+    const m = decodeLink(body(encodeLinkAdd({ kind: 'macvlan', name: 'mv0', parent: 2, mode: 'bridge' })));
+    assert.deepEqual([m.info, m.parentIndex], [{ kind: 'macvlan', mode: 'bridge' }, 2]);
+    assert.deepEqual(
+      decodeLink(body(encodeLinkAdd({ kind: 'veth', name: 'v0', peer: { name: 'v1' } }))).info,
+      {
+        kind: 'veth',
+      },
+    );
+  });
+  test('addresses, routes, neighbours', () => {
+    for (const cidr of ['10.1.2.3/24', 'fd00::5/64']) {
+      assert.equal(decodeAddr(body(encodeAddr('add', { index: 3, cidr }))).cidr, cidr);
+    }
+    for (const spec of [
+      { dst: '10.0.0.0/8', gateway: '192.0.2.1', oif: 4, priority: 10 },
+      { dst: 'default', gateway: 'fd00::1' },
+      { dst: '2001:db8::/32', oif: 2, table: 1000 },
+    ]) {
+      const r = decodeRoute(body(encodeRoute('add', spec)));
+      assert.equal(r.dst, spec.dst);
+      assert.equal(r.gateway, spec.gateway);
+      assert.equal(r.oif, spec.oif);
+      assert.equal(r.priority, spec.priority);
+      assert.equal(r.table, spec.table ?? 254);
+    }
+    const n = decodeNeigh(
+      body(encodeNeigh('replace', { index: 5, family: 6, dst: 'fd00::9', lladdr: '02:00:00:00:00:01' })),
+    );
+    assert.deepEqual([n.index, n.family, n.dst, n.lladdr], [5, 6, 'fd00::9', '02:00:00:00:00:01']);
+  });
+});
