@@ -14,7 +14,12 @@
  * search starts at a cursor (one past the last offset handed out), goes to the end of the range and
  * wraps around to its start. So a just-released offset is handed out again only after the rest of
  * the range has been used. `serial: false` searches from the range's start instead (first free).
+ *
+ * DefaultIpam uses it for ranges above 2^24 offsets (an IPv6 /64); smaller ones get the dense
+ * DenseBitmap (dense.ts), whose memory does not grow with fragmentation. See allocator.ts.
  */
+
+import type { OffsetAllocator } from './allocator.ts';
 
 interface Run {
   start: bigint;
@@ -71,7 +76,7 @@ function merge(a: Run | null, b: Run | null): Run | null {
   return b;
 }
 
-export class Bitmap {
+export class Bitmap implements OffsetAllocator {
   readonly size: bigint;
   #root: Run | null = null;
   #count = 0n;

@@ -1,4 +1,5 @@
-/** The built-in IPAM: the sparse allocator, the default pools and the `default` IPAM driver. */
+/** The built-in IPAM: the offset allocators (dense and sparse), the default pools and the `default` IPAM driver. */
+export { createAllocator, type OffsetAllocator, restoreAllocator } from './allocator.ts';
 export { type AllocateNextOptions, Bitmap, type BitmapSnapshot } from './bitmap.ts';
 export {
   DefaultIpam,
@@ -8,6 +9,7 @@ export {
   type IpamPoolSnapshot,
   type IpamSnapshot,
 } from './default.ts';
+export { DENSE_MAX_SIZE, DenseBitmap } from './dense.ts';
 export {
   AddressInUseError,
   AddressNotAllocatedError,

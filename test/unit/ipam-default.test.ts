@@ -1131,6 +1131,100 @@ describe('DefaultIpam: snapshot and restore', () => {
   });
 });
 
+describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', () => {
+  test('a /8: gateway, next addresses, the last host, reserved ends, snapshot round trip', async () => {
+    const ipam = new DefaultIpam();
+    const { poolId } = await pool(ipam, { pool: '10.0.0.0/8' });
+    assert.equal((await ipam.requestAddress(poolId, { options: GW })).address, '10.0.0.1/8');
+    assert.equal((await ipam.requestAddress(poolId)).address, '10.0.0.2/8');
+    assert.equal(
+      (await ipam.requestAddress(poolId, { address: '10.255.255.254' })).address,
+      '10.255.255.254/8',
+    );
+    await fails(
+      ipam.requestAddress(poolId, { address: '10.255.255.255' }),
+      InvalidAddressError,
+      'ERR_IPAM_INVALID_ADDRESS',
+      'invalid',
+      /broadcast/,
+    );
+    await fails(
+      ipam.requestAddress(poolId, { address: '10.255.255.254' }),
+      AddressInUseError,
+      'ERR_IPAM_ADDRESS_IN_USE',
+      'conflict',
+    );
+    const snap = ipam.snapshot();
+    assert.deepEqual(snap.pools[0]!.allocated, [
+      ['10.0.0.1', '10.0.0.2'],
+      ['10.255.255.254', '10.255.255.254'],
+    ]);
+    const back = DefaultIpam.restore(JSON.parse(JSON.stringify(snap)));
+    assert.deepEqual(back.snapshot(), snap);
+    assert.equal((await back.requestAddress(poolId)).address, '10.0.0.3/8');
+  });
+
+  test('a nearly full /8 restored from a snapshot: the last free addresses, wrap-around, exhaustion', async () => {
+    const ipam = DefaultIpam.restore({
+      version: 1,
+      pools: [
+        {
+          addressSpace: L,
+          subnet: '10.0.0.0/8',
+          explicit: true,
+          cursor: '10.255.255.250',
+          ipRanges: [],
+          allocated: [['10.0.0.1', '10.255.255.249']],
+          gateways: ['10.0.0.1'],
+        },
+      ],
+    });
+    const poolId = `${L}/10.0.0.0/8`;
+    const got = await addrs(ipam, poolId, 5);
+    assert.deepEqual(got, [
+      '10.255.255.250/8',
+      '10.255.255.251/8',
+      '10.255.255.252/8',
+      '10.255.255.253/8',
+      '10.255.255.254/8',
+    ]);
+    await fails(
+      ipam.requestAddress(poolId),
+      PoolExhaustedError,
+      'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
+      'unavailable',
+    );
+    await ipam.releaseAddress(poolId, '10.1.2.3');
+    assert.equal(
+      (await ipam.requestAddress(poolId)).address,
+      '10.1.2.3/8',
+      'found after wrapping over 2^24 addresses',
+    );
+    assert.deepEqual(ipam.snapshot().pools[0]!.allocated, [['10.0.0.1', '10.255.255.254']]);
+  });
+
+  test('pools above 2^24 addresses (IPv4 /7, IPv6 /103 and /64) and at it (IPv6 /104) behave alike', async () => {
+    const ipam = new DefaultIpam();
+    for (const [subnet, v6, first, last] of [
+      ['10.0.0.0/7', false, '10.0.0.1/7', '11.255.255.254'],
+      ['fd00:7::/103', true, 'fd00:7::1/103', 'fd00:7::1ff:ffff'],
+      ['fd00:8::/104', true, 'fd00:8::1/104', 'fd00:8::ff:ffff'],
+      ['fd00:9::/64', true, 'fd00:9::1/64', 'fd00:9::ffff:ffff:ffff:ffff'],
+    ] as const) {
+      const { poolId } = await pool(ipam, { pool: subnet, v6 });
+      assert.equal((await ipam.requestAddress(poolId)).address, first);
+      await ipam.requestAddress(poolId, { address: last });
+      assert.equal((await ipam.requestAddress(poolId)).address, first.replace(/1\//, '2/'));
+      await ipam.releaseAddress(poolId, first.split('/')[0]!);
+      const p = ipam.snapshot().pools.find((x) => x.subnet === subnet)!;
+      assert.equal(p.allocated.length, 2, subnet);
+      assert.equal(p.allocated[1]![1], last);
+    }
+    const back = DefaultIpam.restore(JSON.parse(JSON.stringify(ipam.snapshot())));
+    assert.deepEqual(back.snapshot(), ipam.snapshot());
+  });
+});
+
 describe('DefaultIpam: concurrency', () => {
   test('1,000 concurrent requestAddress calls never duplicate (no onChange)', async () => {
     const ipam = new DefaultIpam();
