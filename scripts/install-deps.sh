@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages:
 #   iproute2 (ip: tests compare our netlink results with `ip -j`), nftables + libnftables1
 #   (libnftables is loaded in-process through koffi; nft is used by tests to read back),
-#   util-linux (unshare/mount for the throwaway test world), procps (sysctl in tests).
-APT_PKGS=(iproute2 nftables libnftables1 util-linux procps)
+#   util-linux (unshare/mount for the throwaway test world), procps (sysctl in tests),
+#   etcd-server (/usr/bin/etcd: the store tests start a private etcd on the world's loopback).
+APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,6 +23,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's etcd-server enables and starts a system etcd (127.0.0.1:2379) under systemd. The tests
+  # only need the binary: stop and disable the service we have just installed.
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # npm dependencies, exactly as locked. Skipped when the lockfile has not changed since the last install.

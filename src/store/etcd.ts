@@ -1,0 +1,416 @@
+/**
+ * The global store: etcd v3 (the `etcd3` package, gRPC), for state that several hosts share.
+ * dnet's keys live under a prefix (default `dnet/`), so the cluster can be shared.
+ *
+ * - Versions are etcd's mod_revision; the store revision is etcd's revision.
+ * - create: one txn comparing the key's version with 0; compareAndSwap and compareAndDelete: one txn
+ *   comparing mod_revision. A transaction is one etcd txn: the conditions become its compares, the
+ *   writes its success branch, and its failure branch reads the conditioned keys, so the error can
+ *   name the first failed condition as of that same revision.
+ * - list pages through the range at one revision (a consistent snapshot however large).
+ * - watch is an etcd watch (one gRPC stream for all of them); on a dropped connection the client
+ *   reconnects and resumes after the last revision seen, so no event is lost or repeated.
+ * - Every request has a deadline (`timeoutMs`); a connection failure, a timeout or a refusal is a
+ *   StoreUnavailableError naming the hosts.
+ */
+import {
+  Etcd3,
+  type ICompare,
+  type IKeyValue,
+  type IRangeResponse,
+  type IRequestOp,
+  type ITxnResponse,
+  type Watcher,
+} from 'etcd3';
+import { DnetError } from '../errors/base.ts';
+import {
+  InvalidKeyError,
+  KeyExistsError,
+  StoreClosedError,
+  StoreCorruptError,
+  StoreUnavailableError,
+  VersionMismatchError,
+} from './errors.ts';
+import {
+  type CheckedOp,
+  checkOps,
+  conditionOf,
+  decodeValue,
+  encodeValue,
+  validateKey,
+  validatePrefix,
+  validateVersion,
+} from './keys.ts';
+import type { KvEntry, KvEvent, KvOp, KvStore, KvTxnResult, KvWatch, KvWatchOptions } from './types.ts';
+import { type ErrorSink, errorSink, guarded } from './watch.ts';
+
+export const DEFAULT_ETCD_PREFIX = 'dnet/';
+const DEFAULT_TIMEOUT_MS = 5000;
+/** Entries per range request when listing (pages are read at one revision). */
+const DEFAULT_LIST_PAGE_SIZE = 500;
+
+export interface EtcdStoreOptions {
+  /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
+  hosts: readonly string[];
+  /** Where dnet's keys live in etcd: non-empty, ending with "/". Default `dnet/`. */
+  prefix?: string;
+  /** Deadline of each request (and of connecting, and of starting a watch), ms. Default 5000. */
+  timeoutMs?: number;
+  /** Entries per range request when listing (all pages are read at one revision). Default 500. */
+  listPageSize?: number;
+}
+
+/** The first key after every key that starts with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // all 0xff: to the end of the keyspace
+}
+
+function timeout<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (${what})`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export class EtcdStore implements KvStore {
+  readonly backend = 'etcd';
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly watchers = new Set<Watcher>();
+  private readonly prefixBytes: Buffer;
+
+  private constructor(
+    private readonly client: Etcd3,
+    /** The etcd client URLs. */
+    readonly hosts: readonly string[],
+    /** Where dnet's keys live in etcd. */
+    readonly prefix: string,
+    private readonly timeoutMs: number,
+    private readonly listPageSize: number,
+  ) {
+    this.prefixBytes = Buffer.from(prefix, 'utf8');
+  }
+
+  /**
+   * Connects to etcd and checks that it answers (a count of the keys under the prefix):
+   * StoreUnavailableError if it does not within `timeoutMs`.
+   */
+  static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
+    const prefix = options.prefix ?? DEFAULT_ETCD_PREFIX;
+    validatePrefix(prefix);
+    if (prefix === '' || !prefix.endsWith('/')) {
+      throw new InvalidKeyError(prefix, 'the etcd prefix must be non-empty and end with "/" (e.g. "dnet/")');
+    }
+    const hosts = [...options.hosts];
+    if (hosts.length === 0) {
+      throw new StoreUnavailableError('etcd', 'connect', 'no etcd hosts given (e.g. http://127.0.0.1:2379)');
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const client = new Etcd3({
+      hosts,
+      dialTimeout: timeoutMs,
+      // Unary calls get a deadline; the watch stream lives as long as its watchers.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    });
+    const store = new EtcdStore(
+      client,
+      hosts,
+      prefix,
+      timeoutMs,
+      options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE,
+    );
+    try {
+      const all = store.full(prefix);
+      await store.call('connect', () =>
+        client.kv.range({ key: all, range_end: prefixEnd(all), count_only: true }),
+      );
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return store;
+  }
+
+  // --- reads -------------------------------------------------------------------------------
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    this.assertOpen();
+    validateKey(key);
+    const res = await this.call(`get ${key}`, () => this.client.kv.range({ key: this.full(key) }));
+    const kv = res.kvs[0];
+    return kv === undefined ? undefined : this.toEntry(kv);
+  }
+
+  async list(prefix: string): Promise<KvEntry[]> {
+    this.assertOpen();
+    validatePrefix(prefix);
+    const start = this.full(prefix);
+    const end = prefixEnd(start);
+    const out: KvEntry[] = [];
+    let key = start;
+    let revision: string | undefined;
+    for (;;) {
+      const res: IRangeResponse = await this.call(`list ${prefix}`, () =>
+        this.client.kv.range({
+          key,
+          range_end: end,
+          limit: this.listPageSize,
+          ...(revision === undefined ? {} : { revision }),
+        }),
+      );
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) out.push(this.toEntry(kv));
+      const last = res.kvs.at(-1);
+      if (!res.more || last === undefined) return out;
+      key = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one
+    }
+  }
+
+  // --- writes ------------------------------------------------------------------------------
+
+  async put(key: string, value: unknown): Promise<KvEntry> {
+    this.assertOpen();
+    validateKey(key);
+    const enc = encodeValue(key, value);
+    const res = await this.call(`put ${key}`, () =>
+      this.client.kv.put({ key: this.full(key), value: enc.bytes }),
+    );
+    return { key, value: enc.value, version: this.revision(res.header.revision, key) };
+  }
+
+  async create(key: string, value: unknown): Promise<KvEntry> {
+    this.assertOpen();
+    validateKey(key);
+    const op: CheckedOp = { type: 'create', key, encoded: encodeValue(key, value) };
+    const version = await this.apply(`create ${key}`, [op]);
+    return { key, value: op.encoded.value, version };
+  }
+
+  async compareAndSwap(key: string, value: unknown, expectedVersion: number): Promise<KvEntry> {
+    this.assertOpen();
+    validateKey(key);
+    validateVersion(key, expectedVersion);
+    const op: CheckedOp = { type: 'put', key, encoded: encodeValue(key, value), ifVersion: expectedVersion };
+    const version = await this.apply(`compareAndSwap ${key}`, [op]);
+    return { key, value: op.encoded.value, version };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.assertOpen();
+    validateKey(key);
+    const res = await this.call(`delete ${key}`, () => this.client.kv.deleteRange({ key: this.full(key) }));
+    return Number(res.deleted) > 0;
+  }
+
+  async compareAndDelete(key: string, expectedVersion: number): Promise<boolean> {
+    this.assertOpen();
+    validateKey(key);
+    validateVersion(key, expectedVersion);
+    try {
+      await this.apply(`compareAndDelete ${key}`, [{ type: 'delete', key, ifVersion: expectedVersion }]);
+      return true;
+    } catch (err) {
+      if (err instanceof VersionMismatchError && err.actual === undefined) return false; // gone already
+      throw err;
+    }
+  }
+
+  async transaction(ops: readonly KvOp[]): Promise<KvTxnResult> {
+    this.assertOpen();
+    const checked = checkOps(ops);
+    return { version: await this.apply(`transaction of ${checked.length} operations`, checked) };
+  }
+
+  // --- watch and life cycle ----------------------------------------------------------------
+
+  async watch(prefix: string, onEvent: (event: KvEvent) => void, options?: KvWatchOptions): Promise<KvWatch> {
+    this.assertOpen();
+    validatePrefix(prefix);
+    const sink = errorSink(options);
+    const watcher = this.client.watch().prefix(this.full(prefix)).watcher();
+    let open = true;
+    let started = false;
+    watcher.on('put', (kv) => {
+      if (open) this.deliver(sink, onEvent, 'put', kv);
+    });
+    watcher.on('delete', (kv) => {
+      if (open) this.deliver(sink, onEvent, 'delete', kv);
+    });
+    watcher.on('disconnected', (err) => {
+      if (open && started) sink(this.unavailable(`watch ${prefix} (reconnecting)`, err));
+    });
+    const connected = new Promise<void>((resolve, reject) => {
+      watcher.once('connected', () => resolve());
+      watcher.once('error', reject);
+    });
+    // Later errors (a watch cancelled by etcd, e.g. after compaction) go to the sink.
+    watcher.on('error', (err) => {
+      if (open && started) sink(this.unavailable(`watch ${prefix}`, err));
+    });
+    try {
+      await this.call(`watch ${prefix}`, () => timeout(this.timeoutMs, 'starting the watch', connected));
+    } catch (err) {
+      open = false;
+      await watcher.cancel().catch(() => undefined);
+      throw err;
+    }
+    started = true;
+    this.watchers.add(watcher);
+    return {
+      close: async () => {
+        if (!open) return;
+        open = false;
+        this.watchers.delete(watcher);
+        await timeout(this.timeoutMs, 'cancelling the watch', watcher.cancel()).catch(() => undefined);
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await Promise.allSettled([...this.inflight]);
+      const ws = [...this.watchers];
+      this.watchers.clear();
+      for (const w of ws) w.removeAllListeners('put').removeAllListeners('delete');
+      await Promise.allSettled(ws.map((w) => timeout(this.timeoutMs, 'cancelling a watch', w.cancel())));
+      this.client.close();
+    })();
+    return this.closing;
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError('etcd');
+  }
+
+  private full(key: string): Buffer {
+    return Buffer.from(this.prefix + key, 'utf8');
+  }
+
+  private where(key: string): string {
+    return `etcd ${this.hosts.join(',')} key ${JSON.stringify(this.prefix + key)}`;
+  }
+
+  private unavailable(operation: string, err: unknown): StoreUnavailableError {
+    const msg = err instanceof Error ? err.message : String(err);
+    return new StoreUnavailableError('etcd', operation, `${msg}; hosts ${this.hosts.join(', ')}`, {
+      cause: err,
+    });
+  }
+
+  /** Runs one etcd call: tracked for close(), and any failure that is not ours becomes StoreUnavailableError. */
+  private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const p = Promise.resolve().then(fn);
+    this.inflight.add(p);
+    try {
+      return await p;
+    } catch (err) {
+      if (err instanceof DnetError) throw err;
+      throw this.unavailable(operation, err);
+    } finally {
+      this.inflight.delete(p);
+    }
+  }
+
+  /** A revision from etcd (a decimal string) as a version. */
+  private revision(s: string, key: string): number {
+    const n = Number(s);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new StoreCorruptError(this.where(key), `etcd reported revision ${JSON.stringify(s)}`);
+    }
+    return n;
+  }
+
+  /** The dnet key of an etcd key (which starts with the prefix: every request is under it). */
+  private keyOf(raw: Buffer): string {
+    return raw.subarray(this.prefixBytes.length).toString('utf8');
+  }
+
+  private toEntry(kv: IKeyValue): KvEntry {
+    const key = this.keyOf(kv.key);
+    return {
+      key,
+      value: decodeValue(this.where(key), kv.value),
+      version: this.revision(kv.mod_revision, key),
+    };
+  }
+
+  private deliver(
+    sink: ErrorSink,
+    onEvent: (e: KvEvent) => void,
+    type: 'put' | 'delete',
+    kv: IKeyValue,
+  ): void {
+    let event: KvEvent;
+    try {
+      if (type === 'put') {
+        const entry = this.toEntry(kv);
+        event = { type, key: entry.key, entry };
+      } else {
+        const key = this.keyOf(kv.key);
+        event = { type, key, version: this.revision(kv.mod_revision, key) };
+      }
+    } catch (err) {
+      sink(err as Error); // StoreCorruptError: skip the event, tell the owner
+      return;
+    }
+    guarded(sink, () => onEvent(event));
+  }
+
+  /**
+   * Runs `ops` as one etcd txn. Returns the revision of the transaction; throws the error of the
+   * first failed condition (as of the revision the txn ran at).
+   */
+  private async apply(operation: string, ops: readonly CheckedOp[]): Promise<number> {
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    const failure: IRequestOp[] = [];
+    const conditioned: number[] = [];
+    for (const [i, op] of ops.entries()) {
+      const key = this.full(op.key);
+      const cond = conditionOf(op);
+      if (cond !== undefined) {
+        conditioned.push(i);
+        compare.push(
+          cond === null
+            ? { key, target: 'Version', result: 'Equal', version: 0 }
+            : { key, target: 'Mod', result: 'Equal', mod_revision: cond },
+        );
+        failure.push({ request_range: { key } });
+      }
+      if (op.type === 'put' || op.type === 'create')
+        success.push({ request_put: { key, value: op.encoded.bytes } });
+      else if (op.type === 'delete') success.push({ request_delete_range: { key } });
+    }
+    const res: ITxnResponse = await this.call(operation, () =>
+      this.client.kv.txn({ compare, success, failure }),
+    );
+    if (res.succeeded) return this.revision(res.header.revision, ops[0]?.key ?? '');
+    // Which condition failed: the failure branch read every conditioned key at the txn's revision.
+    for (const [j, i] of conditioned.entries()) {
+      const op = ops[i]!;
+      const kv = res.responses[j]?.response_range?.kvs[0];
+      const actual = kv === undefined ? undefined : this.revision(kv.mod_revision, op.key);
+      const cond = conditionOf(op)!;
+      if (cond === null ? actual === undefined : actual === cond) continue;
+      if (op.type === 'create') throw new KeyExistsError(op.key, actual!);
+      throw new VersionMismatchError(op.key, cond, actual);
+    }
+    throw new StoreUnavailableError(
+      'etcd',
+      operation,
+      'etcd refused the transaction but every condition holds',
+    );
+  }
+}
