@@ -24,8 +24,10 @@ import {
   InvalidOptionError,
   NetworkNameError,
   NoContainerError,
+  SandboxExistsError,
   UnknownEndpointError,
   UnknownNetworkError,
+  UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateEndpointName, validateNetworkName } from '../errors/validate.ts';
 import { DefaultIpam } from '../ipam/index.ts';
@@ -217,6 +219,52 @@ export class NetworkController {
 
   allSandboxes(): Sandbox[] {
     return this.sandboxes.all();
+  }
+
+  /**
+   * Creates a container's sandbox before any join (the daemon's `sandbox create`): a namespace
+   * with loopback up and its hosts/resolv.conf, or the host's namespace with `useHostNamespace`.
+   * Unlike a sandbox made by a first join, it stays when its last endpoint leaves, until
+   * deleteSandbox.
+   */
+  async newSandbox(
+    containerId: string,
+    options: JoinOptions & { useHostNamespace?: boolean } = {},
+  ): Promise<Sandbox> {
+    this.checkOpen();
+    validateContainerId(containerId);
+    const { useHostNamespace, ...joinOptions } = options;
+    return this.locks.run(`sb:${containerId}`, async () => {
+      if (this.sandboxes.get(containerId)) throw new SandboxExistsError(containerId);
+      const { sandbox } = await this.sandboxes.getOrCreate(
+        containerId,
+        useHostNamespace === true,
+        joinOptions,
+        true,
+      );
+      return sandbox;
+    });
+  }
+
+  /** Makes every endpoint of the container's sandbox leave, then removes the sandbox. */
+  async deleteSandbox(containerId: string): Promise<void> {
+    validateContainerId(containerId);
+    for (;;) {
+      const sb = this.sandboxes.get(containerId);
+      if (!sb) throw new UnknownSandboxError(containerId);
+      for (const ep of sb.endpoints()) {
+        await ep.leave(containerId).catch((err: unknown) => {
+          if (!(err instanceof NoContainerError)) throw err;
+        });
+      }
+      const done = await this.locks.run(`sb:${containerId}`, async () => {
+        if (this.sandboxes.get(containerId) !== sb) return true; // removed meanwhile
+        if (!sb.isEmpty()) return false; // a join slipped in: leave again
+        await this.sandboxes.destroy(sb);
+        return true;
+      });
+      if (done) return;
+    }
   }
 
   /** @internal */
@@ -680,7 +728,7 @@ export class Endpoint {
         }
         await attempt(() => driver.leave(this.network.id, this.id));
         this.joined = undefined;
-        if (sandbox.isEmpty()) await attempt(() => ctl.sandboxes.destroy(sandbox));
+        if (sandbox.isEmpty() && !sandbox.explicit) await attempt(() => ctl.sandboxes.destroy(sandbox));
         else await attempt(() => sandbox.writeFiles());
         if (errors.length > 0) throw errors[0];
       }),

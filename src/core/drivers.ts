@@ -5,6 +5,7 @@
  */
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
+import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
 import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
@@ -22,6 +23,7 @@ export class DriverRegistry {
   constructor() {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
+    this.registerNetworkDriver(new BridgeDriver());
   }
 
   registerNetworkDriver(d: NetworkDriver): void {

@@ -28,6 +28,8 @@ export class Sandbox {
     readonly resolvConfPath: string,
     private readonly dir: string,
     private readonly hostResolvConf: string,
+    /** Created on its own (controller.newSandbox): it stays when its last endpoint leaves. */
+    readonly explicit = false,
   ) {}
 
   /** The namespace path (`sandboxKey`). */
@@ -169,6 +171,7 @@ export class SandboxSet {
     containerId: string,
     host: boolean,
     options: JoinOptions,
+    explicit = false,
   ): Promise<{ sandbox: Sandbox; created: boolean }> {
     const have = this.byContainer.get(containerId);
     if (have) {
@@ -186,8 +189,17 @@ export class SandboxSet {
       options.resolvConfPath ?? join(dir, 'resolv.conf'),
       dir,
       this.hostResolvConf,
+      explicit,
     );
     this.byContainer.set(containerId, sb);
+    if (explicit) {
+      try {
+        await sb.writeFiles();
+      } catch (err) {
+        await this.destroy(sb);
+        throw err;
+      }
+    }
     return { sandbox: sb, created: true };
   }
 

@@ -52,8 +52,13 @@ export interface ExposedPort {
 /** A port to publish (the seed's types.PortBinding). Unset host fields are chosen by the driver. */
 export interface PortBinding {
   proto: Proto;
-  /** The container's port. */
+  /** The container's port, or the first of a range. */
   port: number;
+  /**
+   * The last container port of a range (`-p 8000-8010:8000-8010`): host ports map 1:1 onto the
+   * container's, so the host range must be as long. Absent: one container port.
+   */
+  portEnd?: number;
   /** The host address to publish on (default: all). */
   hostIP?: string;
   /** The host port, or the first of a range; 0/absent: an ephemeral port. */
@@ -66,6 +71,7 @@ export interface PortBinding {
 export interface PortMapping {
   proto: Proto;
   port: number;
+  portEnd: number;
   /** The container address the traffic goes to. */
   containerIP: string;
   hostIP: string;

@@ -7,6 +7,7 @@ import { closeSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, openNetns, pinCurrentNetns } from './netns/index.ts';
+import { sysctlSet } from './sysctl.ts';
 
 let hostNl: NetlinkHandle | undefined;
 /** The netlink handle of the process's own namespace (shared, never closed). */
@@ -46,6 +47,10 @@ export class OsSandbox {
       fd = openNetns(path);
       const nl = NetlinkHandle.open({ netns: { fd } });
       try {
+        // No duplicate address detection inside a sandbox: its addresses are handed out by IPAM,
+        // and a tentative link-local address delays IPv6 for a second or two after a join.
+        for (const scope of ['all', 'default'])
+          sysctlSet(`net.ipv6.conf.${scope}.accept_dad`, 0, { netns: { fd } });
         nl.linkSet('lo', { up: true });
       } catch (err) {
         nl.close();

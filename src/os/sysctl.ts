@@ -18,11 +18,21 @@ export class InvalidSysctlError extends DnetError {
   }
 }
 
-const KEY_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+|\/[A-Za-z0-9_-]+)*$/;
+const DOTTED_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const SEGMENT_RE = /^[A-Za-z0-9_.:@-]+$/;
 
-/** "net.ipv4.ip_forward" → "/proc/sys/net/ipv4/ip_forward". Interface names with dots use '/': "net/ipv4/conf/eth0.1/..." is not supported; bridge names here have no dots. */
+/**
+ * "net.ipv4.ip_forward" → "/proc/sys/net/ipv4/ip_forward". Keys that name an interface whose
+ * name may hold a dot use the slash form: "net/ipv6/conf/br.0/accept_dad" (as `sysctl` does).
+ */
 export function sysctlPath(key: string): string {
-  if (!KEY_RE.test(key) || key.length > 256) throw new InvalidSysctlError(key);
+  if (key.length === 0 || key.length > 256) throw new InvalidSysctlError(key);
+  if (key.includes('/')) {
+    const parts = key.split('/');
+    if (parts.some((p) => !SEGMENT_RE.test(p) || p === '.' || p === '..')) throw new InvalidSysctlError(key);
+    return `/proc/sys/${key}`;
+  }
+  if (!DOTTED_RE.test(key)) throw new InvalidSysctlError(key);
   return `/proc/sys/${key.replaceAll('.', '/')}`;
 }
 

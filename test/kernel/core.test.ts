@@ -17,9 +17,11 @@ import {
   NetworkNameError,
   NetworkTypeError,
   NoContainerError,
+  SandboxExistsError,
   SandboxModeError,
   UnknownEndpointError,
   UnknownNetworkError,
+  UnknownSandboxError,
 } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { world } from '../harness/world.ts';
@@ -403,6 +405,36 @@ describe('rollback of a failed join', () => {
     assert.equal(ctl.sandboxByContainer('c-rb2'), undefined);
     assert.deepEqual(hostLinks(), ['lo'], 'the driver was told to leave and removed its veth');
     await e.delete();
+    await n.delete();
+  });
+});
+
+describe('explicit sandboxes', () => {
+  test('newSandbox before any join; it stays after the last leave; deleteSandbox makes endpoints leave', async () => {
+    const sb = await ctl.newSandbox('c-explicit', { hostname: 'exp' });
+    assert.deepEqual(linksIn(sb.key), ['lo']);
+    assert.match(readFileSync(sb.hostsPath, 'utf8'), /localhost/);
+    await assert.rejects(ctl.newSandbox('c-explicit'), SandboxExistsError);
+    const n = await ctl.newNetwork('veth-test', 'exp-net', {
+      ipam: { config: [{ subnet: '10.90.0.0/24' }] },
+    });
+    const e1 = await n.createEndpoint('x1');
+    const e2 = await n.createEndpoint('x2');
+    const { sandboxKey } = await e1.join('c-explicit');
+    assert.equal(sandboxKey, sb.key, 'the join uses the existing sandbox');
+    await e1.leave('c-explicit');
+    assert.ok(existsSync(sb.key), 'an explicit sandbox outlives its endpoints');
+    await e1.join('c-explicit');
+    await e2.join('c-explicit');
+    await ctl.deleteSandbox('c-explicit');
+    assert.equal(existsSync(sb.key), false);
+    assert.equal(e1.containerId, undefined);
+    assert.equal(e2.containerId, undefined);
+    assert.deepEqual(hostLinks(), ['lo']);
+    await assert.rejects(ctl.deleteSandbox('c-explicit'), UnknownSandboxError);
+    await assert.rejects(ctl.newSandbox('bad id'), InvalidContainerIDError);
+    await e1.delete();
+    await e2.delete();
     await n.delete();
   });
 });

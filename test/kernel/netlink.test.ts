@@ -245,6 +245,29 @@ describe('neighbours', () => {
   });
 });
 
+describe('bridge ports', () => {
+  test('hairpin and isolated flags; read back equals `bridge -d -j link`', () => {
+    h.linkAdd({ kind: 'bridge', name: 'hbr0', up: true });
+    h.linkAdd({ kind: 'veth', name: 'hp0', master: h.linkIndex('hbr0'), peer: { name: 'hp1' } });
+    h.bridgePortSet('hp0', { hairpin: true, isolated: true });
+    type Port = { ifname: string; hairpin?: boolean; isolated?: boolean };
+    const read = () =>
+      (
+        JSON.parse(execFileSync('bridge', ['-d', '-j', 'link', 'show', 'dev', 'hp0']).toString()) as Port[]
+      )[0];
+    assert.deepEqual([read()?.hairpin, read()?.isolated], [true, true]);
+    h.bridgePortSet('hp0', { hairpin: false });
+    assert.equal(read()?.hairpin, false);
+    assert.throws(
+      () => h.bridgePortSet('hbr0', { hairpin: true }),
+      NetlinkError,
+      'a bridge is not a bridge port',
+    );
+    h.linkDel('hp0');
+    h.linkDel('hbr0');
+  });
+});
+
 describe('cleanup', () => {
   test('deleting what we made leaves only loopback', () => {
     for (const name of ['tbr0', 'tv0', 'tvx0', 'tmv0', 'tmp0']) h.linkDel(name);

@@ -9,12 +9,14 @@ import { type NetnsRef, runInNetns } from '../netns/index.ts';
 import {
   type Address,
   type AddrSpec,
+  type BridgePortChanges,
   decodeAddr,
   decodeLink,
   decodeNeigh,
   decodeRoute,
   encodeAddr,
   encodeAddrDump,
+  encodeBridgePortSet,
   encodeLinkAdd,
   encodeLinkDel,
   encodeLinkDump,
@@ -39,6 +41,7 @@ import { NetlinkSocket } from './socket.ts';
 export type {
   Address,
   AddrSpec,
+  BridgePortChanges,
   IpFamily,
   Link,
   LinkChanges,
@@ -124,6 +127,11 @@ export class NetlinkHandle {
     const ch: LinkChanges = { ...rest };
     if (master !== undefined) ch.master = master === null ? 0 : this.linkIndex(master);
     this.sock.request(encodeLinkSet(index, ch), `link set ${ref}`);
+  }
+
+  /** Equivalent to: `bridge link set dev <dev> hairpin on ...` (the link must be a bridge port). */
+  bridgePortSet(ref: LinkRef, changes: BridgePortChanges): void {
+    this.sock.request(encodeBridgePortSet(this.linkIndex(ref), changes), `bridge port set ${ref}`);
   }
 
   /** Equivalent to: `ip link del <dev>`. */

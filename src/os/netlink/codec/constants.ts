@@ -74,6 +74,7 @@ export const IFLA = {
   IFALIAS: 20,
   NET_NS_FD: 28,
   EXT_MASK: 29,
+  PROTINFO: 12,
   LINK_NETNSID: 37,
   NEW_NETNSID: 45,
   TARGET_NETNSID: 46,
@@ -86,6 +87,9 @@ export const IFLA = {
 export const IFLA_INFO = { KIND: 1, DATA: 2, XSTATS: 3, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 
 export const VETH_INFO_PEER = 1;
+
+/** Bridge port attributes (nested in IFLA_PROTINFO of an AF_BRIDGE RTM_SETLINK). */
+export const IFLA_BRPORT = { MODE: 4, LEARNING: 8, UNICAST_FLOOD: 9, ISOLATED: 33 } as const;
 
 export const IFLA_BR = {
   FORWARD_DELAY: 1,

@@ -6,6 +6,7 @@ import {
   IFF,
   IFLA,
   IFLA_BR,
+  IFLA_BRPORT,
   IFLA_INFO,
   IFLA_MACVLAN,
   IFLA_VXLAN,
@@ -233,6 +234,32 @@ export function encodeLinkSet(index: number, ch: LinkChanges): MessageWriter {
   if (ch.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(ch.mac));
   if (ch.master !== undefined) w.u32(IFLA.MASTER, ch.master);
   if (ch.netns !== undefined) writeNs(w, ch.netns);
+  return w;
+}
+
+/** Flags of a bridge port (a link enslaved to a bridge). */
+export interface BridgePortChanges {
+  /** Frames may go back out the port they came in on (a container reaching itself via NAT). */
+  hairpin?: boolean;
+  /** Isolated ports cannot talk to each other, only to non-isolated ports. */
+  isolated?: boolean;
+  learning?: boolean;
+}
+
+/**
+ * RTM_SETLINK in the AF_BRIDGE family with IFLA_PROTINFO.
+ * Equivalent to: `bridge link set dev <dev> hairpin on|off isolated on|off learning on|off`.
+ */
+export function encodeBridgePortSet(index: number, ch: BridgePortChanges): MessageWriter {
+  const w = new MessageWriter(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK);
+  const h = w.header(IFINFOMSG_LEN);
+  h.writeUInt8(AF.BRIDGE, 0);
+  h.writeInt32LE(index, 4);
+  w.nest(IFLA.PROTINFO);
+  if (ch.hairpin !== undefined) w.u8(IFLA_BRPORT.MODE, ch.hairpin ? 1 : 0);
+  if (ch.learning !== undefined) w.u8(IFLA_BRPORT.LEARNING, ch.learning ? 1 : 0);
+  if (ch.isolated !== undefined) w.u8(IFLA_BRPORT.ISOLATED, ch.isolated ? 1 : 0);
+  w.end();
   return w;
 }
 

@@ -1,0 +1,499 @@
+/**
+ * The bridge driver: each network is a Linux bridge holding the gateway address(es); each
+ * endpoint a veth pair, host end on the bridge (named `dv` + the endpoint ID's first 10 hex, so it
+ * traces back to its endpoint), the other end moved into the sandbox by the core. NAT, isolation
+ * and published ports are nftables (firewall.ts); host ports come from the port allocator and,
+ * when enabled, an in-process userland proxy serves them too.
+ */
+import { randomBytes } from 'node:crypto';
+import type {
+  CreateEndpointRequest,
+  CreateEndpointResult,
+  CreateNetworkRequest,
+  DriverCapability,
+  EndpointOperInfo,
+  JoinInfo,
+  JoinRequest,
+  NetworkDriver,
+  PortMapping,
+} from '../../driver-api/driver.ts';
+import { InvalidOptionError } from '../../errors/cnm.ts';
+import { DnetError } from '../../errors/index.ts';
+import { NetlinkError } from '../../errors/os.ts';
+import type { NetlinkHandle } from '../../os/netlink/index.ts';
+import { hostNetlink } from '../../os/sandbox.ts';
+import { sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
+import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
+import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
+import {
+  type Binding,
+  type BridgeDriverConfig,
+  type BridgeNetworkConfig,
+  DEFAULT_DRIVER_CONFIG,
+  macFromIPv4,
+  OPT_BRIDGE_NAME,
+  parseBindings,
+  parseDriverConfig,
+  parseNetworkOptions,
+} from './options.ts';
+
+/** The bridge name is taken by something dnet cannot use (another network's, or not compatible). */
+export class BridgeConflictError extends DnetError {
+  readonly code = 'ERR_BRIDGE_CONFLICT';
+  readonly kind = 'conflict';
+  constructor(
+    readonly bridge: string,
+    reason: string,
+  ) {
+    super(`cannot use bridge ${JSON.stringify(bridge)}: ${reason}; pick another ${OPT_BRIDGE_NAME}`);
+  }
+}
+
+/** The driver was asked about a network or endpoint it does not have. */
+export class BridgeStateError extends DnetError {
+  readonly code = 'ERR_BRIDGE_UNKNOWN_OBJECT';
+  readonly kind = 'not-found';
+}
+
+interface BridgeNetwork {
+  id: string;
+  cfg: BridgeNetworkConfig;
+  subnets4: string[];
+  subnets6: string[];
+  /** Gateway CIDRs on the bridge. */
+  gateways: string[];
+  /** We created the bridge (and delete it with the network). */
+  created: boolean;
+  endpoints: Map<string, BridgeEndpoint>;
+}
+
+interface BridgeEndpoint {
+  id: string;
+  networkId: string;
+  /** CIDRs. */
+  addr4?: string;
+  addr6?: string;
+  mac: string;
+  bindings: Binding[];
+  hostVeth: string;
+  joined: boolean;
+  ports: { alloc: Allocated; mapping: PortMapping; fw: FwPort }[];
+  proxies: ProxyHandle[];
+}
+
+const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
+const isV4 = (ip: string) => !ip.includes(':');
+
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export class BridgeDriver implements NetworkDriver {
+  readonly type = 'bridge';
+  private cfg: BridgeDriverConfig = { ...DEFAULT_DRIVER_CONFIG };
+  private readonly networks = new Map<string, BridgeNetwork>();
+  private ports = new PortAllocator({
+    ephemeralStart: DEFAULT_DRIVER_CONFIG.portRange.start,
+    ephemeralEnd: DEFAULT_DRIVER_CONFIG.portRange.end,
+  });
+  private fw: Firewall | undefined;
+
+  private get nl(): NetlinkHandle {
+    return hostNetlink();
+  }
+
+  capabilities(): DriverCapability {
+    return { dataScope: 'local', connectivityScope: 'local' };
+  }
+
+  async configure(options: Record<string, unknown>): Promise<void> {
+    const cfg = parseDriverConfig(options, this.cfg);
+    const rangeChanged =
+      cfg.portRange.start !== this.cfg.portRange.start || cfg.portRange.end !== this.cfg.portRange.end;
+    if (rangeChanged) {
+      if (this.hasPorts()) {
+        throw new InvalidOptionError(
+          'portRange',
+          options.portRange,
+          'cannot change while ports are published',
+        );
+      }
+      this.ports = new PortAllocator({
+        ephemeralStart: cfg.portRange.start,
+        ephemeralEnd: cfg.portRange.end,
+      });
+    }
+    if (this.cfg.enableFirewall && !cfg.enableFirewall && this.fw) {
+      this.fw.destroy();
+      this.fw = undefined;
+    }
+    this.cfg = cfg;
+    if (cfg.enableFirewall && this.networks.size > 0) this.rebuildFirewall();
+  }
+
+  private hasPorts(): boolean {
+    for (const n of this.networks.values())
+      for (const e of n.endpoints.values()) if (e.ports.length) return true;
+    return false;
+  }
+
+  private firewall(): Firewall | undefined {
+    if (!this.cfg.enableFirewall) return undefined;
+    if (!this.fw) {
+      this.fw = new Firewall();
+      this.fw.init(
+        [...this.networks.values()].map((n) => this.fwNetwork(n)),
+        this.allFwPorts(),
+        this.allFwEndpoints(),
+      );
+    }
+    return this.fw;
+  }
+
+  private rebuildFirewall(): void {
+    this.fw ??= new Firewall();
+    this.fw.init(
+      [...this.networks.values()].map((n) => this.fwNetwork(n)),
+      this.allFwPorts(),
+      this.allFwEndpoints(),
+    );
+  }
+
+  private allFwEndpoints(): FwEndpoint[] {
+    const out: FwEndpoint[] = [];
+    for (const n of this.networks.values()) {
+      for (const e of n.endpoints.values())
+        if (e.joined) out.push({ bridge: n.cfg.bridgeName, ifname: e.hostVeth });
+    }
+    return out;
+  }
+
+  private allFwPorts(): FwPort[] {
+    const out: FwPort[] = [];
+    for (const n of this.networks.values())
+      for (const e of n.endpoints.values()) out.push(...e.ports.map((p) => p.fw));
+    return out;
+  }
+
+  private fwNetwork(n: BridgeNetwork): FwNetwork {
+    return {
+      id: n.id,
+      bridge: n.cfg.bridgeName,
+      subnets4: n.subnets4,
+      subnets6: n.subnets6,
+      icc: n.cfg.icc,
+      masquerade: n.cfg.masquerade,
+      internal: n.cfg.internal,
+    };
+  }
+
+  private net(id: string): BridgeNetwork {
+    const n = this.networks.get(id);
+    if (!n) throw new BridgeStateError(`bridge driver: no network ${id}`);
+    return n;
+  }
+
+  private ep(networkId: string, endpointId: string): BridgeEndpoint {
+    const e = this.net(networkId).endpoints.get(endpointId);
+    if (!e) throw new BridgeStateError(`bridge driver: no endpoint ${endpointId} in network ${networkId}`);
+    return e;
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<void> {
+    const cfg = parseNetworkOptions(req.networkId, req.options.generic, {
+      internal: req.options.internal,
+      enableIPv6: req.options.enableIPv6,
+    });
+    if (req.ipv4Data.length === 0) {
+      throw new InvalidOptionError('ipam', req.ipv4Data, 'a bridge network needs an IPv4 subnet');
+    }
+    for (const other of this.networks.values()) {
+      if (other.cfg.bridgeName === cfg.bridgeName) {
+        throw new BridgeConflictError(cfg.bridgeName, `network ${other.id.slice(0, 12)} uses it`);
+      }
+    }
+    const gateways = [...req.ipv4Data, ...req.ipv6Data].map((d) => d.gateway).filter((g): g is string => !!g);
+    const n: BridgeNetwork = {
+      id: req.networkId,
+      cfg,
+      subnets4: req.ipv4Data.map((d) => d.pool),
+      subnets6: req.ipv6Data.map((d) => d.pool),
+      gateways,
+      created: false,
+      endpoints: new Map(),
+    };
+    const nl = this.nl;
+    const existing = nl.linkGet(cfg.bridgeName);
+    const added: string[] = [];
+    try {
+      if (existing) {
+        if (existing.info.kind !== 'bridge') {
+          throw new BridgeConflictError(cfg.bridgeName, `a ${existing.info.kind} link of that name exists`);
+        }
+        const have = nl
+          .addrList(existing.index)
+          .filter((a) => a.scope === 0)
+          .map((a) => a.cidr);
+        const foreign = have.filter((a) => !gateways.includes(a));
+        if (foreign.length > 0) {
+          throw new BridgeConflictError(cfg.bridgeName, `it has other addresses (${foreign.join(', ')})`);
+        }
+        if (existing.mtu !== cfg.mtu) nl.linkSet(existing.index, { mtu: cfg.mtu });
+      } else {
+        nl.linkAdd({ kind: 'bridge', name: cfg.bridgeName, mtu: cfg.mtu });
+        n.created = true;
+      }
+      for (const gw of gateways) {
+        if (nl.addrList(cfg.bridgeName).some((a) => a.cidr === gw)) continue;
+        nl.addrAdd(cfg.bridgeName, gw, { noDad: !isV4(gw) });
+        added.push(gw);
+      }
+      // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
+      // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
+      sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
+      nl.linkSet(cfg.bridgeName, { up: true });
+      if (this.cfg.enableIPForwarding) {
+        sysctlEnsure('net.ipv4.ip_forward', 1);
+        if (n.subnets6.length > 0) sysctlEnsure('net.ipv6.conf.all.forwarding', 1);
+      }
+      this.networks.set(n.id, n);
+      try {
+        this.firewall()?.addNetwork(this.fwNetwork(n));
+      } catch (err) {
+        this.networks.delete(n.id);
+        throw err;
+      }
+    } catch (err) {
+      if (n.created) nl.linkDelIfExists(cfg.bridgeName);
+      else for (const a of added) nl.addrDel(cfg.bridgeName, a);
+      throw err;
+    }
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    const n = this.net(networkId);
+    if (n.endpoints.size > 0) {
+      throw new BridgeConflictError(
+        n.cfg.bridgeName,
+        `network ${networkId.slice(0, 12)} still has endpoints`,
+      );
+    }
+    this.fw?.removeNetwork(this.fwNetwork(n));
+    this.networks.delete(networkId);
+    if (this.networks.size === 0 && this.fw) {
+      // Nothing left to protect or publish: dnet's table goes too.
+      this.fw.destroy();
+      this.fw = undefined;
+    }
+    if (n.created) this.nl.linkDelIfExists(n.cfg.bridgeName);
+    else for (const gw of n.gateways) this.nl.addrDel(n.cfg.bridgeName, gw);
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult> {
+    const n = this.net(req.networkId);
+    const bindings = parseBindings(req.options.portBindings);
+    for (const b of bindings) {
+      if (b.hostIP && !isV4(b.hostIP) && !req.iface.addressIPv6) {
+        throw new InvalidOptionError('portBindings', b, 'an IPv6 host address needs an endpoint with IPv6');
+      }
+    }
+    const mac =
+      req.iface.macAddress ?? (req.iface.address ? macFromIPv4(plain(req.iface.address)) : randomMac());
+    n.endpoints.set(req.endpointId, {
+      id: req.endpointId,
+      networkId: req.networkId,
+      ...(req.iface.address ? { addr4: req.iface.address } : {}),
+      ...(req.iface.addressIPv6 ? { addr6: req.iface.addressIPv6 } : {}),
+      mac,
+      bindings,
+      hostVeth: `dv${req.endpointId.slice(0, 10)}`,
+      joined: false,
+      ports: [],
+      proxies: [],
+    });
+    return req.iface.macAddress ? {} : { iface: { macAddress: mac } };
+  }
+
+  async deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    await this.unpublish(e);
+    this.nl.linkDelIfExists(e.hostVeth);
+    n.endpoints.delete(endpointId);
+  }
+
+  async endpointOperInfo(networkId: string, endpointId: string): Promise<EndpointOperInfo> {
+    const e = this.ep(networkId, endpointId);
+    return {
+      portMappings: e.ports.map((p) => ({ ...p.mapping })),
+      macAddress: e.mac,
+      hostInterface: e.hostVeth,
+    };
+  }
+
+  async join(req: JoinRequest): Promise<JoinInfo> {
+    const n = this.net(req.networkId);
+    const e = this.ep(req.networkId, req.endpointId);
+    const nl = this.nl;
+    const peer = `${e.hostVeth}c`;
+    nl.linkAdd({
+      kind: 'veth',
+      name: e.hostVeth,
+      mtu: n.cfg.mtu,
+      master: nl.linkIndex(n.cfg.bridgeName),
+      peer: { name: peer, mtu: n.cfg.mtu },
+    });
+    try {
+      // Hairpin: a container reaches its own published port through the host's address (the
+      // DNATed frame goes back out the port it came in on), as Docker does without its proxy.
+      nl.bridgePortSet(e.hostVeth, { hairpin: true });
+      // A bridge port needs no IP of its own (no link-local address, no DAD, no router solicitations).
+      sysctlSet(`net/ipv6/conf/${e.hostVeth}/disable_ipv6`, 1);
+      nl.linkSet(e.hostVeth, { up: true });
+      this.fw?.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
+    } catch (err) {
+      nl.linkDelIfExists(e.hostVeth);
+      throw err;
+    }
+    e.joined = true;
+    const gw4 = n.gateways.find(isV4);
+    const gw6 = n.gateways.find((g) => !isV4(g));
+    return {
+      interfaceName: { srcName: peer, dstPrefix: 'eth' },
+      // Internal networks have no way out: no default route (as Docker).
+      ...(gw4 && !n.cfg.internal ? { gateway: plain(gw4) } : {}),
+      ...(gw6 && !n.cfg.internal ? { gatewayIPv6: plain(gw6) } : {}),
+      staticRoutes: [],
+      disableGatewayService: n.cfg.internal,
+    };
+  }
+
+  async leave(networkId: string, endpointId: string): Promise<void> {
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    await this.unpublish(e);
+    // Always: the veth's name could come back on another network.
+    this.fw?.removeEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
+    // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
+    try {
+      this.nl.linkDelIfExists(e.hostVeth);
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
+    }
+    e.joined = false;
+  }
+
+  /** Publishes the endpoint's ports: all host ports allocated or none, then one firewall transaction. */
+  async programExternalConnectivity(networkId: string, endpointId: string): Promise<void> {
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    if (e.bindings.length === 0 || e.ports.length > 0) return;
+    if (n.cfg.internal) {
+      throw new InvalidOptionError('portBindings', e.bindings, 'an internal network cannot publish ports');
+    }
+    const wanted: { b: Binding; hostIP: string; containerIP: string; family: 4 | 6 }[] = [];
+    for (const b of e.bindings) {
+      const hostIP = b.hostIP ?? n.cfg.hostBindingIPv4;
+      if (isV4(hostIP)) {
+        if (!e.addr4) throw new InvalidOptionError('portBindings', b, 'the endpoint has no IPv4 address');
+        wanted.push({ b, hostIP, containerIP: plain(e.addr4), family: 4 });
+        // An unspecified host address publishes on IPv6 too, when the endpoint has IPv6.
+        if (!b.hostIP && e.addr6 && hostIP === '0.0.0.0') {
+          wanted.push({ b, hostIP: '::', containerIP: plain(e.addr6), family: 6 });
+        }
+      } else {
+        if (!e.addr6) throw new InvalidOptionError('portBindings', b, 'the endpoint has no IPv6 address');
+        wanted.push({ b, hostIP, containerIP: plain(e.addr6), family: 6 });
+      }
+    }
+    const allocs = this.ports.allocate(
+      wanted.map(({ b, hostIP }) => ({
+        proto: b.proto,
+        hostIP,
+        ...(b.hostPort ? { hostPort: b.hostPort } : {}),
+        ...(b.hostPortEnd && b.hostPortEnd !== b.hostPort ? { hostPortEnd: b.hostPortEnd } : {}),
+        span: b.portEnd - b.port + 1,
+      })),
+    );
+    const ports = allocs.map((alloc, i) => {
+      const w = wanted[i];
+      if (!w) throw new Error('port allocator returned more allocations than requested');
+      const wildcard = w.hostIP === '0.0.0.0' || w.hostIP === '::';
+      const mapping: PortMapping = {
+        proto: w.b.proto,
+        port: w.b.port,
+        portEnd: w.b.port + (alloc.hostPortEnd - alloc.hostPort),
+        containerIP: w.containerIP,
+        hostIP: w.hostIP,
+        hostPort: alloc.hostPort,
+        hostPortEnd: alloc.hostPortEnd,
+      };
+      const fw: FwPort = {
+        family: w.family,
+        proto: w.b.proto,
+        ...(wildcard ? {} : { hostIP: w.hostIP }),
+        hostPort: alloc.hostPort,
+        hostPortEnd: alloc.hostPortEnd,
+        containerIP: w.containerIP,
+        containerPort: w.b.port,
+        bridge: n.cfg.bridgeName,
+      };
+      return { alloc, mapping, fw };
+    });
+    try {
+      this.firewall()?.addPorts(ports.map((p) => p.fw));
+    } catch (err) {
+      for (const p of ports) this.ports.release(p.alloc);
+      throw err;
+    }
+    e.ports = ports;
+    if (this.cfg.userlandProxy) {
+      try {
+        for (const p of ports) {
+          if (p.mapping.proto === 'sctp') continue; // kernel DNAT only
+          for (let hp = p.mapping.hostPort; hp <= p.mapping.hostPortEnd; hp++) {
+            e.proxies.push(
+              await startProxy({
+                proto: p.mapping.proto,
+                hostIP: p.mapping.hostIP,
+                hostPort: hp,
+                containerIP: p.mapping.containerIP,
+                containerPort: p.mapping.port + (hp - p.mapping.hostPort),
+              }),
+            );
+          }
+        }
+      } catch (err) {
+        await this.unpublish(e);
+        throw err;
+      }
+    }
+  }
+
+  async revokeExternalConnectivity(networkId: string, endpointId: string): Promise<void> {
+    await this.unpublish(this.ep(networkId, endpointId));
+  }
+
+  private async unpublish(e: BridgeEndpoint): Promise<void> {
+    const proxies = e.proxies;
+    e.proxies = [];
+    await Promise.allSettled(proxies.map((p) => p.close()));
+    if (e.ports.length === 0) return;
+    const ports = e.ports;
+    this.fw?.removePorts(ports.map((p) => p.fw));
+    e.ports = [];
+    for (const p of ports) this.ports.release(p.alloc);
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.networks.values()) {
+      for (const e of n.endpoints.values()) {
+        const proxies = e.proxies;
+        e.proxies = [];
+        await Promise.allSettled(proxies.map((p) => p.close()));
+      }
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The bridge driver's firewall: NAT, isolation, ICC, internal networks and published ports, on
+ * nftables, in two tables owned by dnet (`inet <table>` and `bridge <table>`, see
+ * firewall-plan.ts for the rules and why). Every method is one atomic libnftables transaction;
+ * the Firewall keeps no state of its own (the driver's state is the truth, `init` rebuilds from it).
+ *
+ * What the caller (the driver) does, not this module:
+ *   - net.ipv4.ip_forward=1 (and net.ipv6.conf.all.forwarding=1 for IPv6 networks);
+ *   - create a bridge before addNetwork/init names it (addNetwork sets its route_localnet);
+ *   - remove a network's ports and endpoints before removeNetwork;
+ *   - addEndpoints/removeEndpoints with the host end of each veth (used on ICC-off networks);
+ *   - hairpin mode (IFLA_BRPORT_HAIRPIN) on a bridge port is only needed for a container to
+ *     reach ITSELF through a published port while br_netfilter is active on the bridge (bridged
+ *     DNAT sends the frame back out its ingress port); without br_netfilter that path is routed.
+ */
+import type { NetnsRef } from '../../os/netns/index.ts';
+import { applyNft, listNft, type NftBatch, type NftRuleset } from '../../os/nftables/index.ts';
+import { sysctlEnsure } from '../../os/sysctl.ts';
+import {
+  FirewallPlanner,
+  type FwEndpoint,
+  type FwNetwork,
+  type FwPort,
+  requiredSysctls,
+} from './firewall-plan.ts';
+
+export {
+  FirewallInputError,
+  FirewallLayout,
+  FirewallPlanner,
+  type FwEndpoint,
+  type FwNetwork,
+  type FwPort,
+  requiredSysctls,
+} from './firewall-plan.ts';
+
+export class Firewall {
+  readonly table: string;
+  readonly planner: FirewallPlanner;
+  private readonly netns: NetnsRef | undefined;
+
+  constructor(opts: { netns?: NetnsRef; table?: string } = {}) {
+    this.table = opts.table ?? 'dnet';
+    this.planner = new FirewallPlanner(this.table);
+    this.netns = opts.netns;
+  }
+
+  private apply(batch: NftBatch): void {
+    if (batch.nftables.length === 0) return;
+    applyNft(batch, this.netns ? { netns: this.netns } : {});
+  }
+
+  /** Sets the network's sysctls (requiredSysctls) on its bridge, which must exist. */
+  applySysctls(n: FwNetwork): void {
+    for (const [k, v] of requiredSysctls(n)) sysctlEnsure(k, v, this.netns ? { netns: this.netns } : {});
+  }
+
+  /**
+   * Atomic full (re)build from state: both tables are replaced in one transaction (idempotent;
+   * used at start). The networks' bridges must exist (their sysctls are set first).
+   * `endpoints`: the veths on ICC-off networks (others are ignored).
+   */
+  init(networks: FwNetwork[], ports: FwPort[], endpoints: FwEndpoint[] = []): void {
+    const batch = this.planner.init(networks, ports, endpoints);
+    for (const n of networks) this.applySysctls(n);
+    this.apply(batch);
+  }
+
+  /** Sets the bridge's sysctls, then adds the network's set elements (no rule changes). */
+  addNetwork(n: FwNetwork): void {
+    const batch = this.planner.addNetwork(n);
+    this.applySysctls(n);
+    this.apply(batch);
+  }
+
+  /** Removes the network's set elements (idempotent). Remove its ports and endpoints first. */
+  removeNetwork(n: FwNetwork): void {
+    this.apply(this.planner.removeNetwork(n));
+  }
+
+  /** ICC off: the endpoints' veths can no longer exchange frames with other ports of the bridge. */
+  addEndpoints(n: FwNetwork, eps: FwEndpoint[]): void {
+    this.apply(this.planner.addEndpoints(n, eps));
+  }
+
+  /** Idempotent. Call it when a veth goes away: its name may come back on another network. */
+  removeEndpoints(n: FwNetwork, eps: FwEndpoint[]): void {
+    this.apply(this.planner.removeEndpoints(n, eps));
+  }
+
+  /** A constant number of map element updates per port mapping, whatever is already there; one transaction. */
+  addPorts(ports: FwPort[]): void {
+    if (ports.length > 0) this.apply(this.planner.addPorts(ports));
+  }
+
+  /** Idempotent; refuses (applying nothing) to remove a key that maps somewhere else. */
+  removePorts(ports: FwPort[]): void {
+    if (ports.length > 0) this.apply(this.planner.removePorts(ports));
+  }
+
+  /** Removes dnet's tables entirely (idempotent). */
+  destroy(): void {
+    this.apply(this.planner.destroy());
+  }
+
+  /** The inet table as libnftables lists it (for inspection and tests). */
+  list(): NftRuleset {
+    return listNft({ table: { family: 'inet', name: this.table } }, this.netns ? { netns: this.netns } : {});
+  }
+}

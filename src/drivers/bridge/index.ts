@@ -1,0 +1,2 @@
+export { BridgeConflictError, BridgeDriver, BridgeStateError } from './driver.ts';
+export type { BridgeDriverConfig, BridgeNetworkConfig } from './options.ts';

@@ -1,0 +1,32 @@
+/** Published ports: host port allocation (allocator.ts) and the in-process userland proxy (proxy.ts). */
+export {
+  type Allocated,
+  DEFAULT_EPHEMERAL_END,
+  DEFAULT_EPHEMERAL_START,
+  MAX_PORT_RANGE,
+  PortAllocator,
+  type PortAllocatorOptions,
+  type PortAllocatorSnapshot,
+  type PortProto,
+  type PortRequest,
+} from './allocator.ts';
+export {
+  InvalidPortBindingError,
+  joinHostPort,
+  NoAvailablePortError,
+  PortAllocatorSnapshotError,
+  PortAlreadyAllocatedError,
+  type PortBindingField,
+  ProxyAddressInUseError,
+  ProxyAddressNotAvailableError,
+  ProxyListenError,
+  ProxyProtocolUnsupportedError,
+} from './errors.ts';
+export { type HostIp, type IpFamily, parseHostIp } from './ip.ts';
+export {
+  DEFAULT_UDP_IDLE_TIMEOUT_MS,
+  DEFAULT_UDP_MAX_FLOWS,
+  type ProxyHandle,
+  type ProxySpec,
+  startProxy,
+} from './proxy.ts';
