@@ -55,7 +55,9 @@ export function startServer(
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let err = '';
-    child.stderr?.on('data', (d) => (err += d));
+    child.stderr?.on('data', (d) => {
+      err += d;
+    });
     child.stdout?.once('data', () => resolve({ stop: () => child.kill('SIGKILL') }));
     child.once('exit', (code) => reject(new Error(`server exited (${code}): ${err}`)));
   });

@@ -15,8 +15,11 @@ const run = (file: string, ...args: string[]) =>
 
 test('examples/walkthrough.ts runs and cleans up after itself', () => {
   const out = run('examples/walkthrough.ts');
-  assert.match(out, /c1 → 172\.18\.0\.1:8080 answered: hello 172\.18\.0\.2/);
-  assert.match(out, /c2 → 172\.18\.0\.1:8080 answered: hello 172\.18\.0\.3/);
+  assert.match(out, /db -> app:80 directly: +hello from app, you are (::ffff:)?172\.30\.0\.3/);
+  assert.match(out, /remote host -> 192\.0\.2\.1:8080: +hello from app, you are (::ffff:)?192\.0\.2\.2/);
+  assert.match(out, /this host -> 127\.0\.0\.1:8080: +hello from app/);
+  assert.match(out, /app -> remote 192\.0\.2\.2:9000: +remote sees (::ffff:)?192\.0\.2\.1/);
+  assert.match(out, /links left in this world: lo$/m);
   const links = JSON.parse(execFileSync('ip', ['-j', 'link']).toString()) as { ifname: string }[];
   assert.deepEqual(
     links.map((l) => l.ifname),

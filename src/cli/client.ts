@@ -1,0 +1,143 @@
+/**
+ * The CLI's client of the daemon's API: node:http over a unix socket (`unix:///path`) or TCP
+ * (`tcp://addr:port`), JSON in and out. A daemon error becomes a DaemonError carrying dockerd's
+ * `{"message"}`; an unreachable daemon a ConnectionError.
+ */
+import { request } from 'node:http';
+import { API_VERSION } from '../daemon/api/context.ts';
+
+export const DEFAULT_HOST = 'unix:///run/dnet/dnet.sock';
+
+/** The daemon answered with an error status. */
+export class DaemonError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+}
+
+/** The daemon could not be reached. */
+export class ConnectionError extends Error {
+  constructor(
+    readonly host: string,
+    override readonly cause: Error,
+  ) {
+    super(`Cannot connect to the dnet daemon at ${host}. Is the daemon running? (${cause.message})`);
+    this.name = 'ConnectionError';
+  }
+}
+
+type Target = { socketPath: string } | { host: string; port: number };
+
+/** Where `unix:///path` or `tcp://addr:port` points; throws on anything else. */
+export function parseHost(host: string): Target {
+  if (host.startsWith('unix://')) {
+    const socketPath = host.slice('unix://'.length);
+    if (socketPath.startsWith('/')) return { socketPath };
+  } else if (host.startsWith('tcp://')) {
+    try {
+      const u = new URL(`http://${host.slice('tcp://'.length)}`);
+      if (u.port !== '') return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) };
+    } catch {
+      // fall through
+    }
+  }
+  throw new Error(`invalid host ${JSON.stringify(host)}: expected unix:///path or tcp://addr:port`);
+}
+
+export interface Reply<T> {
+  status: number;
+  body: T;
+}
+
+export class Client {
+  private readonly target: Target;
+
+  constructor(
+    readonly host: string,
+    private readonly timeoutMs = 120_000,
+  ) {
+    this.target = parseHost(host);
+  }
+
+  /** Sends a request to `/v<API_VERSION><path>`; resolves with the parsed JSON body (or text). */
+  request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Record<string, string | undefined>; body?: unknown } = {},
+  ): Promise<Reply<T>> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, v);
+    const q = qs.toString();
+    const fullPath = `/v${API_VERSION}${path}${q ? `?${q}` : ''}`;
+    const data = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          ...this.target,
+          method,
+          path: fullPath,
+          headers: {
+            ...(data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {}),
+            'User-Agent': 'dnet-cli',
+          },
+          timeout: this.timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const isJson = (res.headers['content-type'] ?? '').startsWith('application/json');
+            let body: unknown = text;
+            if (isJson && text.trim() !== '') {
+              try {
+                body = JSON.parse(text);
+              } catch {
+                body = text;
+              }
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              const message =
+                typeof body === 'object' &&
+                body !== null &&
+                typeof (body as { message?: unknown }).message === 'string'
+                  ? (body as { message: string }).message
+                  : text.trim() || `HTTP ${status}`;
+              reject(new DaemonError(status, message));
+              return;
+            }
+            resolve({ status, body: body as T });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (err) =>
+        reject(err instanceof DaemonError ? err : new ConnectionError(this.host, err)),
+      );
+      req.end(data);
+    });
+  }
+
+  async get<T>(path: string, query?: Record<string, string | undefined>): Promise<T> {
+    return (await this.request<T>('GET', path, query ? { query } : {})).body;
+  }
+
+  async post<T>(path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+    return (
+      await this.request<T>('POST', path, {
+        ...(body !== undefined ? { body } : {}),
+        ...(query ? { query } : {}),
+      })
+    ).body;
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.request<unknown>('DELETE', path);
+  }
+}

@@ -1,0 +1,413 @@
+/** `dnet network create|ls|inspect|rm|connect|disconnect|prune`. */
+import ipaddr from 'ipaddr.js';
+import type { DockerNetwork } from '../daemon/api/convert.ts';
+import {
+  type DockerPortBinding,
+  flag,
+  format,
+  keyValues,
+  type Parsed,
+  parse,
+  parsePublish,
+  positionals,
+  str,
+  strs,
+  UsageError,
+} from './args.ts';
+import { type Client, DaemonError } from './client.ts';
+import { type Io, json, naturalCompare, table } from './output.ts';
+
+export const NETWORK_USAGE = `Usage: dnet network COMMAND
+
+Manage networks
+
+Commands:
+  connect     Connect a container to a network
+  create      Create a network
+  disconnect  Disconnect a container from a network
+  inspect     Display detailed information on one or more networks
+  ls          List networks
+  prune       Remove all unused networks
+  rm          Remove one or more networks
+
+Run 'dnet network COMMAND --help' for more information on a command.
+`;
+
+const CREATE_USAGE = `Usage: dnet network create [OPTIONS] NETWORK
+
+Create a network
+
+Options:
+      --attachable           Enable manual container attachment
+      --aux-address name=ip  Auxiliary IPv4 or IPv6 addresses used by the network driver (repeatable)
+  -d, --driver string        Driver to manage the network (default "bridge")
+      --gateway ip           IPv4 or IPv6 gateway for the master subnet (repeatable)
+      --internal             Restrict external access to the network
+      --ip-range cidr        Allocate container ip from a sub-range (repeatable)
+      --ipam-driver string   IP Address Management driver (default "default")
+      --ipam-opt k=v         IPAM driver specific options (repeatable)
+      --ipv6                 Enable IPv6 networking
+      --label k=v            Set metadata on a network (repeatable)
+  -o, --opt k=v              Set driver specific options (repeatable)
+      --subnet cidr          Subnet in CIDR format that represents a network segment (repeatable)
+`;
+
+const LS_USAGE = `Usage: dnet network ls [OPTIONS]
+
+List networks
+
+Options:
+  -f, --filter k=v      Provide filter values (e.g. "driver=bridge"; keys: dangling, driver, id, label, name, scope, type)
+      --format string   table (default) or json
+      --no-trunc        Do not truncate the output
+  -q, --quiet           Only display network IDs
+`;
+
+const INSPECT_USAGE = `Usage: dnet network inspect [OPTIONS] NETWORK [NETWORK...]
+
+Display detailed information on one or more networks (JSON)
+
+Options:
+      --format string   json (the default)
+`;
+
+const RM_USAGE = `Usage: dnet network rm [OPTIONS] NETWORK [NETWORK...]
+
+Remove one or more networks
+
+Options:
+  -f, --force   Do not error if the network does not exist
+`;
+
+const CONNECT_USAGE = `Usage: dnet network connect [OPTIONS] NETWORK CONTAINER
+
+Connect a container to a network (a container dnet does not know yet gets a sandbox)
+
+Options:
+      --alias string         Add network-scoped alias for the container (repeatable)
+      --driver-opt k=v       Driver options for the network (repeatable)
+      --ip ip                IPv4 address (e.g., "172.30.100.104")
+      --ip6 ip               IPv6 address (e.g., "2001:db8::33")
+      --mac-address string   MAC address (e.g., "92:d0:c6:0a:29:33")
+  -p, --publish list         Publish a port: [ip:]host:container[/proto], host and container ports or ranges (repeatable)
+`;
+
+const DISCONNECT_USAGE = `Usage: dnet network disconnect [OPTIONS] NETWORK CONTAINER
+
+Disconnect a container from a network
+
+Options:
+  -f, --force   Force the container to disconnect from a network
+`;
+
+const PRUNE_USAGE = `Usage: dnet network prune [OPTIONS]
+
+Remove all unused networks (not pre-defined, no container connected)
+
+Options:
+      --filter k=v   Provide filter values (e.g. "until=24h"; keys: until, label, label!)
+  -f, --force        Do not prompt for confirmation
+`;
+
+/** Docker's filters JSON from `k=v` flags: `{"k":{"v":true}}`. */
+export function filtersJson(list: string[], usage: string): string | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, Record<string, boolean>> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${kv}`, usage);
+    const k = kv.slice(0, eq).trim().toLowerCase();
+    out[k] = { ...out[k], [kv.slice(eq + 1)]: true };
+  }
+  return JSON.stringify(out);
+}
+
+interface IpamConfig {
+  Subnet: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+function contains(cidr: string, ipOrCidr: string): boolean {
+  try {
+    const range = ipaddr.parseCIDR(cidr);
+    const addr = ipOrCidr.includes('/') ? ipaddr.parseCIDR(ipOrCidr)[0] : ipaddr.parse(ipOrCidr);
+    return addr.kind() === range[0].kind() && addr.match(range);
+  } catch {
+    return false;
+  }
+}
+
+/** The docker CLI's pairing: each --ip-range, --gateway and --aux-address goes to the --subnet holding it. */
+export function ipamConfigs(p: Parsed, usage: string): IpamConfig[] {
+  const configs: IpamConfig[] = strs(p, 'subnet').map((s) => ({ Subnet: s }));
+  const home = (what: string, value: string): IpamConfig => {
+    const matches = configs.filter((c) => contains(c.Subnet, value));
+    if (matches.length === 0) throw new UsageError(`no matching subnet for ${what} ${value}`, usage);
+    if (matches.length > 1)
+      throw new UsageError(`multiple overlapping subnets match ${what} ${value}`, usage);
+    return matches[0]!;
+  };
+  for (const r of strs(p, 'ip-range')) {
+    const c = home('range', r);
+    if (c.IPRange)
+      throw new UsageError(`cannot configure multiple ranges (${r}, ${c.IPRange}) on the same subnet`, usage);
+    c.IPRange = r;
+  }
+  for (const g of strs(p, 'gateway')) {
+    const c = home('gateway', g);
+    if (c.Gateway)
+      throw new UsageError(
+        `cannot configure multiple gateways (${g}, ${c.Gateway}) for the same subnet`,
+        usage,
+      );
+    c.Gateway = g;
+  }
+  for (const [name, ip] of Object.entries(keyValues(strs(p, 'aux-address'), '--aux-address', usage))) {
+    const c = home('aux-address', ip);
+    c.AuxiliaryAddresses = { ...c.AuxiliaryAddresses, [name]: ip };
+  }
+  return configs;
+}
+
+/** Prints a daemon error as docker does; returns the exit status. */
+export function reportError(io: Io, err: unknown): number {
+  if (err instanceof DaemonError) io.err(`Error response from daemon: ${err.message}\n`);
+  else throw err;
+  return 1;
+}
+
+async function create(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    {
+      driver: { type: 'string', short: 'd' },
+      subnet: { type: 'string', multiple: true },
+      'ip-range': { type: 'string', multiple: true },
+      gateway: { type: 'string', multiple: true },
+      'aux-address': { type: 'string', multiple: true },
+      'ipam-driver': { type: 'string' },
+      'ipam-opt': { type: 'string', multiple: true },
+      ipv6: { type: 'boolean' },
+      internal: { type: 'boolean' },
+      attachable: { type: 'boolean' },
+      label: { type: 'string', multiple: true },
+      opt: { type: 'string', short: 'o', multiple: true },
+    },
+    CREATE_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, CREATE_USAGE);
+  const [name] = positionals(p, 1, CREATE_USAGE, 'network create');
+  const body = {
+    Name: name,
+    Driver: str(p, 'driver') ?? 'bridge',
+    IPAM: {
+      Driver: str(p, 'ipam-driver') ?? 'default',
+      Config: ipamConfigs(p, CREATE_USAGE),
+      Options: keyValues(strs(p, 'ipam-opt'), '--ipam-opt', CREATE_USAGE),
+    },
+    ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
+    Internal: flag(p, 'internal'),
+    Attachable: flag(p, 'attachable'),
+    Options: keyValues(strs(p, 'opt'), '--opt', CREATE_USAGE),
+    Labels: keyValues(strs(p, 'label'), '--label', CREATE_USAGE),
+  };
+  try {
+    const r = await client.post<{ Id: string; Warning: string }>('/networks/create', body);
+    if (r.Warning) io.err(`WARNING: ${r.Warning}\n`);
+    io.out(`${r.Id}\n`);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function ls(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    {
+      filter: { type: 'string', short: 'f', multiple: true },
+      format: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      'no-trunc': { type: 'boolean' },
+    },
+    LS_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, LS_USAGE);
+  positionals(p, 0, LS_USAGE, 'network ls');
+  const fmt = format(p, LS_USAGE, 'table');
+  const filters = filtersJson(strs(p, 'filter'), LS_USAGE);
+  try {
+    const list = await client.get<DockerNetwork[]>('/networks', { filters });
+    list.sort((a, b) => naturalCompare(a.Name, b.Name));
+    const id = (n: DockerNetwork) => (flag(p, 'no-trunc') ? n.Id : n.Id.slice(0, 12));
+    if (flag(p, 'quiet')) io.out(list.map((n) => `${id(n)}\n`).join(''));
+    else if (fmt === 'json') io.out(json(list));
+    else
+      io.out(
+        table(
+          ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
+          list.map((n) => [id(n), n.Name, n.Driver, n.Scope]),
+        ),
+      );
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function inspect(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(args, { format: { type: 'string' } }, INSPECT_USAGE);
+  if (flag(p, 'help')) return help(io, INSPECT_USAGE);
+  const names = positionals(p, 1, INSPECT_USAGE, 'network inspect', true);
+  format(p, INSPECT_USAGE, 'json');
+  const found: DockerNetwork[] = [];
+  let status = 0;
+  for (const n of names) {
+    try {
+      found.push(await client.get<DockerNetwork>(`/networks/${encodeURIComponent(n)}`));
+    } catch (err) {
+      status = reportError(io, err);
+    }
+  }
+  io.out(json(found));
+  return status;
+}
+
+async function rm(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(args, { force: { type: 'boolean', short: 'f' } }, RM_USAGE);
+  if (flag(p, 'help')) return help(io, RM_USAGE);
+  const names = positionals(p, 1, RM_USAGE, 'network rm', true);
+  let status = 0;
+  for (const n of names) {
+    try {
+      await client.delete(`/networks/${encodeURIComponent(n)}`);
+      io.out(`${n}\n`);
+    } catch (err) {
+      if (flag(p, 'force') && err instanceof DaemonError && err.status === 404) continue;
+      status = reportError(io, err);
+    }
+  }
+  return status;
+}
+
+async function connect(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    {
+      ip: { type: 'string' },
+      ip6: { type: 'string' },
+      'mac-address': { type: 'string' },
+      alias: { type: 'string', multiple: true },
+      'driver-opt': { type: 'string', multiple: true },
+      publish: { type: 'string', short: 'p', multiple: true },
+    },
+    CONNECT_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, CONNECT_USAGE);
+  const [network, container] = positionals(p, 2, CONNECT_USAGE, 'network connect');
+  const ports: Record<string, DockerPortBinding[]> = {};
+  for (const spec of strs(p, 'publish')) {
+    const { key, binding } = parsePublish(spec, CONNECT_USAGE);
+    ports[key] = [...(ports[key] ?? []), binding];
+  }
+  const ip = str(p, 'ip');
+  const ip6 = str(p, 'ip6');
+  const body = {
+    Container: container,
+    EndpointConfig: {
+      ...(ip || ip6 ? { IPAMConfig: { IPv4Address: ip ?? '', IPv6Address: ip6 ?? '' } } : {}),
+      Aliases: strs(p, 'alias'),
+      ...(str(p, 'mac-address') ? { MacAddress: str(p, 'mac-address') } : {}),
+      DriverOpts: keyValues(strs(p, 'driver-opt'), '--driver-opt', CONNECT_USAGE),
+      ...(Object.keys(ports).length > 0 ? { PortBindings: ports } : {}),
+    },
+  };
+  try {
+    await client.post(`/networks/${encodeURIComponent(network!)}/connect`, body);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function disconnect(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(args, { force: { type: 'boolean', short: 'f' } }, DISCONNECT_USAGE);
+  if (flag(p, 'help')) return help(io, DISCONNECT_USAGE);
+  const [network, container] = positionals(p, 2, DISCONNECT_USAGE, 'network disconnect');
+  try {
+    await client.post(`/networks/${encodeURIComponent(network!)}/disconnect`, {
+      Container: container,
+      Force: flag(p, 'force'),
+    });
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function prune(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    { filter: { type: 'string', multiple: true }, force: { type: 'boolean', short: 'f' } },
+    PRUNE_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, PRUNE_USAGE);
+  positionals(p, 0, PRUNE_USAGE, 'network prune');
+  const filters = filtersJson(strs(p, 'filter'), PRUNE_USAGE);
+  if (!flag(p, 'force')) {
+    const answer = await io.readLine(
+      'WARNING! This will remove all custom networks not used by at least one container.\n' +
+        'Are you sure you want to continue? [y/N] ',
+    );
+    if (!/^y(es)?$/i.test((answer ?? '').trim())) {
+      io.err('network prune cancelled\n');
+      return 1;
+    }
+  }
+  try {
+    const r = await client.post<{ NetworksDeleted: string[] | null }>('/networks/prune', undefined, {
+      filters,
+    });
+    const deleted = r.NetworksDeleted ?? [];
+    if (deleted.length > 0) io.out(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join('')}`);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+export function help(io: Io, usage: string): number {
+  io.out(usage);
+  return 0;
+}
+
+export async function networkCommand(client: () => Client, io: Io, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create':
+      return create(client(), io, rest);
+    case 'ls':
+    case 'list':
+      return ls(client(), io, rest);
+    case 'inspect':
+      return inspect(client(), io, rest);
+    case 'rm':
+    case 'remove':
+      return rm(client(), io, rest);
+    case 'connect':
+      return connect(client(), io, rest);
+    case 'disconnect':
+      return disconnect(client(), io, rest);
+    case 'prune':
+      return prune(client(), io, rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return help(io, NETWORK_USAGE);
+    default:
+      throw new UsageError(`unknown command "network ${sub}"`, NETWORK_USAGE);
+  }
+}

@@ -1,0 +1,187 @@
+/** `dnet sandbox create|ls|inspect|rm`: containers' network stacks, through the native API. */
+import type { DockerSandbox } from '../daemon/api/convert.ts';
+import { flag, format, parse, positionals, str, strs, UsageError } from './args.ts';
+import type { Client } from './client.ts';
+import { help, reportError } from './network.ts';
+import { type Io, json, naturalCompare, table } from './output.ts';
+
+export const SANDBOX_USAGE = `Usage: dnet sandbox COMMAND
+
+Manage sandboxes (a container's network namespace, hosts and resolv.conf)
+
+Commands:
+  create      Create a sandbox
+  inspect     Display detailed information on one or more sandboxes
+  ls          List sandboxes
+  rm          Remove one or more sandboxes (their endpoints leave first)
+
+Run 'dnet sandbox COMMAND --help' for more information on a command.
+`;
+
+const CREATE_USAGE = `Usage: dnet sandbox create [OPTIONS]
+
+Create a sandbox for a container; prints the container's ID
+
+Options:
+      --add-host name:ip     Add a custom host-to-IP mapping (repeatable; ip may be host-gateway)
+      --container-id id      The container's ID (64 hex characters; default: a new one)
+      --dns ip               Set custom DNS servers (repeatable)
+      --dns-option string    Set DNS options (repeatable)
+      --dns-search domain    Set custom DNS search domains (repeatable)
+      --domainname string    Container NIS domain name
+      --host-network         Use the host's network namespace (joins the host network)
+      --hostname string      Container host name (default: the short ID)
+      --name string          The container's name (default: the short ID)
+`;
+
+const LS_USAGE = `Usage: dnet sandbox ls [OPTIONS]
+
+List sandboxes
+
+Options:
+      --format string   table (default) or json
+      --no-trunc        Do not truncate the output
+  -q, --quiet           Only display container IDs
+`;
+
+const INSPECT_USAGE = `Usage: dnet sandbox inspect SANDBOX [SANDBOX...]
+
+Display detailed information on one or more sandboxes (JSON), named by container ID or name
+`;
+
+const RM_USAGE = `Usage: dnet sandbox rm SANDBOX [SANDBOX...]
+
+Remove one or more sandboxes, named by container ID or name: their endpoints leave the networks
+and are deleted, then the namespace and files go
+`;
+
+async function create(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    {
+      name: { type: 'string' },
+      'container-id': { type: 'string' },
+      hostname: { type: 'string' },
+      domainname: { type: 'string' },
+      dns: { type: 'string', multiple: true },
+      'dns-search': { type: 'string', multiple: true },
+      'dns-option': { type: 'string', multiple: true },
+      'add-host': { type: 'string', multiple: true },
+      'host-network': { type: 'boolean' },
+    },
+    CREATE_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, CREATE_USAGE);
+  positionals(p, 0, CREATE_USAGE, 'sandbox create');
+  const opt = (k: string, v: unknown) =>
+    v === undefined || (Array.isArray(v) && v.length === 0) ? {} : { [k]: v };
+  const body = {
+    ...opt('ContainerID', str(p, 'container-id')),
+    ...opt('Name', str(p, 'name')),
+    ...opt('Hostname', str(p, 'hostname')),
+    ...opt('Domainname', str(p, 'domainname')),
+    ...opt('DNS', strs(p, 'dns')),
+    ...opt('DNSSearch', strs(p, 'dns-search')),
+    ...opt('DNSOptions', strs(p, 'dns-option')),
+    ...opt('ExtraHosts', strs(p, 'add-host')),
+    UseHostNetwork: flag(p, 'host-network'),
+  };
+  try {
+    const r = await client.post<{ Id: string; SandboxKey: string }>('/sandboxes', body);
+    io.out(`${r.Id}\n`);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function ls(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(
+    args,
+    { format: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, 'no-trunc': { type: 'boolean' } },
+    LS_USAGE,
+  );
+  if (flag(p, 'help')) return help(io, LS_USAGE);
+  positionals(p, 0, LS_USAGE, 'sandbox ls');
+  const fmt = format(p, LS_USAGE, 'table');
+  try {
+    const list = await client.get<DockerSandbox[]>('/sandboxes');
+    list.sort((a, b) => naturalCompare(a.Name, b.Name));
+    const id = (s: DockerSandbox) => (flag(p, 'no-trunc') ? s.Id : s.Id.slice(0, 12));
+    if (flag(p, 'quiet')) io.out(list.map((s) => `${id(s)}\n`).join(''));
+    else if (fmt === 'json') io.out(json(list));
+    else {
+      io.out(
+        table(
+          ['CONTAINER ID', 'NAME', 'NETWORKS', 'SANDBOX KEY'],
+          list.map((s) => [
+            id(s),
+            s.Name,
+            Object.keys(s.Networks).sort(naturalCompare).join(',') || '-',
+            s.SandboxKey,
+          ]),
+        ),
+      );
+    }
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function inspect(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(args, { format: { type: 'string' } }, INSPECT_USAGE);
+  if (flag(p, 'help')) return help(io, INSPECT_USAGE);
+  const refs = positionals(p, 1, INSPECT_USAGE, 'sandbox inspect', true);
+  format(p, INSPECT_USAGE, 'json');
+  const found: DockerSandbox[] = [];
+  let status = 0;
+  for (const r of refs) {
+    try {
+      found.push(await client.get<DockerSandbox>(`/sandboxes/${encodeURIComponent(r)}`));
+    } catch (err) {
+      status = reportError(io, err);
+    }
+  }
+  io.out(json(found));
+  return status;
+}
+
+async function rm(client: Client, io: Io, args: string[]): Promise<number> {
+  const p = parse(args, {}, RM_USAGE);
+  if (flag(p, 'help')) return help(io, RM_USAGE);
+  const refs = positionals(p, 1, RM_USAGE, 'sandbox rm', true);
+  let status = 0;
+  for (const r of refs) {
+    try {
+      await client.delete(`/sandboxes/${encodeURIComponent(r)}`);
+      io.out(`${r}\n`);
+    } catch (err) {
+      status = reportError(io, err);
+    }
+  }
+  return status;
+}
+
+export async function sandboxCommand(client: () => Client, io: Io, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create':
+      return create(client(), io, rest);
+    case 'ls':
+    case 'list':
+      return ls(client(), io, rest);
+    case 'inspect':
+      return inspect(client(), io, rest);
+    case 'rm':
+    case 'remove':
+      return rm(client(), io, rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return help(io, SANDBOX_USAGE);
+    default:
+      throw new UsageError(`unknown command "sandbox ${sub}"`, SANDBOX_USAGE);
+  }
+}

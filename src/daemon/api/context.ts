@@ -1,0 +1,31 @@
+/** What the route handlers share: the controller, the daemon's registry, and the daemon's facts. */
+import { KeyedLock } from '../../core/lock.ts';
+import type { NetworkController } from '../../index.ts';
+import type { DaemonRegistry } from '../registry.ts';
+
+/** The API versions served: dockerd's range for the network API, 1.40 (Docker 19.03) to 1.48 (28.0). */
+export const MIN_API_VERSION = '1.40';
+export const API_VERSION = '1.48';
+
+export interface DaemonFacts {
+  version: string;
+  runDir: string;
+  dataDir: string;
+  startedAt: Date;
+}
+
+export class ApiContext {
+  /** Per-container serialisation of connect, disconnect and sandbox create/remove. */
+  readonly locks = new KeyedLock();
+
+  constructor(
+    readonly controller: NetworkController,
+    readonly registry: DaemonRegistry,
+    readonly facts: DaemonFacts,
+  ) {}
+
+  /** Runs fn with the container's lock held. */
+  withContainer<T>(containerId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(`ctr:${containerId}`, fn);
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Docker's network routes: list, inspect, create, remove, connect, disconnect, prune. Docker's
+ * rules on top of the core (pre-defined networks, one host and one none network, network modes)
+ * are enforced here; everything else is the core's.
+ */
+
+import { isFullId, newId } from '../../../errors/validate.ts';
+import {
+  AmbiguousNetworkError,
+  type Endpoint,
+  type Network,
+  PredefinedNetworkError,
+  UnknownNetworkError,
+} from '../../../index.ts';
+import { type ContainerRecord, checkContainerName } from '../../registry.ts';
+import type { ApiContext } from '../context.ts';
+import { dockerNetwork, isPredefined } from '../convert.ts';
+import {
+  BadRequestError,
+  NetworkModeError,
+  NotConnectedError,
+  SingletonNetworkError,
+  UnknownContainerError,
+  UnsupportedFeatureError,
+} from '../errors.ts';
+import {
+  contains,
+  exactMatch,
+  type FilterArgs,
+  match,
+  matchKVList,
+  parseFilters,
+  parseUntil,
+  validateFilters,
+  values,
+} from '../filters.ts';
+import type { Router } from '../router.ts';
+import { parseConnect, parseDisconnect, parseNetworkCreate } from '../schemas.ts';
+
+const LIST_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
+const PRUNE_FILTERS = ['label', 'label!', 'until'];
+const OPT_ENABLE_IPV4 = 'com.docker.network.enable_ipv4';
+const OPT_ENABLE_IPV6 = 'com.docker.network.enable_ipv6';
+/** Drivers of which Docker allows one network only (the pre-defined `host` and `none`). */
+const SINGLETON_DRIVERS = ['host', 'null'];
+
+/** Go's strconv.ParseBool. */
+export function parseGoBool(what: string, v: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  throw new BadRequestError(`invalid value for ${what}: ${JSON.stringify(v)} (expected true or false)`);
+}
+
+/** dockerd's lookup: the full ID, then the name, then a unique ID prefix. */
+export function findNetwork(ctx: ApiContext, term: string): Network {
+  const byId = ctx.controller.networkByID(term);
+  if (byId) return byId;
+  const all = ctx.controller.networks();
+  const byName = all.filter((n) => n.name === term);
+  if (byName.length === 1) return byName[0]!;
+  const byPrefix = all.filter((n) => n.id.startsWith(term));
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length > 1) throw new AmbiguousNetworkError(term, byPrefix.length);
+  throw new UnknownNetworkError(term);
+}
+
+function networkFilter(f: FilterArgs): (n: Network) => boolean {
+  validateFilters(f, LIST_FILTERS);
+  let dangling: boolean | undefined;
+  const d = values(f, 'dangling');
+  if (d.length > 1) throw new BadRequestError('got more than one value for filter key "dangling"');
+  if (d.length === 1) {
+    if (d[0] === '1' || d[0] === 'true') dangling = true;
+    else if (d[0] === '0' || d[0] === 'false') dangling = false;
+    else {
+      throw new BadRequestError(
+        `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`,
+      );
+    }
+  }
+  const types = values(f, 'type');
+  for (const t of types) {
+    if (t !== 'builtin' && t !== 'custom') throw new BadRequestError(`invalid filter: 'type'='${t}'`);
+  }
+  return (n) => {
+    if (!exactMatch(f, 'driver', n.type)) return false;
+    if (contains(f, 'name') && !match(f, 'name', n.name)) return false;
+    if (contains(f, 'id') && !match(f, 'id', n.id)) return false;
+    if (!matchKVList(f, 'label', n.labels)) return false;
+    if (!exactMatch(f, 'scope', 'local')) return false;
+    const builtin = isPredefined(n.name);
+    if (dangling !== undefined) {
+      const unused = !builtin && n.endpoints().length === 0;
+      if (unused !== dangling) return false;
+    }
+    if (types.length > 0 && !types.includes(builtin ? 'builtin' : 'custom')) return false;
+    return true;
+  };
+}
+
+/** The container's endpoints, in join order (none when it has no sandbox). */
+function endpointsOf(ctx: ApiContext, containerId: string): Endpoint[] {
+  return ctx.controller.sandboxByContainer(containerId)?.endpoints() ?? [];
+}
+
+/** Drops the container's record once it has neither a sandbox nor an endpoint. */
+export function forgetIfGone(ctx: ApiContext, rec: ContainerRecord): void {
+  if (!ctx.controller.sandboxByContainer(rec.id)) ctx.registry.remove(rec.id);
+}
+
+/** A container dnet does not know gets a record: named as given, or a 64-hex ID with a new name. */
+function resolveOrCreate(ctx: ApiContext, ref: string): ContainerRecord {
+  const rec = ctx.registry.resolve(ref);
+  if (rec) return rec;
+  const created = new Date().toISOString();
+  if (isFullId(ref)) return ctx.registry.add({ id: ref, name: ref.slice(0, 12), created });
+  return ctx.registry.add({ id: newId(), name: checkContainerName(ref), created });
+}
+
+async function leaveAndDelete(ep: Endpoint): Promise<void> {
+  const joined = ep.containerId;
+  if (joined !== undefined) await ep.leave(joined);
+  await ep.delete();
+}
+
+export function networkRoutes(router: Router, ctx: ApiContext): void {
+  router.add('GET', '/networks', async (req) => {
+    const keep = networkFilter(parseFilters(req.query.get('filters')));
+    const list = await Promise.all(
+      ctx.controller
+        .networks()
+        .filter(keep)
+        .map((n) => dockerNetwork(n, ctx.registry, false)),
+    );
+    return { status: 200, body: list };
+  });
+
+  router.add('GET', '/networks/{id}', async (req) => {
+    const verbose = req.query.get('verbose');
+    if (verbose) parseGoBool('verbose', verbose);
+    const n = findNetwork(ctx, req.params.id!);
+    const scope = req.query.get('scope');
+    if (scope && scope !== 'local') throw new UnknownNetworkError(req.params.id!);
+    return { status: 200, body: await dockerNetwork(n, ctx.registry, true) };
+  });
+
+  router.add('POST', '/networks/create', async (req) => {
+    const r = parseNetworkCreate(await req.json());
+    if (isPredefined(r.name)) throw new PredefinedNetworkError(r.name, 'create');
+    if (r.scope !== '' && r.scope !== 'local') {
+      throw new UnsupportedFeatureError(
+        `Scope ${JSON.stringify(r.scope)}`,
+        'dnet networks are local; omit Scope or use "local"',
+      );
+    }
+    if (r.ingress) throw new UnsupportedFeatureError('Ingress', 'the ingress network is a swarm feature');
+    if (r.configOnly)
+      throw new UnsupportedFeatureError('ConfigOnly', 'configuration-only networks are a swarm feature');
+    if (r.configFrom !== '')
+      throw new UnsupportedFeatureError('ConfigFrom', 'configuration-only networks are a swarm feature');
+    const options = { ...r.options };
+    let enableIPv4 = r.enableIPv4;
+    if (enableIPv4 === undefined && options[OPT_ENABLE_IPV4] !== undefined) {
+      enableIPv4 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV4}"`, options[OPT_ENABLE_IPV4]);
+    } else if (enableIPv4 !== undefined) delete options[OPT_ENABLE_IPV4];
+    if (enableIPv4 === false) {
+      throw new UnsupportedFeatureError(
+        'EnableIPv4=false',
+        'dnet networks always have IPv4; omit EnableIPv4',
+      );
+    }
+    let enableIPv6 = r.enableIPv6;
+    if (enableIPv6 === undefined && options[OPT_ENABLE_IPV6] !== undefined) {
+      enableIPv6 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV6}"`, options[OPT_ENABLE_IPV6]);
+    } else if (enableIPv6 !== undefined) delete options[OPT_ENABLE_IPV6];
+    if (SINGLETON_DRIVERS.includes(r.driver) && ctx.controller.networks().some((n) => n.type === r.driver)) {
+      throw new SingletonNetworkError(r.driver);
+    }
+    const n = await ctx.controller.newNetwork(r.driver, r.name, {
+      ipam: { driver: r.ipam.driver, config: r.ipam.config, options: r.ipam.options },
+      enableIPv6: enableIPv6 ?? false,
+      internal: r.internal,
+      labels: r.labels,
+      options,
+    });
+    ctx.registry.setNetworkAttributes(n.id, { attachable: r.attachable, ipamOptions: r.ipam.options });
+    return { status: 201, body: { Id: n.id, Warning: '' } };
+  });
+
+  router.add('DELETE', '/networks/{id}', async (req) => {
+    const n = findNetwork(ctx, req.params.id!);
+    if (isPredefined(n.name)) throw new PredefinedNetworkError(n.name, 'remove');
+    await n.delete();
+    ctx.registry.removeNetwork(n.id);
+    return { status: 204 };
+  });
+
+  router.add('POST', '/networks/{id}/connect', async (req) => {
+    const n = findNetwork(ctx, req.params.id!);
+    const r = parseConnect(await req.json());
+    if (r.linkLocalIPs.length > 0) {
+      throw new UnsupportedFeatureError('IPAMConfig.LinkLocalIPs', 'omit the link-local addresses');
+    }
+    if (r.links.length > 0) {
+      throw new UnsupportedFeatureError(
+        'Links',
+        'legacy container links are not implemented; use a user-defined network',
+      );
+    }
+    // Docker: the host network is only entered when the container is created.
+    if (n.type === 'host') throw new NetworkModeError('host');
+    if (n.name === 'bridge') {
+      if (r.aliases.length > 0) throw new NetworkModeError('alias');
+      if (r.ipv4Address || r.ipv6Address) throw new NetworkModeError('ip');
+    }
+    const rec = resolveOrCreate(ctx, r.container);
+    await ctx.withContainer(rec.id, async () => {
+      if (!ctx.registry.container(rec.id)) ctx.registry.add(rec); // forgotten while we waited
+      try {
+        const sb = ctx.controller.sandboxByContainer(rec.id);
+        if (sb?.isHost) throw new NetworkModeError('shared');
+        const eps = endpointsOf(ctx, rec.id);
+        if (!eps.some((e) => e.network === n) && eps.length > 0) {
+          if (n.name === 'none' || eps.some((e) => e.network.name === 'none'))
+            throw new NetworkModeError('none');
+        }
+        const ep = await n.createEndpoint(rec.name, {
+          ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}),
+          ...(r.ipv6Address ? { ipv6Address: r.ipv6Address } : {}),
+          ...(r.macAddress ? { macAddress: r.macAddress } : {}),
+          driverOptions: r.driverOpts,
+          exposedPorts: r.exposedPorts,
+          portBindings: r.portBindings,
+        });
+        try {
+          // A first join creates the sandbox; Docker's default hostname is the short ID.
+          await ep.join(rec.id, sb ? {} : { hostname: rec.id.slice(0, 12) });
+        } catch (err) {
+          await ep.delete().catch(() => {});
+          throw err;
+        }
+      } finally {
+        forgetIfGone(ctx, rec);
+      }
+    });
+    return { status: 200 };
+  });
+
+  router.add('POST', '/networks/{id}/disconnect', async (req) => {
+    const n = findNetwork(ctx, req.params.id!);
+    const r = parseDisconnect(await req.json());
+    const rec = ctx.registry.resolve(r.container);
+    if (!rec) {
+      // dockerd's force: remove an endpoint of that name left behind by a container it lost.
+      const stale = r.force ? n.endpointByName(r.container) : undefined;
+      if (!stale) throw new UnknownContainerError(r.container);
+      await leaveAndDelete(stale);
+      return { status: 200 };
+    }
+    if (n.type === 'host') throw new NetworkModeError('host');
+    await ctx.withContainer(rec.id, async () => {
+      try {
+        const ep = n.endpoints().find((e) => e.containerId === rec.id);
+        if (ep) {
+          await ep.leave(rec.id);
+          await ep.delete();
+          return;
+        }
+        const stale = r.force ? n.endpointByName(rec.name) : undefined;
+        if (!stale) throw new NotConnectedError(rec.id, n.name);
+        await leaveAndDelete(stale);
+      } finally {
+        forgetIfGone(ctx, rec);
+      }
+    });
+    return { status: 200 };
+  });
+
+  router.add('POST', '/networks/prune', async (req) => {
+    const f = parseFilters(req.query.get('filters'));
+    validateFilters(f, PRUNE_FILTERS);
+    const until = values(f, 'until');
+    if (until.length > 1) throw new BadRequestError('more than one until filter specified');
+    const untilMs = until.length === 1 ? parseUntil(until[0]!, Date.now()) : undefined;
+    const deleted: string[] = [];
+    for (const n of ctx.controller.networks()) {
+      if (untilMs !== undefined && n.created.getTime() > untilMs) continue;
+      if (!matchKVList(f, 'label', n.labels)) continue;
+      if (contains(f, 'label!') && matchKVList(f, 'label!', n.labels)) continue;
+      if (isPredefined(n.name) || n.endpoints().length > 0) continue;
+      try {
+        await n.delete();
+        ctx.registry.removeNetwork(n.id);
+        deleted.push(n.name);
+      } catch {
+        // In use meanwhile, or already gone: not pruned (dockerd logs and goes on).
+      }
+    }
+    return { status: 200, body: { NetworksDeleted: deleted } };
+  });
+}

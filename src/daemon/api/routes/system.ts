@@ -1,0 +1,107 @@
+/** `/_ping`, `/version` and a minimal `/info`, in dockerd's shapes. */
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { API_VERSION, type ApiContext, MIN_API_VERSION } from '../context.ts';
+import type { ApiReply, Router } from '../router.ts';
+
+/** Go's GOARCH names for Node's process.arch. */
+function goArch(): string {
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: 'ppc64le',
+  };
+  return map[process.arch] ?? process.arch;
+}
+
+/** uname -m names for Node's process.arch (what `docker info` shows as Architecture). */
+function unameArch(): string {
+  const map: Record<string, string> = { x64: 'x86_64', ia32: 'i686', arm64: 'aarch64', arm: 'armv7l' };
+  return map[process.arch] ?? process.arch;
+}
+
+/** Headers of `/_ping` (the docker CLI negotiates the API version from them). */
+export const PING_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-cache, no-store, must-revalidate',
+  Pragma: 'no-cache',
+  Swarm: 'inactive',
+};
+
+export function systemRoutes(router: Router, ctx: ApiContext): void {
+  const ping = async (): Promise<ApiReply> => ({ status: 200, text: 'OK', headers: { ...PING_HEADERS } });
+  router.add('GET', '/_ping', ping).add('HEAD', '/_ping', ping);
+
+  router.add('GET', '/version', async () => {
+    const details = {
+      ApiVersion: API_VERSION,
+      Arch: goArch(),
+      BuildTime: '',
+      Experimental: 'false',
+      GitCommit: '',
+      GoVersion: `node ${process.version}`,
+      KernelVersion: release(),
+      MinAPIVersion: MIN_API_VERSION,
+      Os: 'linux',
+    };
+    return {
+      status: 200,
+      body: {
+        Platform: { Name: 'dnet' },
+        Components: [{ Name: 'Engine', Version: ctx.facts.version, Details: details }],
+        Version: ctx.facts.version,
+        ApiVersion: API_VERSION,
+        MinAPIVersion: MIN_API_VERSION,
+        GitCommit: '',
+        GoVersion: details.GoVersion,
+        Os: 'linux',
+        Arch: goArch(),
+        KernelVersion: release(),
+        BuildTime: '',
+      },
+    };
+  });
+
+  router.add('GET', '/info', async () => {
+    const sandboxes = ctx.controller.allSandboxes().length;
+    return {
+      status: 200,
+      body: {
+        ID: '',
+        Containers: sandboxes,
+        ContainersRunning: sandboxes,
+        ContainersPaused: 0,
+        ContainersStopped: 0,
+        Images: 0,
+        Driver: '',
+        DriverStatus: [],
+        Plugins: {
+          Volume: [],
+          Network: ctx.controller.drivers.networkTypes(),
+          Authorization: null,
+          Log: [],
+        },
+        Name: hostname(),
+        ServerVersion: ctx.facts.version,
+        OSType: 'linux',
+        OperatingSystem: 'dnet',
+        Architecture: unameArch(),
+        KernelVersion: release(),
+        NCPU: cpus().length,
+        MemTotal: totalmem(),
+        DockerRootDir: ctx.facts.dataDir,
+        ExperimentalBuild: false,
+        Swarm: {
+          NodeID: '',
+          NodeAddr: '',
+          LocalNodeState: 'inactive',
+          ControlAvailable: false,
+          Error: '',
+          RemoteManagers: null,
+        },
+        SystemTime: new Date().toISOString(),
+        Warnings: [],
+      },
+    };
+  });
+}

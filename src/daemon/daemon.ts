@@ -1,0 +1,131 @@
+/**
+ * The daemon: one controller, Docker's pre-defined networks, the daemon's registry, and the API
+ * served on unix sockets (and TCP, if asked). `close()` stops the servers, then the controller;
+ * kernel state stays (containers keep their network).
+ */
+
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ControllerConfig, NetworkController } from '../index.ts';
+import { ApiContext } from './api/context.ts';
+import { ApiServer } from './api/server.ts';
+import { DaemonRegistry } from './registry.ts';
+
+export const DEFAULT_RUN_DIR = '/run/dnet';
+export const DEFAULT_DATA_DIR = '/var/lib/dnet';
+/** The default bridge's Linux bridge (Docker's docker0). */
+export const DEFAULT_BRIDGE_NAME = 'dnet0';
+
+/** The default unix socket of a daemon whose run directory is `runDir`. */
+export const defaultHost = (runDir: string = DEFAULT_RUN_DIR): string =>
+  `unix://${join(runDir, 'dnet.sock')}`;
+
+export const DNET_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface DaemonOptions {
+  /** Sandboxes' namespaces and files, and the default socket. Default /run/dnet. */
+  runDir?: string;
+  /** Persistent state. Default /var/lib/dnet. */
+  dataDir?: string;
+  /** Where to serve: `unix:///path`, `tcp://addr:port`. Default `unix://<runDir>/dnet.sock`. */
+  hosts?: string[];
+  /** The rest of the controller's configuration (host resolv.conf, default address pools). */
+  controllerConfig?: Omit<ControllerConfig, 'runDir' | 'dataDir'>;
+  /** Create the default `bridge` network (Docker's `--bridge=none` is `false`). Default true. */
+  defaultBridge?: boolean;
+  /** The default bridge's Linux bridge name. Default dnet0. */
+  bridgeName?: string;
+  /** Warnings and internal errors. Default: stderr. */
+  log?: (line: string) => void;
+  /** The largest request body accepted, in bytes. */
+  bodyLimit?: number;
+}
+
+export interface Daemon {
+  readonly controller: NetworkController;
+  readonly registry: DaemonRegistry;
+  /** The addresses served. */
+  readonly hosts: readonly string[];
+  /** Stops the servers (requests in flight finish), then closes the controller. */
+  close(): Promise<void>;
+}
+
+/** The options `docker network inspect bridge` shows for dockerd's default bridge. */
+export function defaultBridgeOptions(bridgeName: string): Record<string, string> {
+  return {
+    'com.docker.network.bridge.default_bridge': 'true',
+    'com.docker.network.bridge.enable_icc': 'true',
+    'com.docker.network.bridge.enable_ip_masquerade': 'true',
+    'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+    'com.docker.network.bridge.name': bridgeName,
+    'com.docker.network.driver.mtu': '1500',
+  };
+}
+
+/** Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge. */
+export async function ensurePredefinedNetworks(
+  controller: NetworkController,
+  registry: DaemonRegistry,
+  opts: { defaultBridge: boolean; bridgeName: string },
+): Promise<void> {
+  const want: [type: string, name: string, options: Record<string, string>][] = [
+    ['null', 'none', {}],
+    ['host', 'host', {}],
+  ];
+  if (opts.defaultBridge) want.push(['bridge', 'bridge', defaultBridgeOptions(opts.bridgeName)]);
+  for (const [type, name, options] of want) {
+    if (controller.networkByName(name)) continue;
+    const n = await controller.newNetwork(type, name, { options });
+    registry.setNetworkAttributes(n.id, { attachable: false, ipamOptions: {} });
+  }
+}
+
+export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const runDir = options.runDir ?? DEFAULT_RUN_DIR;
+  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  const hosts = options.hosts && options.hosts.length > 0 ? [...options.hosts] : [defaultHost(runDir)];
+  await mkdir(runDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const controller = await NetworkController.create({ ...options.controllerConfig, runDir, dataDir });
+  const registry = new DaemonRegistry();
+  const ctx = new ApiContext(controller, registry, {
+    version: DNET_VERSION,
+    runDir,
+    dataDir,
+    startedAt: new Date(),
+  });
+  const server = new ApiServer(ctx, {
+    ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  try {
+    await ensurePredefinedNetworks(controller, registry, {
+      defaultBridge: options.defaultBridge ?? true,
+      bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
+    });
+    for (const h of hosts) await server.listen(h);
+  } catch (err) {
+    await server.close(0).catch(() => {});
+    await controller.close().catch(() => {});
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    controller,
+    registry,
+    hosts: server.addresses(),
+    close() {
+      closing ??= (async () => {
+        try {
+          await server.close();
+        } finally {
+          await controller.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parsePublish, UsageError } from '../../src/cli/args.ts';
+import { table } from '../../src/cli/output.ts';
+import { rfc3339Nano } from '../../src/daemon/api/convert.ts';
+import { BadRequestError, compareVersions } from '../../src/daemon/api/errors.ts';
+import { exactMatch, match, matchKVList, parseFilters, parseUntil } from '../../src/daemon/api/filters.ts';
+import { parsePortBindings, portMapOf } from '../../src/daemon/api/ports.ts';
+import { DaemonRegistry } from '../../src/daemon/registry.ts';
+
+describe('filters', () => {
+  test('both JSON forms; null and empty are no filter; anything else is a 400', () => {
+    assert.deepEqual(
+      [...(parseFilters('{"name":{"a":true,"b":false}}').get('name') ?? [])],
+      [
+        ['a', true],
+        ['b', false],
+      ],
+    );
+    assert.deepEqual([...(parseFilters('{"name":["a"]}').get('name') ?? [])], [['a', true]]);
+    assert.equal(parseFilters(null).size, 0);
+    assert.equal(parseFilters('').size, 0);
+    assert.equal(parseFilters('null').size, 0);
+    for (const bad of ['x', '[]', '{"a":1}', '{"a":{"b":1}}', '{"a":[1]}']) {
+      assert.throws(() => parseFilters(bad), BadRequestError, bad);
+    }
+  });
+
+  test("moby's matching: exact, regular expression, key/value lists", () => {
+    const f = parseFilters('{"driver":["bridge"],"name":["^we"],"label":["a","b=2"]}');
+    assert.ok(exactMatch(f, 'driver', 'bridge'));
+    assert.ok(!exactMatch(f, 'driver', 'bridge2'));
+    assert.ok(exactMatch(f, 'scope', 'anything'), 'no values: everything matches');
+    assert.ok(match(f, 'name', 'web'));
+    assert.ok(!match(f, 'name', 'aweb'));
+    assert.ok(matchKVList(f, 'label', { a: '', b: '2' }));
+    assert.ok(!matchKVList(f, 'label', { a: '', b: '3' }));
+    assert.ok(!matchKVList(f, 'label', {}));
+    assert.ok(!match(parseFilters('{"name":["("]}'), 'name', 'x'), 'a bad expression matches nothing');
+  });
+
+  test('until: Go durations, Unix timestamps, RFC 3339', () => {
+    const now = 1_700_000_000_000;
+    assert.equal(parseUntil('1h', now), now - 3_600_000);
+    assert.equal(parseUntil('1h30m', now), now - 5_400_000);
+    assert.equal(parseUntil('1.5s', now), now - 1500);
+    assert.equal(parseUntil('1600000000', now), 1_600_000_000_000);
+    assert.equal(parseUntil('1600000000.5', now), 1_600_000_000_500);
+    assert.equal(parseUntil('2024-01-02T03:04:05Z', now), Date.UTC(2024, 0, 2, 3, 4, 5));
+    assert.throws(() => parseUntil('soon', now), /failed to parse value as time or duration/);
+  });
+});
+
+describe('ports', () => {
+  test('PortBindings: ports, ranges, protocols, host ranges, ephemeral ports, exposed-only keys', () => {
+    const r = parsePortBindings('PB', {
+      '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+      '9000-9001/udp': [{ HostIp: '[::1]', HostPort: '19000-19001' }],
+      '53': [{ HostPort: '' }],
+      '443': null,
+    });
+    // Integer-like keys ("53") come first in a JS object, as JSON.parse builds it.
+    assert.deepEqual(r.portBindings, [
+      { proto: 'tcp', port: 53 },
+      { proto: 'tcp', port: 80, hostPort: 8080 },
+      { proto: 'udp', port: 9000, portEnd: 9001, hostIP: '::1', hostPort: 19000, hostPortEnd: 19001 },
+    ]);
+    assert.deepEqual(
+      r.exposedPorts.map((p) => `${p.port}/${p.proto}`),
+      ['53/tcp', '443/tcp', '80/tcp', '9000/udp', '9001/udp'],
+    );
+    for (const bad of [
+      { x: [] },
+      { '0/tcp': [] },
+      { '80/icmp': [] },
+      { '80': [{ HostPort: 80 }] },
+      { '80': {} },
+    ]) {
+      assert.throws(() => parsePortBindings('PB', bad), BadRequestError, JSON.stringify(bad));
+    }
+  });
+
+  test('port mappings in effect, one key per port', () => {
+    assert.deepEqual(
+      portMapOf([
+        {
+          proto: 'tcp',
+          port: 9000,
+          portEnd: 9001,
+          containerIP: '10.0.0.2',
+          hostIP: '0.0.0.0',
+          hostPort: 19000,
+          hostPortEnd: 19001,
+        },
+      ]),
+      {
+        '9000/tcp': [{ HostIp: '0.0.0.0', HostPort: '19000' }],
+        '9001/tcp': [{ HostIp: '0.0.0.0', HostPort: '19001' }],
+      },
+    );
+  });
+
+  test("-p in the docker CLI's syntax", () => {
+    const p = (s: string) => parsePublish(s, 'usage');
+    assert.deepEqual(p('80'), { key: '80/tcp', binding: { HostIp: '', HostPort: '' } });
+    assert.deepEqual(p('8080:80/udp'), { key: '80/udp', binding: { HostIp: '', HostPort: '8080' } });
+    assert.deepEqual(p('127.0.0.1::53'), { key: '53/tcp', binding: { HostIp: '127.0.0.1', HostPort: '' } });
+    assert.deepEqual(p('[::1]:8080:80'), { key: '80/tcp', binding: { HostIp: '::1', HostPort: '8080' } });
+    assert.deepEqual(p('8000-8010:8000-8010'), {
+      key: '8000-8010/tcp',
+      binding: { HostIp: '', HostPort: '8000-8010' },
+    });
+    for (const bad of ['', 'a:80', '80/icmp', '80:']) assert.throws(() => p(bad), UsageError, bad);
+  });
+});
+
+describe('small things', () => {
+  test('API versions compare numerically', () => {
+    assert.ok(compareVersions('1.9', '1.40') < 0);
+    assert.equal(compareVersions('1.40', '1.40'), 0);
+    assert.ok(compareVersions('1.48', '1.41') > 0);
+  });
+
+  test('RFC 3339 with the fraction trimmed, as Go writes it', () => {
+    assert.equal(rfc3339Nano(new Date('2024-01-02T03:04:05.120Z')), '2024-01-02T03:04:05.12Z');
+    assert.equal(rfc3339Nano(new Date('2024-01-02T03:04:05.000Z')), '2024-01-02T03:04:05Z');
+  });
+
+  test('tables as the docker CLI aligns them', () => {
+    assert.equal(
+      table(['NETWORK ID', 'NAME'], [['0123456789ab', 'bridge']]),
+      'NETWORK ID     NAME\n0123456789ab   bridge\n',
+    );
+  });
+
+  test('the registry: lookups by ID, name and 12+ character prefix; names unique; snapshot', () => {
+    const r = new DaemonRegistry();
+    const a = r.add({ id: 'ab'.repeat(32), name: 'db', created: 'x' });
+    r.add({ id: `${'ab'.repeat(6)}cd${'0'.repeat(50)}`, name: 'other', created: 'x' });
+    assert.equal(r.resolve('db'), a);
+    assert.equal(r.resolve('/db'), a);
+    assert.equal(r.resolve(a.id), a);
+    assert.equal(r.resolve('abab'), undefined, 'short prefixes are names');
+    assert.throws(() => r.resolve('ab'.repeat(6)), /ambiguous/);
+    assert.equal(r.resolve(`${'ab'.repeat(6)}ab`), a);
+    assert.throws(() => r.add({ id: 'ef'.repeat(32), name: 'db', created: 'x' }), /already in use/);
+    r.setNetworkAttributes('n', { attachable: true, ipamOptions: { a: 'b' } });
+    const copy = DaemonRegistry.restore(r.snapshot());
+    assert.deepEqual(copy.snapshot(), r.snapshot());
+  });
+});
