@@ -9,7 +9,12 @@
  * steps, in reverse, when a later step fails.
  */
 import ipaddr from 'ipaddr.js';
-import type { NetworkDriver, PortMapping } from '../driver-api/driver.ts';
+import type {
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  NetworkDriver,
+  PortMapping,
+} from '../driver-api/driver.ts';
 import {
   DEFAULT_IPAM,
   IPAM_GATEWAY_ADDRESS_TYPE,
@@ -34,6 +39,8 @@ import { DefaultIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
+import { type EndpointRecord, type JoinRecord, keys, type NetworkRecord, Persister } from './persist.ts';
+import { type RestoreReport, restoreController } from './restore.ts';
 import { type Sandbox, SandboxSet } from './sandbox.ts';
 import type {
   ControllerConfig,
@@ -112,8 +119,12 @@ export class NetworkController {
   /** @internal */ readonly sandboxes: SandboxSet;
   private readonly byId = new Map<string, Network>();
   private closed = false;
+  /** @internal */ readonly persist: Persister;
+  /** What the last restore found and did (with a store). */
+  lastRestore: RestoreReport | undefined;
 
   private constructor(config: ControllerConfig) {
+    this.persist = new Persister(config.store);
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
@@ -126,8 +137,20 @@ export class NetworkController {
     );
   }
 
+  /**
+   * Creates the controller. With a `store`, the state it holds is restored first: networks,
+   * endpoints and sandboxes with their IDs, addresses and ports; kernel objects adopted or
+   * re-created; what a crash left half done rolled back (see restore.ts).
+   */
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
-    return new NetworkController(config);
+    const c = new NetworkController(config);
+    if (c.persist.enabled) await restoreController(c);
+    return c;
+  }
+
+  /** @internal */
+  adopt(n: Network): void {
+    this.byId.set(n.id, n);
   }
 
   /** Registers a network driver (built-in drivers beyond null and host, or a test driver). */
@@ -165,25 +188,14 @@ export class NetworkController {
           ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
           pools = await allocatePools(ipamDriver, opts, undoSteps);
         }
-        const toData = (p: PoolInfo) => ({
-          addressSpace: p.poolId.split('/')[0] ?? '',
-          pool: p.subnet,
-          ...(p.gateway ? { gateway: p.gateway } : {}),
-          auxAddresses: { ...p.auxAddresses },
-        });
-        await driver.createNetwork({
-          networkId: id,
-          options: {
-            generic: { ...opts.driverOptions },
-            enableIPv6: opts.enableIPv6,
-            internal: opts.internal,
-            labels: { ...opts.labels },
-            name,
-          },
-          ipv4Data: pools.filter((p) => !p.v6).map(toData),
-          ipv6Data: pools.filter((p) => p.v6).map(toData),
-        });
         const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
+        // Intent first: a crash from here on is rolled back at the next start.
+        await this.persist.put(keys.network(id), n.record('creating'));
+        undoSteps.push(() => this.persist.delete(keys.network(id)));
+        const res = await driver.createNetwork(n.createRequest());
+        if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
+        undoSteps.push(() => driver.deleteNetwork(id));
+        await this.persist.put(keys.network(id), n.record('ready'));
         this.byId.set(id, n);
         return n;
       } catch (err) {
@@ -261,6 +273,7 @@ export class NetworkController {
         if (this.sandboxes.get(containerId) !== sb) return true; // removed meanwhile
         if (!sb.isEmpty()) return false; // a join slipped in: leave again
         await this.sandboxes.destroy(sb);
+        await this.persist.delete(keys.sandbox(containerId));
         return true;
       });
       if (done) return;
@@ -391,7 +404,9 @@ async function allocatePools(
 export class Network {
   private readonly eps = new Map<string, Endpoint>();
   private deleted = false;
-  readonly created = new Date();
+  created = new Date();
+  /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
+  driverData: Record<string, string> = {};
 
   /** @internal */
   constructor(
@@ -425,6 +440,51 @@ export class Network {
     return this.opts.ipamDriver;
   }
 
+  get ipamOptions(): Record<string, string> {
+    return { ...this.opts.ipamOptions };
+  }
+
+  /** @internal */
+  record(state: NetworkRecord['state']): NetworkRecord {
+    return {
+      id: this.id,
+      name: this.name,
+      type: this.type,
+      created: this.created.toISOString(),
+      state,
+      opts: this.opts,
+      pools: [...this.pools],
+      driverData: this.driverData,
+    };
+  }
+
+  /** @internal The request the driver got (or gets again on restore). */
+  createRequest(): CreateNetworkRequest {
+    const toData = (p: PoolInfo) => ({
+      addressSpace: p.poolId.split('/')[0] ?? '',
+      pool: p.subnet,
+      ...(p.gateway ? { gateway: p.gateway } : {}),
+      auxAddresses: { ...p.auxAddresses },
+    });
+    return {
+      networkId: this.id,
+      options: {
+        generic: { ...this.opts.driverOptions },
+        enableIPv6: this.opts.enableIPv6,
+        internal: this.opts.internal,
+        labels: { ...this.opts.labels },
+        name: this.name,
+      },
+      ipv4Data: this.pools.filter((p) => !p.v6).map(toData),
+      ipv6Data: this.pools.filter((p) => p.v6).map(toData),
+    };
+  }
+
+  /** @internal */
+  adopt(ep: Endpoint): void {
+    this.eps.set(ep.id, ep);
+  }
+
   async createEndpoint(name: string, options: EndpointCreateOptions = {}): Promise<Endpoint> {
     validateEndpointName(name);
     checkIp('ipv4Address', options.ipv4Address, 4);
@@ -455,16 +515,16 @@ export class Network {
           ...(v6 ? { addressIPv6: v6.address } : {}),
           ...(options.macAddress ? { macAddress: options.macAddress.toLowerCase() } : {}),
         };
-        const res = await this.driver.createEndpoint({
-          networkId: this.id,
-          endpointId: id,
-          iface,
-          options: {
-            exposedPorts: [...(options.exposedPorts ?? [])],
-            portBindings: [...(options.portBindings ?? [])],
-            generic: driverOptions,
-          },
-        });
+        const epOptions: EndpointCreateOptions = {
+          exposedPorts: [...(options.exposedPorts ?? [])],
+          portBindings: [...(options.portBindings ?? [])],
+          driverOptions,
+          ...(options.macAddress ? { macAddress: options.macAddress } : {}),
+        };
+        const draft = new Endpoint(this, id, name, iface, v4?.poolId, v6?.poolId, epOptions);
+        await this.controller.persist.put(keys.endpoint(this.id, id), draft.record('creating'));
+        undoSteps.push(() => this.controller.persist.delete(keys.endpoint(this.id, id)));
+        const res = await this.driver.createEndpoint(draft.createRequest());
         undoSteps.push(() => this.driver.deleteEndpoint(this.id, id));
         const got = res.iface ?? {};
         for (const k of ['address', 'addressIPv6', 'macAddress'] as const) {
@@ -476,7 +536,8 @@ export class Network {
             );
           }
         }
-        const ep = new Endpoint(this, id, name, { ...iface, ...got }, v4?.poolId, v6?.poolId);
+        const ep = new Endpoint(this, id, name, { ...iface, ...got }, v4?.poolId, v6?.poolId, epOptions);
+        await this.controller.persist.put(keys.endpoint(this.id, id), ep.record('ready'));
         this.eps.set(id, ep);
         return ep;
       } catch (err) {
@@ -552,9 +613,11 @@ export class Network {
             this.endpoints().map((e) => e.name),
           );
         }
+        await this.controller.persist.put(keys.network(this.id), this.record('deleting'));
         await this.driver.deleteNetwork(this.id);
         this.deleted = true;
         this.controller.forget(this);
+        await this.controller.persist.delete(keys.network(this.id));
         // Reverse of creation: aux addresses, gateway, pool. A failure here leaks an
         // allocation, never a kernel object; it is reported after the network is gone.
         const errors: unknown[] = [];
@@ -597,6 +660,8 @@ export interface JoinState {
   gateway?: string;
   gatewayIPv6?: string;
   routes: { destination: string; nextHop?: string }[];
+  /** Published ports as the driver made them (host ports filled in). */
+  portMappings: PortMapping[];
 }
 
 export class Endpoint {
@@ -609,8 +674,9 @@ export class Endpoint {
     readonly id: string,
     readonly name: string,
     /** @internal */ readonly iface: { address?: string; addressIPv6?: string; macAddress?: string },
-    private readonly poolV4: string | undefined,
-    private readonly poolV6: string | undefined,
+    /** @internal */ readonly poolV4: string | undefined,
+    /** @internal */ readonly poolV6: string | undefined,
+    /** @internal */ readonly options: EndpointCreateOptions = {},
   ) {}
 
   private get locks(): KeyedLock {
@@ -627,6 +693,62 @@ export class Endpoint {
     return this.joined;
   }
 
+  /** @internal Restore: the endpoint is joined (its kernel objects are in place). */
+  setJoined(state: JoinState | undefined): void {
+    this.joined = state;
+  }
+
+  /** @internal */
+  record(state: EndpointRecord['state'], join?: JoinRecord): EndpointRecord {
+    const j = this.joined;
+    const jr: JoinRecord | undefined =
+      join ??
+      (j
+        ? {
+            containerId: j.containerId,
+            state: 'joined',
+            ...(j.ifName ? { ifName: j.ifName } : {}),
+            ...(j.srcName ? { srcName: j.srcName } : {}),
+            ...(j.gateway ? { gateway: j.gateway } : {}),
+            ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
+            routes: j.routes,
+            portMappings: j.portMappings,
+          }
+        : undefined);
+    return {
+      id: this.id,
+      name: this.name,
+      networkId: this.network.id,
+      state,
+      iface: { ...this.iface },
+      ...(this.poolV4 ? { poolV4: this.poolV4 } : {}),
+      ...(this.poolV6 ? { poolV6: this.poolV6 } : {}),
+      options: this.options,
+      ...(jr ? { join: jr } : {}),
+    };
+  }
+
+  /** @internal The request the driver got (or gets again on restore). */
+  createRequest(): CreateEndpointRequest {
+    return {
+      networkId: this.network.id,
+      endpointId: this.id,
+      iface: { ...this.iface },
+      options: {
+        exposedPorts: [...(this.options.exposedPorts ?? [])],
+        portBindings: [...(this.options.portBindings ?? [])],
+        generic: { ...(this.options.driverOptions ?? {}) },
+      },
+    };
+  }
+
+  private async save(join?: JoinRecord): Promise<void> {
+    await this.network.controller.persist.put(
+      keys.endpoint(this.network.id, this.id),
+      this.record('ready', join),
+    );
+  }
+
   /**
    * Joins a container: its sandbox is created on its first join; the driver's interface is
    * moved into it, addressed and routed; hosts and resolv.conf are (re)written.
@@ -638,59 +760,16 @@ export class Endpoint {
       this.locks.run(`sb:${containerId}`, async () => {
         if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
         if (this.joined) throw new InvalidJoinError(this.name, this.joined.containerId);
-        const driver = this.network.driver;
-        const host = driver.usesHostNamespace === true;
+        const host = this.network.driver.usesHostNamespace === true;
         const undoSteps: (() => Promise<void> | void)[] = [];
         try {
           const { sandbox, created } = await ctl.sandboxes.getOrCreate(containerId, host, options);
-          if (created) undoSteps.push(() => ctl.sandboxes.destroy(sandbox));
-          const info = await driver.join({
-            networkId: this.network.id,
-            endpointId: this.id,
-            sandboxKey: sandbox.key,
-            options: checkStringMap('driverOptions', options.driverOptions),
-          });
-          undoSteps.push(() => driver.leave(this.network.id, this.id));
-          const state: JoinState = { containerId, sandbox, routes: [] };
-          if (info.gateway) state.gateway = info.gateway;
-          if (info.gatewayIPv6) state.gatewayIPv6 = info.gatewayIPv6;
-          if (info.interfaceName) {
-            if (sandbox.isHost) {
-              throw new InvalidOptionError(
-                `driver ${this.network.type}`,
-                info.interfaceName,
-                'the driver gave an interface for a container in the host namespace',
-              );
-            }
-            const ifName = sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
-            sandbox.os.addInterface({
-              srcName: info.interfaceName.srcName,
-              dstName: ifName,
-              ...(this.iface.macAddress ? { mac: this.iface.macAddress } : {}),
-              addresses: [this.iface.address, this.iface.addressIPv6].filter((a): a is string => !!a),
-            });
-            state.ifName = ifName;
-            state.srcName = info.interfaceName.srcName;
-            undoSteps.push(() => sandbox.os.removeInterface(ifName, info.interfaceName?.srcName ?? ifName));
-            for (const r of info.staticRoutes) {
-              sandbox.os.addRoute(r.destination, ifName, r.routeType === 0 ? r.nextHop : undefined);
-              state.routes.push({ destination: r.destination, ...(r.nextHop ? { nextHop: r.nextHop } : {}) });
-            }
-          } else if (info.staticRoutes.length > 0) {
-            throw new InvalidOptionError(
-              `driver ${this.network.type}`,
-              info.staticRoutes,
-              'static routes need an interface',
-            );
+          if (created) {
+            undoSteps.push(() => ctl.sandboxes.destroy(sandbox));
+            await ctl.persist.put(keys.sandbox(containerId), sandbox.record());
+            undoSteps.push(() => ctl.persist.delete(keys.sandbox(containerId)));
           }
-          sandbox.attach(this, state);
-          undoSteps.push(() => sandbox.detach(this));
-          if (driver.programExternalConnectivity) {
-            await driver.programExternalConnectivity(this.network.id, this.id, {});
-            undoSteps.push(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
-          }
-          await sandbox.writeFiles();
-          this.joined = state;
+          await this.connect(sandbox, checkStringMap('driverOptions', options.driverOptions), undoSteps);
           return { sandboxKey: sandbox.key };
         } catch (err) {
           return undo(undoSteps, err);
@@ -699,40 +778,122 @@ export class Endpoint {
     );
   }
 
+  /**
+   * @internal The work of a join once the sandbox exists (also used by restore to re-join an
+   * endpoint whose kernel objects are gone). Records the intent first, the result last.
+   */
+  async connect(
+    sandbox: Sandbox,
+    driverOptions: Record<string, string>,
+    undoSteps: (() => Promise<void> | void)[],
+  ): Promise<void> {
+    const containerId = sandbox.containerId;
+    const driver = this.network.driver;
+    await this.save({ containerId, state: 'joining', routes: [], portMappings: [] });
+    undoSteps.push(() => this.save());
+    const info = await driver.join({
+      networkId: this.network.id,
+      endpointId: this.id,
+      sandboxKey: sandbox.key,
+      options: driverOptions,
+    });
+    undoSteps.push(() => driver.leave(this.network.id, this.id));
+    const state: JoinState = { containerId, sandbox, routes: [], portMappings: [] };
+    if (info.gateway) state.gateway = info.gateway;
+    if (info.gatewayIPv6) state.gatewayIPv6 = info.gatewayIPv6;
+    if (info.interfaceName) {
+      if (sandbox.isHost) {
+        throw new InvalidOptionError(
+          `driver ${this.network.type}`,
+          info.interfaceName,
+          'the driver gave an interface for a container in the host namespace',
+        );
+      }
+      const ifName = sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
+      sandbox.os.addInterface({
+        srcName: info.interfaceName.srcName,
+        dstName: ifName,
+        ...(this.iface.macAddress ? { mac: this.iface.macAddress } : {}),
+        addresses: [this.iface.address, this.iface.addressIPv6].filter((a): a is string => !!a),
+      });
+      state.ifName = ifName;
+      state.srcName = info.interfaceName.srcName;
+      undoSteps.push(() => sandbox.os.removeInterface(ifName, info.interfaceName?.srcName ?? ifName));
+      for (const r of info.staticRoutes) {
+        sandbox.os.addRoute(r.destination, ifName, r.routeType === 0 ? r.nextHop : undefined);
+        state.routes.push({ destination: r.destination, ...(r.nextHop ? { nextHop: r.nextHop } : {}) });
+      }
+    } else if (info.staticRoutes.length > 0) {
+      throw new InvalidOptionError(
+        `driver ${this.network.type}`,
+        info.staticRoutes,
+        'static routes need an interface',
+      );
+    }
+    sandbox.attach(this, state);
+    undoSteps.push(() => sandbox.detach(this));
+    if (driver.programExternalConnectivity) {
+      await driver.programExternalConnectivity(this.network.id, this.id, {});
+      undoSteps.push(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
+      const oper = await driver.endpointOperInfo(this.network.id, this.id);
+      if (Array.isArray(oper.portMappings)) state.portMappings = oper.portMappings;
+    }
+    await sandbox.writeFiles();
+    this.joined = state;
+    await this.save();
+  }
+
   /** The container leaves: its interface goes, and its sandbox too when this was its last endpoint. */
   async leave(containerId: string): Promise<void> {
     validateContainerId(containerId);
-    const ctl = this.network.controller;
     await this.locks.run(`ep:${this.id}`, () =>
       this.locks.run(`sb:${containerId}`, async () => {
         const j = this.joined;
         if (!j || j.containerId !== containerId)
           throw new NoContainerError(this.name, containerId, j?.containerId);
-        const driver = this.network.driver;
-        const sandbox = j.sandbox;
-        const errors: unknown[] = [];
-        const attempt = async (fn: () => Promise<void> | void) => {
-          try {
-            await fn();
-          } catch (err) {
-            errors.push(err);
-          }
-        };
-        // Each step is attempted even when an earlier one failed: leave must not leak.
-        await attempt(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
-        await attempt(() => sandbox.detach(this));
-        if (j.ifName) {
-          for (const r of j.routes) await attempt(() => void sandbox.os.removeRoute(r.destination));
-          const ifName = j.ifName;
-          await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
-        }
-        await attempt(() => driver.leave(this.network.id, this.id));
-        this.joined = undefined;
-        if (sandbox.isEmpty() && !sandbox.explicit) await attempt(() => ctl.sandboxes.destroy(sandbox));
-        else await attempt(() => sandbox.writeFiles());
-        if (errors.length > 0) throw errors[0];
+        await this.disconnect(j);
       }),
     );
+  }
+
+  /** @internal Undoes a join, every step attempted even when an earlier one failed. */
+  async disconnect(j: JoinState): Promise<void> {
+    const ctl = this.network.controller;
+    const driver = this.network.driver;
+    const sandbox = j.sandbox;
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<void> | void) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    await attempt(() =>
+      this.save({
+        containerId: j.containerId,
+        state: 'leaving',
+        ...(j.ifName ? { ifName: j.ifName } : {}),
+        ...(j.srcName ? { srcName: j.srcName } : {}),
+        routes: j.routes,
+        portMappings: j.portMappings,
+      }),
+    );
+    await attempt(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
+    await attempt(() => sandbox.detach(this));
+    if (j.ifName) {
+      for (const r of j.routes) await attempt(() => void sandbox.os.removeRoute(r.destination));
+      const ifName = j.ifName;
+      await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+    }
+    await attempt(() => driver.leave(this.network.id, this.id));
+    this.joined = undefined;
+    await attempt(() => this.save());
+    if (sandbox.isEmpty() && !sandbox.explicit) {
+      await attempt(() => ctl.sandboxes.destroy(sandbox));
+      await attempt(() => ctl.persist.delete(keys.sandbox(sandbox.containerId)));
+    } else await attempt(() => sandbox.writeFiles());
+    if (errors.length > 0) throw errors[0];
   }
 
   async info(): Promise<EndpointInfo> {
@@ -769,9 +930,12 @@ export class Endpoint {
       this.locks.run(`ep:${this.id}`, async () => {
         if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
         if (this.joined) throw new ActiveContainerError(this.name, this.joined.containerId);
+        const persist = this.network.controller.persist;
+        await persist.put(keys.endpoint(this.network.id, this.id), this.record('deleting'));
         await this.network.driver.deleteEndpoint(this.network.id, this.id);
         this.deleted = true;
         this.network.forget(this);
+        await persist.delete(keys.endpoint(this.network.id, this.id));
         const ipam = this.network.ipam;
         if (ipam && this.poolV4 && this.iface.address)
           await ipam.releaseAddress(this.poolV4, plain(this.iface.address));

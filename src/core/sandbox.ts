@@ -2,19 +2,24 @@
  * A container's sandbox: its network namespace (or the host's, for the host driver), the
  * endpoints joined to it in join order, its default gateways, and its hosts and resolv.conf.
  */
+
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
 import { SandboxModeError } from '../errors/cnm.ts';
+import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
+import { deleteNetns } from '../os/netns/index.ts';
 import { OsSandbox } from '../os/sandbox.ts';
 import type { Endpoint, JoinState } from './controller.ts';
+import type { SandboxRecord } from './persist.ts';
 import type { JoinOptions } from './types.ts';
 
 export class Sandbox {
-  readonly id = newId();
+  id = newId();
   private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
   private gw4: string | undefined;
   private gw6: string | undefined;
@@ -31,6 +36,20 @@ export class Sandbox {
     /** Created on its own (controller.newSandbox): it stays when its last endpoint leaves. */
     readonly explicit = false,
   ) {}
+
+  /** @internal */
+  record(): SandboxRecord {
+    return {
+      id: this.id,
+      containerId: this.containerId,
+      key: this.key,
+      isHost: this.isHost,
+      explicit: this.explicit,
+      options: { ...this.options },
+      hostsPath: this.hostsPath,
+      resolvConfPath: this.resolvConfPath,
+    };
+  }
 
   /** The namespace path (`sandboxKey`). */
   get key(): string {
@@ -201,6 +220,43 @@ export class SandboxSet {
       }
     }
     return { sandbox: sb, created: true };
+  }
+
+  /**
+   * Restore: the sandbox of a record, its namespace adopted when it still exists (a daemon
+   * restart) or made again at the same path (after a reboot).
+   */
+  restore(rec: SandboxRecord): Sandbox {
+    let os: OsSandbox;
+    if (rec.isHost) os = OsSandbox.host(this.runDir);
+    else {
+      let adopted: OsSandbox | undefined;
+      if (existsSync(rec.key)) {
+        try {
+          adopted = OsSandbox.open(rec.key);
+        } catch (err) {
+          // A file that is not a namespace (a crash between creating the file and mounting it,
+          // or between unmounting and removing it): remove it and make the namespace again.
+          if (!(err instanceof SyscallError && err.errnoName === 'EINVAL')) throw err;
+          deleteNetns(rec.key);
+        }
+      }
+      os = adopted ?? OsSandbox.create(basename(rec.key), dirname(dirname(rec.key)));
+    }
+    const dir = join(this.runDir, 'sandboxes', rec.id);
+    const sb = new Sandbox(
+      rec.containerId,
+      os,
+      rec.options,
+      rec.hostsPath,
+      rec.resolvConfPath,
+      dir,
+      this.hostResolvConf,
+      rec.explicit,
+    );
+    sb.id = rec.id;
+    this.byContainer.set(rec.containerId, sb);
+    return sb;
   }
 
   /** Removes the sandbox: its files, its namespace (unless it is the host's). */

@@ -1,5 +1,6 @@
 /** The public option and info shapes of the core API (src/index.ts re-exports them). */
 import type { ExposedPort, PortBinding, PortMapping } from '../driver-api/driver.ts';
+import type { KvStore } from '../store/types.ts';
 
 export interface ControllerConfig {
   /** Where sandboxes' namespaces and files live. Default `/run/dnet`. */
@@ -8,6 +9,11 @@ export interface ControllerConfig {
   dataDir?: string;
   /** The host's resolv.conf, the base of containers' resolv.conf. Default `/etc/resolv.conf`. */
   hostResolvConf?: string;
+  /**
+   * Where networks, endpoints and sandboxes are persisted (the daemon passes an LmdbStore in
+   * dataDir). With a store, create() restores what it holds. Without one, state lives in memory.
+   */
+  store?: KvStore;
   /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
   defaultAddressPools?: { base: string; size: number }[];
 }

@@ -150,7 +150,11 @@ export interface NetworkDriver {
   capabilities(): DriverCapability;
   /** Driver-wide configuration (`controller.configureNetworkDriver`). Validates and applies. */
   configure?(options: Record<string, unknown>): Promise<void>;
-  createNetwork(req: CreateNetworkRequest): Promise<void>;
+  /**
+   * Creates the network. A driver may return `data` to keep: the core persists it with the network
+   * and hands it back to restoreNetwork.
+   */
+  createNetwork(req: CreateNetworkRequest): Promise<void | { data?: Record<string, string> }>;
   deleteNetwork(networkId: string): Promise<void>;
   createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult>;
   deleteEndpoint(networkId: string, endpointId: string): Promise<void>;
@@ -167,6 +171,24 @@ export interface NetworkDriver {
   revokeExternalConnectivity?(networkId: string, endpointId: string): Promise<void>;
   /** The controller is closing: release in-memory resources (not kernel state). */
   close?(): Promise<void>;
+
+  // --- restore after a restart (drivers that keep in-memory state implement these) ---------
+
+  /** A network the driver created before: rebuild its state; adopt its kernel objects or make them again. */
+  restoreNetwork?(req: CreateNetworkRequest, data: Record<string, string>): Promise<void>;
+  /** An endpoint the driver created before. */
+  restoreEndpoint?(req: CreateEndpointRequest): Promise<void>;
+  /**
+   * A joined endpoint: take back its published ports (the same host ports) and say whether its
+   * host-side objects are intact. `false`: the core makes the endpoint join again (driver.join).
+   */
+  restoreJoin?(
+    networkId: string,
+    endpointId: string,
+    state: { portMappings: PortMapping[] },
+  ): Promise<boolean>;
+  /** Everything is restored: rebuild derived state (firewall) and remove what no record owns. */
+  restoreDone?(): Promise<void>;
 }
 
 export interface EndpointOperInfo {

@@ -201,7 +201,7 @@ export class BridgeDriver implements NetworkDriver {
     return e;
   }
 
-  async createNetwork(req: CreateNetworkRequest): Promise<void> {
+  async createNetwork(req: CreateNetworkRequest): Promise<{ data: Record<string, string> }> {
     const cfg = parseNetworkOptions(req.networkId, req.options.generic, {
       internal: req.options.internal,
       enableIPv6: req.options.enableIPv6,
@@ -260,7 +260,7 @@ export class BridgeDriver implements NetworkDriver {
       }
       this.networks.set(n.id, n);
       try {
-        this.firewall()?.addNetwork(this.fwNetwork(n));
+        if (!this.restoring) this.firewall()?.addNetwork(this.fwNetwork(n));
       } catch (err) {
         this.networks.delete(n.id);
         throw err;
@@ -270,6 +270,129 @@ export class BridgeDriver implements NetworkDriver {
       else for (const a of added) nl.addrDel(cfg.bridgeName, a);
       throw err;
     }
+    return { data: { createdBridge: n.created ? 'true' : 'false' } };
+  }
+
+  // --- restore ------------------------------------------------------------------------------
+
+  /** Set between the first restore call and restoreDone: the firewall is rebuilt once, at the end. */
+  private restoring = false;
+
+  async restoreNetwork(req: CreateNetworkRequest, data: Record<string, string>): Promise<void> {
+    this.restoring = true;
+    const cfg = parseNetworkOptions(req.networkId, req.options.generic, {
+      internal: req.options.internal,
+      enableIPv6: req.options.enableIPv6,
+    });
+    const existing = this.nl.linkGet(cfg.bridgeName);
+    if (existing && existing.info.kind === 'bridge') {
+      // Adopt: the bridge survived (a daemon restart). Make sure it has its gateways and is up.
+      const have = new Set(this.nl.addrList(existing.index).map((a) => a.cidr));
+      const gateways = [...req.ipv4Data, ...req.ipv6Data]
+        .map((d) => d.gateway)
+        .filter((g): g is string => !!g);
+      for (const gw of gateways) if (!have.has(gw)) this.nl.addrAdd(existing.index, gw, { noDad: !isV4(gw) });
+      this.nl.linkSet(existing.index, { up: true, mtu: cfg.mtu });
+      this.networks.set(req.networkId, {
+        id: req.networkId,
+        cfg,
+        subnets4: req.ipv4Data.map((d) => d.pool),
+        subnets6: req.ipv6Data.map((d) => d.pool),
+        gateways,
+        created: data.createdBridge !== 'false',
+        endpoints: new Map(),
+      });
+      if (this.cfg.enableIPForwarding) {
+        sysctlEnsure('net.ipv4.ip_forward', 1);
+        if (req.ipv6Data.length > 0) sysctlEnsure('net.ipv6.conf.all.forwarding', 1);
+      }
+      return;
+    }
+    await this.createNetwork(req); // gone (a reboot): make it again
+    const n = this.networks.get(req.networkId);
+    if (n) n.created = data.createdBridge !== 'false' || n.created;
+  }
+
+  async restoreEndpoint(req: CreateEndpointRequest): Promise<void> {
+    this.restoring = true;
+    await this.createEndpoint(req);
+  }
+
+  async restoreJoin(
+    networkId: string,
+    endpointId: string,
+    state: { portMappings: PortMapping[] },
+  ): Promise<boolean> {
+    this.restoring = true;
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    const veth = this.nl.linkGet(e.hostVeth);
+    const bridge = this.nl.linkGet(n.cfg.bridgeName);
+    const intact = veth !== undefined && bridge !== undefined && veth.master === bridge.index;
+    if (intact) e.joined = true;
+    else if (veth) this.nl.linkDelIfExists(veth.index); // half there: the core joins it again
+    // The same host ports as before: allocated exactly, programmed with the firewall at restoreDone.
+    if (state.portMappings.length > 0) {
+      const allocs = this.ports.allocate(
+        state.portMappings.map((m) => ({
+          proto: m.proto,
+          hostIP: m.hostIP,
+          hostPort: m.hostPort,
+          ...(m.hostPortEnd !== m.hostPort ? { hostPortEnd: m.hostPortEnd } : {}),
+          span: m.hostPortEnd - m.hostPort + 1,
+        })),
+      );
+      e.ports = state.portMappings.map((mapping, i) => ({
+        alloc: allocs[i] ?? {
+          proto: mapping.proto,
+          hostIP: mapping.hostIP,
+          hostPort: mapping.hostPort,
+          hostPortEnd: mapping.hostPortEnd,
+        },
+        mapping,
+        fw: {
+          family: isV4(mapping.containerIP) ? 4 : 6,
+          proto: mapping.proto,
+          ...(mapping.hostIP === '0.0.0.0' || mapping.hostIP === '::' ? {} : { hostIP: mapping.hostIP }),
+          hostPort: mapping.hostPort,
+          hostPortEnd: mapping.hostPortEnd,
+          containerIP: mapping.containerIP,
+          containerPort: mapping.port,
+          bridge: n.cfg.bridgeName,
+        },
+      }));
+      if (this.cfg.userlandProxy) await this.startProxies(e);
+    }
+    return intact;
+  }
+
+  async restoreDone(): Promise<void> {
+    this.restoring = false;
+    // Links named like ours that no endpoint or network owns: left by a crash.
+    const vethRe = /^dv[0-9a-f]{10}c?$/;
+    const bridgeRe = /^br-[0-9a-f]{12}$/;
+    const ownedVeth = new Set<string>();
+    const ownedBridges = new Set<string>();
+    for (const n of this.networks.values()) {
+      ownedBridges.add(n.cfg.bridgeName);
+      for (const e of n.endpoints.values()) if (e.joined) ownedVeth.add(e.hostVeth);
+    }
+    for (const l of this.nl.linkList()) {
+      if (
+        (vethRe.test(l.name) && !ownedVeth.has(l.name)) ||
+        (bridgeRe.test(l.name) && !ownedBridges.has(l.name))
+      ) {
+        this.nl.linkDelIfExists(l.index);
+      }
+    }
+    if (!this.cfg.enableFirewall) return;
+    if (this.networks.size === 0) {
+      // Nothing to protect: make sure no table of ours is left from before.
+      new Firewall().destroy();
+      this.fw = undefined;
+      return;
+    }
+    this.rebuildFirewall();
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -443,7 +566,7 @@ export class BridgeDriver implements NetworkDriver {
       return { alloc, mapping, fw };
     });
     try {
-      this.firewall()?.addPorts(ports.map((p) => p.fw));
+      if (!this.restoring) this.firewall()?.addPorts(ports.map((p) => p.fw));
     } catch (err) {
       for (const p of ports) this.ports.release(p.alloc);
       throw err;
@@ -451,23 +574,27 @@ export class BridgeDriver implements NetworkDriver {
     e.ports = ports;
     if (this.cfg.userlandProxy) {
       try {
-        for (const p of ports) {
-          if (p.mapping.proto === 'sctp') continue; // kernel DNAT only
-          for (let hp = p.mapping.hostPort; hp <= p.mapping.hostPortEnd; hp++) {
-            e.proxies.push(
-              await startProxy({
-                proto: p.mapping.proto,
-                hostIP: p.mapping.hostIP,
-                hostPort: hp,
-                containerIP: p.mapping.containerIP,
-                containerPort: p.mapping.port + (hp - p.mapping.hostPort),
-              }),
-            );
-          }
-        }
+        await this.startProxies(e);
       } catch (err) {
         await this.unpublish(e);
         throw err;
+      }
+    }
+  }
+
+  private async startProxies(e: BridgeEndpoint): Promise<void> {
+    for (const p of e.ports) {
+      if (p.mapping.proto === 'sctp') continue; // kernel DNAT only
+      for (let hp = p.mapping.hostPort; hp <= p.mapping.hostPortEnd; hp++) {
+        e.proxies.push(
+          await startProxy({
+            proto: p.mapping.proto,
+            hostIP: p.mapping.hostIP,
+            hostPort: hp,
+            containerIP: p.mapping.containerIP,
+            containerPort: p.mapping.port + (hp - p.mapping.hostPort),
+          }),
+        );
       }
     }
   }
