@@ -8,9 +8,11 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ControllerConfig, NetworkController } from '../index.ts';
+import { LmdbStore } from '../store/index.ts';
+import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
 import { ApiServer } from './api/server.ts';
-import { DaemonRegistry } from './registry.ts';
+import { DaemonRegistry, type RegistrySnapshot } from './registry.ts';
 
 export const DEFAULT_RUN_DIR = '/run/dnet';
 export const DEFAULT_DATA_DIR = '/var/lib/dnet';
@@ -83,14 +85,37 @@ export async function ensurePredefinedNetworks(
   }
 }
 
+const REGISTRY_KEY = 'dnet/app/registry';
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const hosts = options.hosts && options.hosts.length > 0 ? [...options.hosts] : [defaultHost(runDir)];
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const controller = await NetworkController.create({ ...options.controllerConfig, runDir, dataDir });
-  const registry = new DaemonRegistry();
+  // The embedded store in dataDir: everything the controller holds is persisted there and
+  // restored (kernel state reconciled) before the API serves anything.
+  const store: KvStore = await LmdbStore.open({ dir: dataDir });
+  let controller: NetworkController;
+  try {
+    controller = await NetworkController.create({ ...options.controllerConfig, runDir, dataDir, store });
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  for (const p of controller.lastRestore?.problems ?? []) log(`restore: ${p}`);
+  for (const r of controller.lastRestore?.rolledBack ?? []) log(`restore: rolled back ${r}`);
+  const saved = await store.get(REGISTRY_KEY);
+  const registry = saved ? DaemonRegistry.restore(saved.value as RegistrySnapshot) : new DaemonRegistry();
+  // Registry changes are written in order; close() waits for the last one.
+  let writes: Promise<unknown> = Promise.resolve();
+  registry.onChange = () => {
+    const snap = registry.snapshot();
+    writes = writes
+      .then(() => store.put(REGISTRY_KEY, snap))
+      .catch((err: unknown) => log(`store: ${String(err)}`));
+  };
   const ctx = new ApiContext(controller, registry, {
     version: DNET_VERSION,
     runDir,
@@ -110,6 +135,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   } catch (err) {
     await server.close(0).catch(() => {});
     await controller.close().catch(() => {});
+    await store.close().catch(() => {});
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -123,6 +149,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await server.close();
         } finally {
           await controller.close();
+          await writes;
+          await store.close();
         }
       })();
       return closing;
