@@ -7,5 +7,30 @@ export { Sandbox } from './core/sandbox.ts';
 export type * from './core/types.ts';
 export type * from './driver-api/driver.ts';
 export * from './driver-api/ipam.ts';
+export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts';
 export * from './errors/cnm.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';
+export * from './ipam/errors.ts';
+export {
+  InvalidPortBindingError,
+  NoAvailablePortError,
+  PortAlreadyAllocatedError,
+  ProxyAddressInUseError,
+  ProxyAddressNotAvailableError,
+  ProxyListenError,
+  ProxyProtocolUnsupportedError,
+} from './portmapper/index.ts';
+/** Stores for `NetworkController.create({ store })`: LMDB (embedded, local) and etcd (global). */
+export {
+  EtcdStore,
+  type EtcdStoreOptions,
+  KeyExistsError,
+  type KvStore,
+  LmdbStore,
+  type LmdbStoreOptions,
+  StoreClosedError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreUnavailableError,
+  VersionMismatchError,
+} from './store/index.ts';
