@@ -49,6 +49,7 @@ import type {
   IpamConfigEntry,
   JoinOptions,
   NetworkCreateOptions,
+  NormalisedNetworkOptions,
   PoolInfo,
 } from './types.ts';
 
@@ -299,16 +300,6 @@ export class NetworkController {
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }
-}
-
-interface NormalisedNetworkOptions {
-  ipamDriver: string;
-  ipamOptions: Record<string, string>;
-  config: IpamConfigEntry[];
-  enableIPv6: boolean;
-  internal: boolean;
-  labels: Record<string, string>;
-  driverOptions: Record<string, string>;
 }
 
 function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOptions {

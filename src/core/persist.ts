@@ -10,7 +10,7 @@
  */
 import type { PortMapping } from '../driver-api/driver.ts';
 import type { KvStore } from '../store/types.ts';
-import type { EndpointCreateOptions, IpamConfigEntry, JoinOptions, PoolInfo } from './types.ts';
+import type { EndpointCreateOptions, JoinOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
 
 const PREFIX = 'dnet';
 
@@ -20,15 +20,7 @@ export interface NetworkRecord {
   type: string;
   created: string;
   state: 'creating' | 'ready' | 'deleting';
-  opts: {
-    ipamDriver: string;
-    ipamOptions: Record<string, string>;
-    config: IpamConfigEntry[];
-    enableIPv6: boolean;
-    internal: boolean;
-    labels: Record<string, string>;
-    driverOptions: Record<string, string>;
-  };
+  opts: NormalisedNetworkOptions;
   pools: PoolInfo[];
   driverData?: Record<string, string>;
 }

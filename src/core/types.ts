@@ -38,6 +38,17 @@ export interface NetworkCreateOptions {
   options?: Record<string, string>;
 }
 
+/** Network options after validation (what the core keeps and persists). */
+export interface NormalisedNetworkOptions {
+  ipamDriver: string;
+  ipamOptions: Record<string, string>;
+  config: IpamConfigEntry[];
+  enableIPv6: boolean;
+  internal: boolean;
+  labels: Record<string, string>;
+  driverOptions: Record<string, string>;
+}
+
 export interface EndpointCreateOptions {
   exposedPorts?: ExposedPort[];
   portBindings?: PortBinding[];

@@ -154,6 +154,7 @@ export interface NetworkDriver {
    * Creates the network. A driver may return `data` to keep: the core persists it with the network
    * and hands it back to restoreNetwork.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most drivers return nothing (Promise<void>)
   createNetwork(req: CreateNetworkRequest): Promise<void | { data?: Record<string, string> }>;
   deleteNetwork(networkId: string): Promise<void>;
   createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult>;

@@ -11,7 +11,7 @@ import type {
 } from '../../driver-api/driver.ts';
 
 export class NullDriver implements NetworkDriver {
-  readonly type = 'null';
+  readonly type: string = 'null';
   readonly skipsIpam = true;
 
   capabilities(): DriverCapability {

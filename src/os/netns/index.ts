@@ -91,6 +91,17 @@ function prepareDir(dir: string): void {
 
 const prepared = new Set<string>();
 
+/** `<runDir>/netns/<name>`, the directory made a shared mount point on first use. */
+function entryPath(name: string, runDir: string | undefined): string {
+  validName(name);
+  const dir = netnsDir(runDir);
+  if (!prepared.has(dir)) {
+    prepareDir(dir);
+    prepared.add(dir);
+  }
+  return join(dir, name);
+}
+
 function switchBack(op: string): void {
   try {
     setns(hostNetnsFd(), CLONE_NEWNET);
@@ -106,13 +117,7 @@ function switchBack(op: string): void {
  * Equivalent to: `ip netns add <name>`.
  */
 export function createNetns(name: string, opts: { runDir?: string } = {}): string {
-  validName(name);
-  const dir = netnsDir(opts.runDir);
-  if (!prepared.has(dir)) {
-    prepareDir(dir);
-    prepared.add(dir);
-  }
-  const path = join(dir, name);
+  const path = entryPath(name, opts.runDir);
   try {
     closeSync(openSync(path, 'wx', 0o444));
   } catch (err) {
@@ -140,13 +145,7 @@ export function createNetns(name: string, opts: { runDir?: string } = {}): strin
  * `/var/run/docker/netns/default`), so it has a path like any other sandbox's. Idempotent.
  */
 export function pinCurrentNetns(name: string, opts: { runDir?: string } = {}): string {
-  validName(name);
-  const dir = netnsDir(opts.runDir);
-  if (!prepared.has(dir)) {
-    prepareDir(dir);
-    prepared.add(dir);
-  }
-  const path = join(dir, name);
+  const path = entryPath(name, opts.runDir);
   if (existsSync(path)) {
     const want = statSync('/proc/thread-self/ns/net');
     const have = statSync(path);
