@@ -6,14 +6,19 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 .PHONY: help deps start test typecheck lint unit bench
 
 help:
-	@echo "make start   install, then run the walkthrough in a throwaway network namespace"
+	@echo "make start   install, then the walkthroughs (dnet daemon + CLI, then the library), each in a throwaway network namespace"
 	@echo "make test    install, type-check, lint, run every test"
 	@echo "make bench   in-process vs child-process cost of the kernel operations (QUICK=1 for a short run)"
 
 deps:
 	@./scripts/install-deps.sh
 
+# Part 1: `dnet daemon` in the background (state under the world's /run), the CLI walkthrough,
+# SIGTERM. Part 2: the library walkthrough. Each in its own throwaway world.
 start: deps
+	@./scripts/in-world.sh bash examples/walkthrough-cli.sh
+	@echo
+	@echo "dnet walkthrough, part 2: the library (examples/walkthrough.ts), in another throwaway world"
 	@./scripts/in-world.sh tsx examples/walkthrough.ts
 
 typecheck: deps

@@ -12,6 +12,7 @@ import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
 import { ApiServer } from './api/server.ts';
+import { createLogger, errorFields, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { DaemonRegistry, type RegistrySnapshot } from './registry.ts';
 
 export const DEFAULT_RUN_DIR = '/run/dnet';
@@ -40,8 +41,15 @@ export interface DaemonOptions {
   defaultBridge?: boolean;
   /** The default bridge's Linux bridge name. Default dnet0. */
   bridgeName?: string;
-  /** Warnings and internal errors. Default: stderr. */
-  log?: (line: string) => void;
+  /**
+   * Where the daemon's log lines go: one JSON object per line (start, each request, warnings,
+   * errors, stop; src/daemon/log.ts), without the newline. Default: stderr. `() => {}` silences it.
+   */
+  log?: LogSink;
+  /** The lowest level logged (with `log` or stderr). Default info. */
+  logLevel?: LogLevel;
+  /** A logger of the caller's instead (`log` and `logLevel` are then not used). */
+  logger?: Logger;
   /** The largest request body accepted, in bytes. */
   bodyLimit?: number;
 }
@@ -51,6 +59,8 @@ export interface Daemon {
   readonly registry: DaemonRegistry;
   /** The addresses served. */
   readonly hosts: readonly string[];
+  /** The daemon's logger (JSON lines). */
+  readonly logger: Logger;
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
@@ -103,9 +113,21 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await store.close().catch(() => {});
     throw err;
   }
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  for (const p of controller.lastRestore?.problems ?? []) log(`restore: ${p}`);
-  for (const r of controller.lastRestore?.rolledBack ?? []) log(`restore: rolled back ${r}`);
+  const logger =
+    options.logger ??
+    createLogger({
+      ...(options.log ? { sink: options.log } : {}),
+      ...(options.logLevel ? { level: options.logLevel } : {}),
+    });
+  const restore = controller.lastRestore ?? {
+    restoredNetworks: 0,
+    restoredEndpoints: 0,
+    rolledBack: [],
+    problems: [],
+  };
+  for (const p of restore.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+  for (const r of restore.rolledBack)
+    logger.warn({ event: 'restore', rolledBack: r }, `restore: rolled back ${r}`);
   const saved = await store.get(REGISTRY_KEY);
   const registry = saved ? DaemonRegistry.restore(saved.value as RegistrySnapshot) : new DaemonRegistry();
   // Registry changes are written in order; close() waits for the last one.
@@ -114,7 +136,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const snap = registry.snapshot();
     writes = writes
       .then(() => store.put(REGISTRY_KEY, snap))
-      .catch((err: unknown) => log(`store: ${String(err)}`));
+      .catch((err: unknown) =>
+        logger.error(
+          { event: 'error', error: errorFields(err, true) },
+          `store: cannot save the registry: ${String(err)}`,
+        ),
+      );
   };
   const ctx = new ApiContext(controller, registry, {
     version: DNET_VERSION,
@@ -124,7 +151,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   });
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
-    ...(options.log ? { log: options.log } : {}),
+    logger,
   });
   try {
     await ensurePredefinedNetworks(controller, registry, {
@@ -138,13 +165,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await store.close().catch(() => {});
     throw err;
   }
+  const served = server.addresses();
+  logger.info(
+    { event: 'start', version: DNET_VERSION, hosts: served, runDir, dataDir, restore },
+    `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
+  );
   let closing: Promise<void> | undefined;
   return {
     controller,
     registry,
-    hosts: server.addresses(),
+    hosts: served,
+    logger,
     close() {
       closing ??= (async () => {
+        const started = Date.now();
         try {
           await server.close();
         } finally {
@@ -152,6 +186,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await writes;
           await store.close();
         }
+        logger.info({ event: 'stop', durationMs: Date.now() - started }, 'dnet daemon: stopped');
       })();
       return closing;
     },

@@ -8,8 +8,17 @@ import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { errorResponse } from '../../errors/http.ts';
+import {
+  createLogger,
+  errorFields,
+  type Logger,
+  type LogSink,
+  REQUEST_ID_HEADER,
+  requestIdFor,
+} from '../log.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
 import { ApiVersionError, BadRequestError, compareVersions, PageNotFoundError } from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
@@ -22,8 +31,10 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 export interface ApiServerOptions {
   bodyLimit?: number;
-  /** Where warnings and internal errors go. Default: stderr. */
-  log?: (line: string) => void;
+  /** The logger for request lines, warnings and internal errors. Default: one on `log`. */
+  logger?: Logger;
+  /** Without `logger`: where the JSON log lines go. Default: stderr. */
+  log?: LogSink;
 }
 
 const VERSION_RE = /^\/v([0-9.]+)(\/.*)$/;
@@ -71,7 +82,7 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 export class ApiServer {
   private readonly servers: { server: Server; address: string }[] = [];
   private readonly bodyLimit: number;
-  private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   private readonly router: Router;
   private readonly serverHeader: string;
 
@@ -79,7 +90,7 @@ export class ApiServer {
     this.router = buildRouter(ctx);
     this.serverHeader = `dnet/${ctx.facts.version} (linux)`;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.logger = options.logger ?? createLogger(options.log ? { sink: options.log } : {});
   }
 
   /** The addresses listened on (`unix:///run/dnet/dnet.sock`, `tcp://127.0.0.1:2375`). */
@@ -87,9 +98,15 @@ export class ApiServer {
     return this.servers.map((s) => s.address);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one request, with its ID in `X-Request-Id` (the client's, or a new one), and logs it:
+   * method, path, status, duration, and the error's code for an error answer.
+   */
+  private async handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const started = performance.now();
     let reply: ApiReply;
     let closeConnection = false;
+    let failure: unknown;
     try {
       const url = new URL(req.url ?? '/', 'http://dnet');
       let path = url.pathname;
@@ -120,20 +137,39 @@ export class ApiServer {
       };
       reply = await route.handler(apiReq);
     } catch (err) {
-      const { status, body } = errorResponse(err);
-      if (status >= 500) this.log(`dnet: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
-      reply = { status, body };
+      failure = err;
+      reply = errorResponse(err);
     }
-    this.send(req, res, reply, closeConnection);
+    this.send(req, res, reply, closeConnection, requestId);
+    const status = reply.status;
+    const fields = {
+      event: 'request',
+      requestId,
+      method: req.method,
+      path: req.url,
+      status,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(failure !== undefined ? { error: errorFields(failure, status >= 500) } : {}),
+    };
+    const msg = `${req.method} ${req.url} ${status}`;
+    if (status >= 500) this.logger.error(fields, msg);
+    else this.logger.info(fields, msg);
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, reply: ApiReply, close: boolean): void {
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    reply: ApiReply,
+    close: boolean,
+    requestId: string,
+  ): void {
     const headers: Record<string, string> = {
       'Api-Version': API_VERSION,
       'Docker-Experimental': 'false',
       Ostype: 'linux',
       Server: this.serverHeader,
       ...reply.headers,
+      [REQUEST_ID_HEADER]: requestId,
     };
     if (close) headers.Connection = 'close';
     let payload: Buffer | undefined;
@@ -153,8 +189,12 @@ export class ApiServer {
   /** Listens on `unix:///path` (mode 0660, a stale socket removed) or `tcp://addr:port`. */
   async listen(host: string): Promise<string> {
     const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.log(`dnet: ${req.method} ${req.url}: cannot answer: ${(err as Error)?.stack ?? String(err)}`);
+      const requestId = requestIdFor(req.headers['x-request-id']);
+      this.handle(req, res, requestId).catch((err: unknown) => {
+        this.logger.error(
+          { event: 'error', requestId, method: req.method, path: req.url, error: errorFields(err, true) },
+          `${req.method} ${req.url}: cannot answer`,
+        );
         res.destroy();
       });
     });
@@ -182,8 +222,9 @@ export class ApiServer {
         const h = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
         host = `tcp://${h}:${bound.port}`; // the port actually bound (tcp://127.0.0.1:0 picks one)
       }
-      this.log(
-        `dnet: WARNING: listening on ${host} without TLS or authentication: anyone who can reach it controls the host's networking`,
+      this.logger.warn(
+        { event: 'warning', host },
+        `listening on ${host} without TLS or authentication: anyone who can reach it controls the host's networking`,
       );
     } else {
       throw new InvalidOptionError('host', host, 'expected unix:///path or tcp://addr:port');
