@@ -11,6 +11,7 @@ export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts
 export * from './errors/cnm.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';
 export * from './ipam/errors.ts';
+export * from './plugins/errors.ts';
 export {
   InvalidPortBindingError,
   NoAvailablePortError,

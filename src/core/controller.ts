@@ -21,6 +21,7 @@ import {
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
+import { RemoteDriver } from '../drivers/remote/index.ts';
 import {
   ActiveContainerError,
   ActiveEndpointsError,
@@ -35,8 +36,9 @@ import {
   UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateEndpointName, validateNetworkName } from '../errors/validate.ts';
-import { DefaultIpam } from '../ipam/index.ts';
+import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
+import { PluginRegistry } from '../plugins/index.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
 import { type EndpointRecord, type JoinRecord, keys, type NetworkRecord, Persister } from './persist.ts';
@@ -136,6 +138,10 @@ export class NetworkController {
         ...(config.defaultAddressPools ? { localPools: config.defaultAddressPools } : {}),
       }),
     );
+    // Unknown driver names are looked up as Docker plugins (remote network drivers and IPAM).
+    const plugins = new PluginRegistry(config);
+    this.drivers.setNetworkResolver((name) => RemoteDriver.resolve(plugins, name));
+    this.drivers.setIpamResolver((name) => RemoteIpam.resolve(plugins, name));
   }
 
   /**
@@ -382,6 +388,7 @@ async function allocatePools(
     }
     pools.push({
       poolId: alloc.poolId,
+      addressSpace: spaces.local,
       subnet: alloc.pool,
       ...(entry.ipRange ? { ipRange: entry.ipRange } : {}),
       gateway: gw.address,
@@ -452,7 +459,7 @@ export class Network {
   /** @internal The request the driver got (or gets again on restore). */
   createRequest(): CreateNetworkRequest {
     const toData = (p: PoolInfo) => ({
-      addressSpace: p.poolId.split('/')[0] ?? '',
+      addressSpace: p.addressSpace ?? p.poolId.split('/')[0] ?? '',
       pool: p.subnet,
       ...(p.gateway ? { gateway: p.gateway } : {}),
       auxAddresses: { ...p.auxAddresses },

@@ -14,7 +14,12 @@
  *    (firewall rebuilt in one transaction, orphaned links removed).
  */
 
-import { IPAM_GATEWAY_ADDRESS_TYPE, IPAM_REQUEST_ADDRESS_TYPE, type IpamDriver } from '../driver-api/ipam.ts';
+import {
+  DEFAULT_IPAM,
+  IPAM_GATEWAY_ADDRESS_TYPE,
+  IPAM_REQUEST_ADDRESS_TYPE,
+  type IpamDriver,
+} from '../driver-api/ipam.ts';
 import { deleteNetns, listNetns } from '../os/netns/index.ts';
 import { Endpoint, type JoinState, Network, type NetworkController } from './controller.ts';
 import { type EndpointRecord, keys, type NetworkRecord } from './persist.ts';
@@ -33,7 +38,7 @@ export interface RestoreReport {
 async function replayPools(ipam: IpamDriver, rec: NetworkRecord): Promise<void> {
   for (const p of rec.pools) {
     const alloc = await ipam.requestPool({
-      addressSpace: p.poolId.split('/')[0] ?? 'LocalDefault',
+      addressSpace: p.addressSpace ?? p.poolId.split('/')[0] ?? 'LocalDefault',
       pool: p.subnet,
       ...(p.ipRange ? { subPool: p.ipRange } : {}),
       options: { ...rec.opts.ipamOptions },
@@ -50,6 +55,19 @@ async function replayPools(ipam: IpamDriver, rec: NetworkRecord): Promise<void> 
     }
     for (const a of Object.values(p.auxAddresses)) await ipam.requestAddress(p.poolId, { address: plain(a) });
   }
+}
+
+const replayCache = new WeakMap<IpamDriver, Promise<boolean>>();
+function needsReplay(ipam: IpamDriver): Promise<boolean> {
+  let r = replayCache.get(ipam);
+  if (!r) {
+    r =
+      ipam.name === DEFAULT_IPAM
+        ? Promise.resolve(true)
+        : ipam.capabilities().then((c) => c.requiresRequestReplay);
+    replayCache.set(ipam, r);
+  }
+  return r;
 }
 
 export async function restoreController(ctl: NetworkController): Promise<RestoreReport> {
@@ -82,7 +100,9 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
       continue;
     }
     try {
-      if (ipam) await replayPools(ipam, rec);
+      // The built-in IPAM keeps no state of its own: replay. A remote IPAM keeps its own, and
+      // gets the requests again only when it asks for it (RequiresRequestReplay), as dockerd does.
+      if (ipam && (await needsReplay(ipam))) await replayPools(ipam, rec);
       await driver.restoreNetwork?.(n.createRequest(), n.driverData);
       ctl.adopt(n);
       report.restoredNetworks++;
@@ -109,7 +129,7 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
       continue;
     }
     try {
-      if (n.ipam) {
+      if (n.ipam && (await needsReplay(n.ipam))) {
         if (rec.poolV4 && rec.iface.address)
           await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address) });
         if (rec.poolV6 && rec.iface.addressIPv6)

@@ -16,6 +16,16 @@ export interface ControllerConfig {
   store?: KvStore;
   /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
   defaultAddressPools?: { base: string; size: number }[];
+  /**
+   * Where Docker plugins (remote network and IPAM drivers) are discovered. Absent lists: Docker's,
+   * sockets in `/run/docker/plugins`, spec files in `/etc/docker/plugins`, `/usr/lib/docker/plugins`.
+   */
+  pluginDirs?: { sockets?: string[]; specs?: string[] };
+  /**
+   * Plugin calls: `callTimeoutMs` per attempt (default 30 000); connection failures retried with
+   * backoff from `retryInitialMs` (1 000) while under `retryTotalMs` (30 000).
+   */
+  pluginTimeouts?: { callTimeoutMs?: number; retryInitialMs?: number; retryTotalMs?: number };
 }
 
 export interface IpamConfigEntry {
@@ -106,6 +116,8 @@ export interface EndpointInfo {
 
 export interface PoolInfo {
   poolId: string;
+  /** The IPAM address space the pool was requested in. */
+  addressSpace?: string;
   /** CIDR. */
   subnet: string;
   ipRange?: string;

@@ -38,3 +38,4 @@ export {
   pickSubnet,
   splitPool,
 } from './pools.ts';
+export { IPAM_DRIVER_SUBSYSTEM, RemoteIpam } from './remote.ts';
