@@ -7,7 +7,7 @@
  * Every line has `level` (a label), `time` (ISO 8601), `pid`, `msg`, and an `event` naming what
  * happened: `start`, `request`, `signal`, `stop`, `restore`, `warning`, `error`. Errors are logged
  * under `error` (`code`, `message`, `stack`), not pino's `err` (its serializer adds noise).
- * docs/daemon.md lists the fields of each event.
+ * README.md ("Logs") lists the fields of each event.
  */
 import { randomUUID } from 'node:crypto';
 import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino';
