@@ -660,6 +660,8 @@ export interface JoinState {
   routes: { destination: string; nextHop?: string }[];
   /** Published ports as the driver made them (host ports filled in). */
   portMappings: PortMapping[];
+  /** The driver made the interface inside the sandbox and removes it itself. */
+  inSandbox?: boolean;
 }
 
 export class Endpoint {
@@ -707,6 +709,7 @@ export class Endpoint {
             state: 'joined',
             ...(j.ifName ? { ifName: j.ifName } : {}),
             ...(j.srcName ? { srcName: j.srcName } : {}),
+            ...(j.inSandbox ? { inSandbox: true } : {}),
             ...(j.gateway ? { gateway: j.gateway } : {}),
             ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
             routes: j.routes,
@@ -808,7 +811,9 @@ export class Endpoint {
         );
       }
       const ifName = sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
+      const inSandbox = info.interfaceName.inSandbox === true;
       sandbox.os.addInterface({
+        inSandbox,
         srcName: info.interfaceName.srcName,
         dstName: ifName,
         ...(this.iface.macAddress ? { mac: this.iface.macAddress } : {}),
@@ -816,7 +821,8 @@ export class Endpoint {
       });
       state.ifName = ifName;
       state.srcName = info.interfaceName.srcName;
-      undoSteps.push(() => sandbox.os.removeInterface(ifName, info.interfaceName?.srcName ?? ifName));
+      if (inSandbox) state.inSandbox = true;
+      else undoSteps.push(() => sandbox.os.removeInterface(ifName, info.interfaceName?.srcName ?? ifName));
       for (const r of info.staticRoutes) {
         sandbox.os.addRoute(r.destination, ifName, r.routeType === 0 ? r.nextHop : undefined);
         state.routes.push({ destination: r.destination, ...(r.nextHop ? { nextHop: r.nextHop } : {}) });
@@ -882,7 +888,7 @@ export class Endpoint {
     if (j.ifName) {
       for (const r of j.routes) await attempt(() => void sandbox.os.removeRoute(r.destination));
       const ifName = j.ifName;
-      await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+      if (!j.inSandbox) await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
     }
     await attempt(() => driver.leave(this.network.id, this.id));
     this.joined = undefined;

@@ -30,6 +30,7 @@ export interface JoinRecord {
   state: 'joining' | 'joined' | 'leaving';
   ifName?: string;
   srcName?: string;
+  inSandbox?: boolean;
   gateway?: string;
   gatewayIPv6?: string;
   routes: { destination: string; nextHop?: string }[];

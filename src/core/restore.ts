@@ -181,6 +181,7 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
           portMappings: j.portMappings,
           ...(j.ifName ? { ifName: j.ifName } : {}),
           ...(j.srcName ? { srcName: j.srcName } : {}),
+          ...(j.inSandbox ? { inSandbox: true } : {}),
           ...(j.gateway ? { gateway: j.gateway } : {}),
           ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
         };

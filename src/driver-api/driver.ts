@@ -132,7 +132,16 @@ export interface JoinInfo {
    * `srcName` into the sandbox and names it `dstPrefix` + index (`eth0`, `eth1`...). Absent: no
    * interface (null and host drivers).
    */
-  interfaceName?: { srcName: string; dstPrefix: string };
+  interfaceName?: {
+    srcName: string;
+    dstPrefix: string;
+    /**
+     * The driver made `srcName` inside the sandbox already (built-in drivers: a veth peer created
+     * in the sandbox's namespace saves moving it, which costs the kernel an RCU grace period).
+     * On leave the core then leaves the interface where it is: the driver removes the pair.
+     */
+    inSandbox?: boolean;
+  };
   /** IPv4 gateway (plain address). */
   gateway?: string;
   /** IPv6 gateway (plain address). */

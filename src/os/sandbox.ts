@@ -25,6 +25,8 @@ export interface SandboxInterfaceSpec {
   /** CIDRs. */
   addresses: string[];
   mtu?: number;
+  /** The interface is in the sandbox already (created there); it is not moved. */
+  inSandbox?: boolean;
 }
 
 const family = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
@@ -87,9 +89,8 @@ export class OsSandbox {
    */
   addInterface(spec: SandboxInterfaceSpec): void {
     if (this.isHost) throw new RangeError('no interfaces are moved into the host sandbox');
-    const host = hostNetlink();
     const tmp = spec.srcName;
-    host.linkSet(tmp, { up: false, netns: { fd: this.fd } });
+    if (!spec.inSandbox) hostNetlink().linkSet(tmp, { up: false, netns: { fd: this.fd } });
     try {
       this.nl.linkSet(tmp, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}) });
       if (spec.mtu !== undefined) this.nl.linkSet(spec.dstName, { mtu: spec.mtu });
@@ -97,7 +98,8 @@ export class OsSandbox {
       this.nl.linkSet(spec.dstName, { up: true });
     } catch (err) {
       const name = this.nl.linkGet(spec.dstName) ? spec.dstName : tmp;
-      this.giveBack(name, spec.srcName);
+      if (spec.inSandbox) this.nl.linkDelIfExists(name);
+      else this.giveBack(name, spec.srcName);
       throw err;
     }
   }
