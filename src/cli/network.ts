@@ -257,22 +257,37 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
   }
 }
 
-async function inspect(client: Client, io: Io, args: string[]): Promise<number> {
-  const p = parse(args, { format: { type: 'string' } }, INSPECT_USAGE);
-  if (flag(p, 'help')) return help(io, INSPECT_USAGE);
-  const names = positionals(p, 1, INSPECT_USAGE, 'network inspect', true);
-  format(p, INSPECT_USAGE, 'json');
-  const found: DockerNetwork[] = [];
+/**
+ * `inspect` of networks and sandboxes: GET each object, print the ones found as one JSON array,
+ * report the others; the status is the last error's.
+ */
+export async function inspectEach(
+  client: Client,
+  io: Io,
+  args: string[],
+  usage: string,
+  command: string,
+  path: string,
+): Promise<number> {
+  const p = parse(args, { format: { type: 'string' } }, usage);
+  if (flag(p, 'help')) return help(io, usage);
+  const refs = positionals(p, 1, usage, command, true);
+  format(p, usage, 'json');
+  const found: unknown[] = [];
   let status = 0;
-  for (const n of names) {
+  for (const r of refs) {
     try {
-      found.push(await client.get<DockerNetwork>(`/networks/${encodeURIComponent(n)}`));
+      found.push(await client.get<unknown>(`${path}/${encodeURIComponent(r)}`));
     } catch (err) {
       status = reportError(io, err);
     }
   }
   io.out(json(found));
   return status;
+}
+
+function inspect(client: Client, io: Io, args: string[]): Promise<number> {
+  return inspectEach(client, io, args, INSPECT_USAGE, 'network inspect', '/networks');
 }
 
 async function rm(client: Client, io: Io, args: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 import type { DockerSandbox } from '../daemon/api/convert.ts';
 import { flag, format, parse, positionals, str, strs, UsageError } from './args.ts';
 import type { Client } from './client.ts';
-import { help, reportError } from './network.ts';
+import { help, inspectEach, reportError } from './network.ts';
 import { type Io, json, naturalCompare, table } from './output.ts';
 
 export const SANDBOX_USAGE = `Usage: dnet sandbox COMMAND
@@ -129,22 +129,8 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
   }
 }
 
-async function inspect(client: Client, io: Io, args: string[]): Promise<number> {
-  const p = parse(args, { format: { type: 'string' } }, INSPECT_USAGE);
-  if (flag(p, 'help')) return help(io, INSPECT_USAGE);
-  const refs = positionals(p, 1, INSPECT_USAGE, 'sandbox inspect', true);
-  format(p, INSPECT_USAGE, 'json');
-  const found: DockerSandbox[] = [];
-  let status = 0;
-  for (const r of refs) {
-    try {
-      found.push(await client.get<DockerSandbox>(`/sandboxes/${encodeURIComponent(r)}`));
-    } catch (err) {
-      status = reportError(io, err);
-    }
-  }
-  io.out(json(found));
-  return status;
+function inspect(client: Client, io: Io, args: string[]): Promise<number> {
+  return inspectEach(client, io, args, INSPECT_USAGE, 'sandbox inspect', '/sandboxes');
 }
 
 async function rm(client: Client, io: Io, args: string[]): Promise<number> {
