@@ -269,6 +269,34 @@ describe('traffic', () => {
     await n6.delete();
   });
 
+  test('the userland proxy serves what kernel DNAT cannot ([::1]) and goes with the mapping', async () => {
+    await ctl.configureNetworkDriver('bridge', { userlandProxy: true });
+    try {
+      const n6 = await ctl.newNetwork('bridge', 'prox', {
+        enableIPv6: true,
+        ipam: { config: [{ subnet: '10.25.0.0/24' }, { subnet: 'fd25::/64' }] },
+      });
+      const c = await container(n6, 'px', { portBindings: [{ proto: 'tcp', port: 80, hostPort: 8090 }] });
+      await serve(c.key, 'tcp', '::', 80);
+      assert.match(await request(undefined, 'tcp', '::1', 8090), /^from /, '[::1] through the proxy');
+      assert.equal(
+        await request(REMOTE, 'tcp', HOST_IP, 8090),
+        'from 203.0.113.2',
+        'others still take the kernel path',
+      );
+      await c.ep.leave('px');
+      assert.match(
+        await request(undefined, 'tcp', '::1', 8090, 800),
+        /^FAIL/,
+        'the proxy is gone with the mapping',
+      );
+      await c.ep.delete();
+      await n6.delete();
+    } finally {
+      await ctl.configureNetworkDriver('bridge', { userlandProxy: false });
+    }
+  });
+
   test('after everything is deleted nothing of dnet is left', async () => {
     await n1.delete();
     await n2.delete();
