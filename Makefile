@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 help:
 	@echo "make start   install, then the walkthroughs (dnet daemon + CLI, then the library), each in a throwaway network namespace"
 	@echo "make test    install, type-check, lint, run every test"
-	@echo "make bench   in-process vs child-process cost of the kernel operations (QUICK=1 for a short run)"
+	@echo "make bench   dnet side by side with netavark, the CNI plugins and the kernel floor (QUICK=1: a short check)"
 
 deps:
 	@./scripts/install-deps.sh
@@ -30,5 +30,7 @@ lint: deps
 test: deps typecheck lint
 	node scripts/run-tests.mjs
 
+# The full comparison writes bench/results/compare-<date>.json and the SVG charts; QUICK=1 runs in
+# under two minutes into a temp dir (the test suite's check that it works, not a measurement).
 bench: deps
-	@./scripts/in-world.sh tsx bench/os-ops.ts $(if $(QUICK),--quick,)
+	@./scripts/in-world.sh tsx bench/compare/main.ts $(if $(QUICK),--quick,)

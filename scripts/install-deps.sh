@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 #   iproute2 (ip: tests compare our netlink results with `ip -j`), nftables + libnftables1
 #   (libnftables is loaded in-process through koffi; nft is used by tests to read back),
 #   util-linux (unshare/mount for the throwaway test world), procps (sysctl in tests),
-#   etcd-server (/usr/bin/etcd: the store tests start a private etcd on the world's loopback).
-APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server)
+#   etcd-server (/usr/bin/etcd: the store tests start a private etcd on the world's loopback),
+#   netavark + containernetworking-plugins (the peers `make bench` compares dnet with; the CNI
+#   plugins pull in iptables).
+APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
