@@ -153,8 +153,10 @@ export class Sandbox {
       ipv6,
       sourcePath: this.hostResolvConf,
     });
-    await writeFileAtomic(this.hostsPath, hosts);
-    await writeFileAtomic(this.resolvConfPath, resolv.content);
+    await Promise.all([
+      writeFileAtomic(this.hostsPath, hosts),
+      writeFileAtomic(this.resolvConfPath, resolv.content),
+    ]);
   }
 
   /** @internal */
