@@ -602,23 +602,27 @@ export function charts(r: Results, labels: Labels): Record<string, string> {
       }),
     })),
   });
-  const bucket = 25;
-  out['scale-fill.svg'] = lineChart({
-    title: '2. attach time of each container while the host fills up (median of each 25)',
-    subtitle: `${sub}; log scale`,
-    xLabel: 'containers on the host',
-    format: us,
-    log: true,
-    series: keysOf(sc.subjects).map((k) => {
-      const f = sc.subjects[k]?.fill ?? [];
-      const pts: [number, number][] = [];
-      for (let i = 0; i < f.length; i += bucket) {
-        const b = f.slice(i, i + bucket).sort((x, y) => x - y);
-        pts.push([i + b.length, b[Math.floor(b.length / 2)] ?? 0]);
-      }
-      return { name: labels[k] ?? k, points: pts };
-    }),
-  });
+  const fillCurve = (res: SubjectResults<ScaleResult>, title: string) =>
+    lineChart({
+      title,
+      subtitle: `${sub}; log scale`,
+      xLabel: 'containers on the host',
+      format: us,
+      log: true,
+      series: keysOf(res).map((k) => {
+        const f = res[k]?.fill ?? [];
+        const pts: [number, number][] = [];
+        for (let i = 0; i < f.length; i += 25) {
+          const b = f.slice(i, i + 25).sort((x, y) => x - y);
+          pts.push([i + b.length, b[Math.floor(b.length / 2)] ?? 0]);
+        }
+        return { name: labels[k] ?? k, points: pts };
+      }),
+    });
+  out['scale-fill.svg'] = fillCurve(
+    sc.subjects,
+    '2. attach time of each container (one port) while the host fills up, median of each 25',
+  );
   const cc = r.units.concurrency;
   out['concurrency.svg'] = barChart({
     title: '3. throughput with 1, 8 and 64 attaches in flight (attaches per second)',
@@ -655,6 +659,10 @@ export function charts(r: Results, labels: Labels): Record<string, string> {
       }),
     })),
   });
+  out['publish10-fill.svg'] = fillCurve(
+    pu.subjects,
+    '4. attach time of each container (10 ports) while the host fills up, median of each 25',
+  );
   const { ipam, memory } = r.units.ipamMemory;
   out['ipam.svg'] = barChart({
     title: `5. IPAM: allocate + release one address, /16 holding ${ipam.dnet?.fill ?? 0} (p50)`,

@@ -76,6 +76,7 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
     'scale-fill.svg',
     'concurrency.svg',
     'publish10.svg',
+    'publish10-fill.svg',
     'ipam.svg',
     'memory.svg',
     'floor.svg',
