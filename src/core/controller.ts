@@ -18,6 +18,7 @@ import type {
 import {
   DEFAULT_IPAM,
   IPAM_GATEWAY_ADDRESS_TYPE,
+  IPAM_MAC_ADDRESS_OPTION,
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
@@ -36,7 +37,7 @@ import {
   UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateEndpointName, validateNetworkName } from '../errors/validate.ts';
-import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
+import { DefaultIpam, RemoteIpam, randomMac } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry } from '../plugins/index.ts';
 import { DriverRegistry } from './drivers.ts';
@@ -497,9 +498,18 @@ export class Network {
       const id = newId();
       const undoSteps: (() => Promise<void>)[] = [];
       try {
-        const v4 = await this.allocateAddress(false, options.ipv4Address, undoSteps);
+        // An IPAM driver that asks for it (RequiresMACAddress) gets the endpoint's MAC in its
+        // address requests; when the user gave none, one is made up first and the endpoint keeps
+        // it (as Docker does). Otherwise no MAC is chosen here (the network driver may pick one).
+        let macAddress = options.macAddress?.toLowerCase();
+        const ipamOptions: Record<string, string> = {};
+        if (this.ipam && (await this.ipam.capabilities()).requiresMacAddress) {
+          macAddress ??= randomMac();
+          ipamOptions[IPAM_MAC_ADDRESS_OPTION] = macAddress;
+        }
+        const v4 = await this.allocateAddress(false, options.ipv4Address, ipamOptions, undoSteps);
         const v6 = this.enableIPv6
-          ? await this.allocateAddress(true, options.ipv6Address, undoSteps)
+          ? await this.allocateAddress(true, options.ipv6Address, ipamOptions, undoSteps)
           : undefined;
         if (options.ipv6Address !== undefined && !this.enableIPv6) {
           throw new InvalidOptionError(
@@ -511,7 +521,7 @@ export class Network {
         const iface = {
           ...(v4 ? { address: v4.address } : {}),
           ...(v6 ? { addressIPv6: v6.address } : {}),
-          ...(options.macAddress ? { macAddress: options.macAddress.toLowerCase() } : {}),
+          ...(macAddress ? { macAddress } : {}),
         };
         const epOptions: EndpointCreateOptions = {
           exposedPorts: [...(options.exposedPorts ?? [])],
@@ -547,6 +557,7 @@ export class Network {
   private async allocateAddress(
     v6: boolean,
     wanted: string | undefined,
+    options: Record<string, string>,
     undoSteps: (() => Promise<void>)[],
   ): Promise<{ poolId: string; address: string } | undefined> {
     const ipam = this.ipam;
@@ -572,7 +583,10 @@ export class Network {
     let last: unknown;
     for (const p of candidates) {
       try {
-        const a = await ipam.requestAddress(p.poolId, wanted === undefined ? {} : { address: wanted });
+        const a = await ipam.requestAddress(p.poolId, {
+          ...(wanted === undefined ? {} : { address: wanted }),
+          ...(Object.keys(options).length > 0 ? { options: { ...options } } : {}),
+        });
         undoSteps.push(() => ipam.releaseAddress(p.poolId, plain(a.address)));
         return { poolId: p.poolId, address: a.address };
       } catch (err) {
@@ -889,6 +903,7 @@ export class Endpoint {
       for (const r of j.routes) await attempt(() => void sandbox.os.removeRoute(r.destination));
       const ifName = j.ifName;
       if (!j.inSandbox) await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+      else sandbox.os.forgetInterface(ifName);
     }
     await attempt(() => driver.leave(this.network.id, this.id));
     this.joined = undefined;

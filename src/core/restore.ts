@@ -17,6 +17,7 @@
 import {
   DEFAULT_IPAM,
   IPAM_GATEWAY_ADDRESS_TYPE,
+  IPAM_MAC_ADDRESS_OPTION,
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
@@ -130,10 +131,14 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
     }
     try {
       if (n.ipam && (await needsReplay(n.ipam))) {
+        // The same request as at create: with the endpoint's MAC when the driver wants it.
+        const mac = rec.iface.macAddress;
+        const withMac = mac !== undefined && (await n.ipam.capabilities()).requiresMacAddress;
+        const options = withMac ? { options: { [IPAM_MAC_ADDRESS_OPTION]: mac } } : {};
         if (rec.poolV4 && rec.iface.address)
-          await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address) });
+          await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
         if (rec.poolV6 && rec.iface.addressIPv6)
-          await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6) });
+          await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
       }
       await n.driver.restoreEndpoint?.(ep.createRequest());
       n.adopt(ep);

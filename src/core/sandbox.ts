@@ -4,9 +4,9 @@
  */
 
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../dns/files.ts';
+import { readHostResolvConfSync, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
 import { SandboxModeError } from '../errors/cnm.ts';
@@ -23,6 +23,8 @@ export class Sandbox {
   private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
   private gw4: string | undefined;
   private gw6: string | undefined;
+  /** Files this sandbox has written since it was made or restored (see put). */
+  private readonly written = new Set<string>();
 
   /** @internal */
   constructor(
@@ -119,16 +121,12 @@ export class Sandbox {
   /** (Re)writes hosts and resolv.conf from the sandbox's current state. */
   async writeFiles(): Promise<void> {
     const o = this.options;
-    const hostResolv = await readFile(this.hostResolvConf, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return '';
-      throw err;
-    });
+    const hostResolv = readHostResolvConfSync(this.hostResolvConf);
     if (this.isHost) {
       // The host's namespace: the host's own files, plus the extra hosts asked for.
-      const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '');
+      const hosts = readHostResolvConfSync('/etc/hosts');
       const extra = (o.extraHosts ?? []).map((h) => `${h.ip}\t${h.name}\n`).join('');
-      await writeFileAtomic(this.hostsPath, hosts + extra);
-      await writeFileAtomic(this.resolvConfPath, hostResolv);
+      await Promise.all([this.put(this.hostsPath, hosts + extra), this.put(this.resolvConfPath, hostResolv)]);
       return;
     }
     const addresses: string[] = [];
@@ -153,10 +151,29 @@ export class Sandbox {
       ipv6,
       sourcePath: this.hostResolvConf,
     });
-    await Promise.all([
-      writeFileAtomic(this.hostsPath, hosts),
-      writeFileAtomic(this.resolvConfPath, resolv.content),
-    ]);
+    await Promise.all([this.put(this.hostsPath, hosts), this.put(this.resolvConfPath, resolv.content)]);
+  }
+
+  /** @internal Restore: files that exist already may be mounted in the container; update them in place. */
+  adoptFiles(): void {
+    for (const p of [this.hostsPath, this.resolvConfPath]) if (existsSync(p)) this.written.add(p);
+  }
+
+  /**
+   * The first write of a file replaces it atomically; later ones (another endpoint joins or
+   * leaves a running container) rewrite it in place, keeping its inode: a container that has
+   * bind-mounted the file (as Docker mounts HostsPath and ResolvConfPath) sees the change.
+   */
+  private put(path: string, content: string): Promise<void> {
+    if (this.written.has(path)) {
+      return rewriteFileInPlace(path, content).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return writeFileAtomic(path, content); // removed behind our back: make it again
+      });
+    }
+    return writeFileAtomic(path, content).then(() => {
+      this.written.add(path);
+    });
   }
 
   /** @internal */
@@ -257,6 +274,7 @@ export class SandboxSet {
       rec.explicit,
     );
     sb.id = rec.id;
+    sb.adoptFiles();
     this.byContainer.set(rec.containerId, sb);
     return sb;
   }

@@ -9,6 +9,11 @@
 /** `Options` key in a pool or address request that marks the address as the network's gateway. */
 export const IPAM_REQUEST_ADDRESS_TYPE = 'RequestAddressType';
 export const IPAM_GATEWAY_ADDRESS_TYPE = 'com.docker.network.gateway';
+/**
+ * `Options` key in an endpoint's address requests that carries its MAC address (aa:bb:cc:dd:ee:ff),
+ * for drivers that ask for it (`requiresMacAddress`); Docker's netlabel.MacAddress.
+ */
+export const IPAM_MAC_ADDRESS_OPTION = 'com.docker.network.endpoint.macaddress';
 /** Name of the built-in IPAM driver. */
 export const DEFAULT_IPAM = 'default';
 export const LOCAL_ADDRESS_SPACE = 'LocalDefault';

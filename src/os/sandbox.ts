@@ -7,7 +7,7 @@ import { closeSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, openNetns, pinCurrentNetns } from './netns/index.ts';
-import { sysctlSet } from './sysctl.ts';
+import { ipv6Available, sysctlGet, sysctlSet } from './sysctl.ts';
 
 let hostNl: NetlinkHandle | undefined;
 /** The netlink handle of the process's own namespace (shared, never closed). */
@@ -31,8 +31,36 @@ export interface SandboxInterfaceSpec {
 
 const family = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
 
+let dadSysctls: string[] | undefined;
+/**
+ * The sysctls that turn DAD off in a new namespace. The kernel skips DAD when both `all` and the
+ * interface's value are 0; an interface takes `default`'s value when it is made. A new namespace
+ * starts with the compiled-in IPv6 values (all.accept_dad = 0) unless
+ * net.core.devconf_inherit_init_net is 1 or 3 (then it inherits them): only then is `all` set.
+ */
+function sandboxDadSysctls(): string[] {
+  if (dadSysctls) return dadSysctls;
+  if (!ipv6Available()) dadSysctls = [];
+  else {
+    let inherit = '0';
+    try {
+      inherit = sysctlGet('net.core.devconf_inherit_init_net');
+    } catch {
+      // older kernels (< 5.1) have no such switch: IPv6 values are reset in a new namespace
+    }
+    const scopes = inherit === '1' || inherit === '3' ? ['all', 'default'] : ['default'];
+    dadSysctls = scopes.map((s) => `net.ipv6.conf.${s}.accept_dad`);
+  }
+  return dadSysctls;
+}
+
+/** The kernel gives loopback ifindex 1 in every namespace. */
+const LOOPBACK_IFINDEX = 1;
+
 export class OsSandbox {
   private closed = false;
+  /** The ifindex of each interface addInterface configured (the namespace is ours: no one renames them). */
+  private readonly indexes = new Map<string, number>();
 
   private constructor(
     readonly path: string,
@@ -51,9 +79,8 @@ export class OsSandbox {
       try {
         // No duplicate address detection inside a sandbox: its addresses are handed out by IPAM,
         // and a tentative link-local address delays IPv6 for a second or two after a join.
-        for (const scope of ['all', 'default'])
-          sysctlSet(`net.ipv6.conf.${scope}.accept_dad`, 0, { netns: { fd } });
-        nl.linkSet('lo', { up: true });
+        for (const key of sandboxDadSysctls()) sysctlSet(key, 0, { netns: { fd } });
+        nl.linkSet(LOOPBACK_IFINDEX, { up: true });
       } catch (err) {
         nl.close();
         throw err;
@@ -91,23 +118,39 @@ export class OsSandbox {
     if (this.isHost) throw new RangeError('no interfaces are moved into the host sandbox');
     const tmp = spec.srcName;
     if (!spec.inSandbox) hostNetlink().linkSet(tmp, { up: false, netns: { fd: this.fd } });
+    let renamed = false;
     try {
-      this.nl.linkSet(tmp, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}) });
-      if (spec.mtu !== undefined) this.nl.linkSet(spec.dstName, { mtu: spec.mtu });
-      for (const cidr of spec.addresses) this.nl.addrAdd(spec.dstName, cidr, { noDad: family(cidr) === 6 });
-      this.nl.linkSet(spec.dstName, { up: true });
+      const index = this.nl.linkIndex(tmp);
+      if (spec.mtu !== undefined) this.nl.linkSet(index, { mtu: spec.mtu });
+      for (const cidr of spec.addresses) this.nl.addrAdd(index, cidr, { noDad: family(cidr) === 6 });
+      // Name, MAC and up in one request (the kernel renames and sets the address before it
+      // brings the link up).
+      this.nl.linkSet(index, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true });
+      renamed = true;
+      this.indexes.set(spec.dstName, index);
     } catch (err) {
-      const name = this.nl.linkGet(spec.dstName) ? spec.dstName : tmp;
+      const name = renamed ? spec.dstName : tmp;
       if (spec.inSandbox) this.nl.linkDelIfExists(name);
       else this.giveBack(name, spec.srcName);
       throw err;
     }
   }
 
+  /** The interface's index when this sandbox configured it, else its name. */
+  private ref(dev: string): string | number {
+    return this.indexes.get(dev) ?? dev;
+  }
+
   /** Moves an interface back to the host under `srcName` (its driver deletes it there). */
   removeInterface(dstName: string, srcName: string): void {
+    this.indexes.delete(dstName);
     if (!this.nl.linkGet(dstName)) return;
     this.giveBack(dstName, srcName);
+  }
+
+  /** Forgets an interface its driver removed (deleting a veth's host end removes this end). */
+  forgetInterface(dstName: string): void {
+    this.indexes.delete(dstName);
   }
 
   private giveBack(name: string, srcName: string): void {
@@ -124,7 +167,7 @@ export class OsSandbox {
 
   /** Sets the default route of a family through `gateway` on `dev` (replacing any). */
   setGateway(gateway: string, dev: string): void {
-    this.nl.routeReplace({ dst: 'default', gateway, oif: dev, onlink: false });
+    this.nl.routeReplace({ dst: 'default', gateway, oif: this.ref(dev), onlink: false });
   }
 
   /** Removes the default route of a family; false when there was none. */
@@ -133,7 +176,7 @@ export class OsSandbox {
   }
 
   addRoute(destination: string, dev: string, nextHop?: string): void {
-    this.nl.routeReplace({ dst: destination, oif: dev, ...(nextHop ? { gateway: nextHop } : {}) });
+    this.nl.routeReplace({ dst: destination, oif: this.ref(dev), ...(nextHop ? { gateway: nextHop } : {}) });
   }
 
   removeRoute(destination: string): boolean {

@@ -3,7 +3,7 @@
  * Files under /proc/sys/net belong to the network namespace of the thread that opens them, so
  * `netns` opens the file inside that namespace (synchronously, via runInNetns).
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
 import { DnetError } from '../errors/index.ts';
 import { type NetnsRef, runInNetns } from './netns/index.ts';
 
@@ -71,4 +71,9 @@ export function sysctlEnsure(key: string, value: string | number, opts: { netns?
   const prev = sysctlGet(key, opts);
   if (prev !== String(value)) sysctlSet(key, value, opts);
   return prev;
+}
+
+/** Whether the kernel has IPv6 (not booted with ipv6.disable=1): /proc/sys/net/ipv6 exists. */
+export function ipv6Available(opts: { netns?: NetnsRef } = {}): boolean {
+  return inNs(opts.netns, () => existsSync('/proc/sys/net/ipv6'));
 }

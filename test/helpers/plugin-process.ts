@@ -32,6 +32,8 @@ export interface TestPluginOptions {
   stateFile?: string;
   implements: string[];
   scope?: 'local' | 'global';
+  /** The reply to IpamDriver.GetCapabilities; absent: not implemented (404). */
+  ipamCapabilities?: Record<string, unknown>;
 }
 
 /** One raw POST over a unix socket; resolves to the parsed JSON reply (or the text). */

@@ -13,7 +13,8 @@
  * `Test.Set` (behaviour: what CreateEndpoint returns, static routes...), `Test.Fault` (the next
  * call of a method kills the process, hangs, answers garbage, an error, or a changed reply).
  * ProgramExternalConnectivity, RevokeExternalConnectivity and IpamDriver.GetCapabilities are not
- * implemented (404), as in many real plugins.
+ * implemented (404), as in many real plugins; GetCapabilities is when the config has
+ * `ipamCapabilities` (its reply, e.g. `{ RequiresMACAddress: true }`).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,8 @@ interface Config {
   stateFile?: string;
   implements: string[];
   scope?: 'local' | 'global';
+  /** The reply to IpamDriver.GetCapabilities; absent: not implemented (404). */
+  ipamCapabilities?: Record<string, unknown>;
 }
 
 interface Fault {
@@ -232,6 +235,9 @@ const handlers: Record<string, (b: Json) => Json> = {
     return {};
   },
 };
+
+const ipamCapabilities = config.ipamCapabilities;
+if (ipamCapabilities) handlers['IpamDriver.GetCapabilities'] = () => ({ ...ipamCapabilities });
 
 function send(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'Content-Type': 'application/vnd.docker.plugins.v1+json' });

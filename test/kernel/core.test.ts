@@ -262,7 +262,12 @@ describe('interfaces, addresses and gateways (veth test driver)', () => {
     assert.equal((await e2.info()).ipv4Address, '10.51.0.77/24');
 
     const { sandboxKey } = await e1.join('c-multi', { hostname: 'multi' });
+    const files = await e1.info();
+    const inodes = () => [statSync(files.hostsPath ?? '').ino, statSync(files.resolvConfPath ?? '').ino];
+    const firstInodes = inodes();
     await e2.join('c-multi');
+    // A later join rewrites the files in place: a container that bind-mounted them sees the change.
+    assert.deepEqual(inodes(), firstInodes, 'hosts and resolv.conf keep their inodes');
     assert.deepEqual(linksIn(sandboxKey).sort(), ['eth0', 'eth1', 'lo']);
     const addrs = ipIn<
       { ifname: string; address: string; addr_info: { local: string; prefixlen: number; scope: string }[] }[]

@@ -94,6 +94,21 @@ describe('links', () => {
     assert.equal(h.linkGet('tp1'), undefined, 'deleting one end of a veth removes both');
   });
 
+  test('link add returns the new ifindex; set and delete by name; addrgenmode none read back by `ip -d`', () => {
+    const index = h.linkAdd({ kind: 'veth', name: 'tg0', peer: { name: 'tg1' } });
+    assert.equal(index, h.linkIndex('tg0'));
+    h.linkSet('tg0', { up: true, ipv6AddrGenMode: 'none' });
+    const [ip] = ipJson<(IpLink & { inet6_addr_gen_mode?: string })[]>(['-d', 'link', 'show', 'tg0']);
+    assert.equal(ip?.inet6_addr_gen_mode, 'none');
+    assert.ok(ip?.flags.includes('UP'));
+    assert.throws(
+      () => h.linkSet('nonexistent0', { up: true }),
+      (e: unknown) => e instanceof NetlinkError && e.errnoName === 'ENODEV',
+    );
+    h.linkDel('tg0');
+    assert.equal(h.linkGet('tg1'), undefined);
+  });
+
   test('vxlan with VNI, port, local address; read back', () => {
     h.linkAdd({ kind: 'vxlan', name: 'tvx0', vni: 4242, port: 4789, local: '192.0.2.10', learning: false });
     const l = h.linkGet('tvx0');

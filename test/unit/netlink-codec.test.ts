@@ -9,6 +9,7 @@ import {
   decodeRoute,
   encodeAddr,
   encodeLinkAdd,
+  encodeLinkDel,
   encodeLinkSet,
   encodeNeigh,
   encodeRoute,
@@ -59,6 +60,22 @@ describe('netlink codec: encoding, byte for byte', () => {
     const got = encodeLinkSet(9, { up: true, master: 3 }).finish(1);
     const body = [0, 0, 0, 0, ...u32(9), ...u32(1), ...u32(1), ...nla(10, u32(3))];
     assert.deepEqual(got, msg(19, 0x5, 1, body));
+  });
+
+  test('link set by name (ifindex 0 + IFLA_IFNAME), with addrgenmode none in IFLA_AF_SPEC', () => {
+    const got = encodeLinkSet('dv0', { up: true, ipv6AddrGenMode: 'none' }).finish(4);
+    const afSpec = nla(NESTED | 26, nla(NESTED | 10, nla(8, [1])));
+    const body = [0, 0, 0, 0, ...u32(0), ...u32(1), ...u32(1), ...nla(3, str('dv0')), ...afSpec];
+    assert.deepEqual(got, msg(19, 0x5, 4, body));
+    assert.throws(() => encodeLinkSet('dv0', { name: 'eth0' }), /index/);
+  });
+
+  test('link del by index and by name; link add asking for an echo', () => {
+    const ifinfo = (i: number) => [0, 0, 0, 0, ...u32(i), ...u32(0), ...u32(0)];
+    assert.deepEqual(encodeLinkDel(7).finish(1), msg(17, 0x5, 1, ifinfo(7)));
+    assert.deepEqual(encodeLinkDel('dv0').finish(1), msg(17, 0x5, 1, [...ifinfo(0), ...nla(3, str('dv0'))]));
+    const add = encodeLinkAdd({ kind: 'bridge', name: 'b0' }, { echo: true }).finish(1);
+    assert.equal(add.readUInt16LE(6), 0x1 | 0x4 | 0x8 | 0x400 | 0x200);
   });
 
   test('IPv4 address: IFA_LOCAL and IFA_ADDRESS', () => {

@@ -5,7 +5,6 @@
  * and published ports are nftables (firewall.ts); host ports come from the port allocator and,
  * when enabled, an in-process userland proxy serves them too.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import type {
   CreateEndpointRequest,
@@ -21,10 +20,11 @@ import type {
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { DnetError } from '../../errors/index.ts';
 import { NetlinkError } from '../../errors/os.ts';
+import { randomMac } from '../../ipam/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
-import { sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
+import { ipv6Available, sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
 import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
 import {
@@ -66,6 +66,8 @@ interface BridgeNetwork {
   gateways: string[];
   /** We created the bridge (and delete it with the network). */
   created: boolean;
+  /** The bridge's ifindex, once looked up (see bridgeIndex). */
+  bridgeIndex?: number;
   endpoints: Map<string, BridgeEndpoint>;
 }
 
@@ -85,12 +87,6 @@ interface BridgeEndpoint {
 
 const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
 const isV4 = (ip: string) => !ip.includes(':');
-
-function randomMac(): string {
-  const b = randomBytes(6);
-  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
 
 export class BridgeDriver implements NetworkDriver {
   readonly type = 'bridge';
@@ -254,7 +250,7 @@ export class BridgeDriver implements NetworkDriver {
       }
       // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
       // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
-      sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
+      if (ipv6Available()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
       nl.linkSet(cfg.bridgeName, { up: true });
       if (this.cfg.enableIPForwarding) {
         sysctlEnsure('net.ipv4.ip_forward', 1);
@@ -279,6 +275,8 @@ export class BridgeDriver implements NetworkDriver {
 
   /** Set between the first restore call and restoreDone: the firewall is rebuilt once, at the end. */
   private restoring = false;
+  /** The kernel has no IPv6 (booted with ipv6.disable=1): bridge ports are only brought up. */
+  private noIPv6 = false;
 
   async restoreNetwork(req: CreateNetworkRequest, data: Record<string, string>): Promise<void> {
     this.restoring = true;
@@ -466,27 +464,38 @@ export class BridgeDriver implements NetworkDriver {
     // The peer is made inside the sandbox directly: moving it there afterwards would cost the
     // kernel an RCU grace period (~15 ms here).
     const sandboxFd = openNetns(req.sandboxKey);
+    let index: number;
     try {
-      nl.linkAdd({
-        kind: 'veth',
-        name: e.hostVeth,
-        mtu: n.cfg.mtu,
-        master: nl.linkIndex(n.cfg.bridgeName),
-        peer: { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
-      });
+      const add = (master: number) =>
+        nl.linkAdd({
+          kind: 'veth',
+          name: e.hostVeth,
+          mtu: n.cfg.mtu,
+          master,
+          peer: { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
+        });
+      try {
+        index = add(this.bridgeIndex(n));
+      } catch (err) {
+        // The bridge was made again under the same name (a new ifindex): look it up, once.
+        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV' && n.bridgeIndex !== undefined))
+          throw err;
+        n.bridgeIndex = undefined;
+        index = add(this.bridgeIndex(n));
+      }
     } finally {
       closeSync(sandboxFd);
     }
     try {
       // Hairpin: a container reaches its own published port through the host's address (the
       // DNATed frame goes back out the port it came in on), as Docker does without its proxy.
-      nl.bridgePortSet(e.hostVeth, { hairpin: true });
-      // A bridge port needs no IP of its own (no link-local address, no DAD, no router solicitations).
-      sysctlSet(`net/ipv6/conf/${e.hostVeth}/disable_ipv6`, 1);
-      nl.linkSet(e.hostVeth, { up: true });
+      nl.bridgePortSet(index, { hairpin: true });
+      // A bridge port needs no IP of its own: no link-local address (so no DAD, no router
+      // solicitations), set with the same request that brings it up.
+      this.linkUpNoIPv6(index);
       this.fw?.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
     } catch (err) {
-      nl.linkDelIfExists(e.hostVeth);
+      nl.linkDelIfExists(index);
       throw err;
     }
     e.joined = true;
@@ -500,6 +509,27 @@ export class BridgeDriver implements NetworkDriver {
       staticRoutes: [],
       disableGatewayService: n.cfg.internal,
     };
+  }
+
+  /** The bridge's ifindex, looked up once per network. */
+  private bridgeIndex(n: BridgeNetwork): number {
+    n.bridgeIndex ??= this.nl.linkIndex(n.cfg.bridgeName);
+    return n.bridgeIndex;
+  }
+
+  /** Up, without IPv6 link-local address; on a host without IPv6 (ipv6.disable=1) just up. */
+  private linkUpNoIPv6(index: number): void {
+    if (this.noIPv6) {
+      this.nl.linkSet(index, { up: true });
+      return;
+    }
+    try {
+      this.nl.linkSet(index, { up: true, ipv6AddrGenMode: 'none' });
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.errnoName === 'EAFNOSUPPORT')) throw err;
+      this.noIPv6 = true;
+      this.nl.linkSet(index, { up: true });
+    }
   }
 
   async leave(networkId: string, endpointId: string): Promise<void> {

@@ -88,6 +88,11 @@ export function nftCtxNew(outputFlags: number): NftCtxPtr {
   return ctx;
 }
 
+/** nft_ctx_output_set_flags: the output flags of the next commands. */
+export function nftSetOutputFlags(ctx: NftCtxPtr, flags: number): void {
+  lib().setFlags(ctx, flags);
+}
+
 /** nft_ctx_free: closes the context's netfilter socket and frees its caches. */
 export function nftCtxFree(ctx: NftCtxPtr): void {
   lib().ctxFree(ctx);

@@ -115,18 +115,29 @@ export class NetlinkHandle {
       .filter((l): l is Link => l !== undefined);
   }
 
-  /** Equivalent to: `ip link add <name> type <kind> ...`. */
-  linkAdd(spec: LinkSpec): void {
-    this.sock.request(encodeLinkAdd(spec), `link add ${spec.name} (${spec.kind})`);
+  /**
+   * Equivalent to: `ip link add <name> type <kind> ...`. Returns the new link's ifindex (the
+   * kernel echoes the link back; kernels older than 6.1 do not, and then it is asked for).
+   */
+  linkAdd(spec: LinkSpec): number {
+    const op = `link add ${spec.name} (${spec.kind})`;
+    const echoed = this.sock.request(encodeLinkAdd(spec, { echo: true }), op, (m) =>
+      m.type === RTM.NEWLINK ? decodeLink(m.payload) : undefined,
+    );
+    const mine = echoed.find((l) => l?.name === spec.name);
+    return mine ? mine.index : this.linkIndex(spec.name);
   }
 
-  /** Equivalent to: `ip link set <dev> ...`. `master: null` detaches it from its master. */
+  /**
+   * Equivalent to: `ip link set <dev> ...`. `master: null` detaches it from its master. A link
+   * named and not renamed is addressed by its name (one request, no lookup).
+   */
   linkSet(ref: LinkRef, changes: Omit<LinkChanges, 'master'> & { master?: LinkRef | null }): void {
-    const index = this.linkIndex(ref);
+    const target = typeof ref === 'string' && changes.name === undefined ? ref : this.linkIndex(ref);
     const { master, ...rest } = changes;
     const ch: LinkChanges = { ...rest };
     if (master !== undefined) ch.master = master === null ? 0 : this.linkIndex(master);
-    this.sock.request(encodeLinkSet(index, ch), `link set ${ref}`);
+    this.sock.request(encodeLinkSet(target, ch), `link set ${ref}`);
   }
 
   /** Equivalent to: `bridge link set dev <dev> hairpin on ...` (the link must be a bridge port). */
@@ -136,7 +147,7 @@ export class NetlinkHandle {
 
   /** Equivalent to: `ip link del <dev>`. */
   linkDel(ref: LinkRef): void {
-    this.sock.request(encodeLinkDel(this.linkIndex(ref)), `link del ${ref}`);
+    this.sock.request(encodeLinkDel(ref), `link del ${ref}`);
   }
 
   /** Deletes the link if it exists; returns whether it did. */

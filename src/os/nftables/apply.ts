@@ -36,6 +36,7 @@ import {
   nftCtxFree,
   nftCtxNew,
   nftRun,
+  nftSetOutputFlags,
 } from '../ffi/libnftables.ts';
 import { hostNetnsFd, type NetnsRef, runInNetns } from '../netns/index.ts';
 import type { NftSetDef } from './plan.ts';
@@ -52,7 +53,9 @@ import type {
   NftTableObj,
 } from './types.ts';
 
+/** Listings carry handles; transactions print nothing, and asking for handles costs ~60 µs each. */
 const FLAGS = NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE;
+const APPLY_FLAGS = NFT_CTX_OUTPUT_JSON;
 
 export interface NftListedTable extends NftTableObj {
   handle: number;
@@ -193,9 +196,15 @@ export class NftHandle {
     });
   }
 
-  private run(op: string, buf: string): string {
+  private flags = FLAGS;
+
+  private run(op: string, buf: string, flags = FLAGS): string {
     const ctx = this.ctx;
     if (!ctx) throw new NftablesError(op, 'this nftables handle is closed');
+    if (flags !== this.flags) {
+      nftSetOutputFlags(ctx, flags);
+      this.flags = flags;
+    }
     const r = this.nsFd >= 0 ? runInNetns({ fd: this.nsFd }, () => nftRun(ctx, buf)) : nftRun(ctx, buf);
     if (r.rc !== 0) throw new NftablesError(op, cleanError(r.err));
     return r.out;
@@ -218,7 +227,7 @@ export class NftHandle {
           'parser would create a set instead): use one map per value',
       );
     }
-    this.run(`apply (${batch.nftables.length} commands)`, JSON.stringify(batch));
+    this.run(`apply (${batch.nftables.length} commands)`, JSON.stringify(batch), APPLY_FLAGS);
   }
 
   /** Lists a table, chain, set, map, the table names, or the whole ruleset. */

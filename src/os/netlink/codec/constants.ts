@@ -72,6 +72,7 @@ export const IFLA = {
   LINKINFO: 18,
   NET_NS_PID: 19,
   IFALIAS: 20,
+  AF_SPEC: 26,
   NET_NS_FD: 28,
   EXT_MASK: 29,
   PROTINFO: 12,
@@ -215,3 +216,9 @@ export const NTF = { USE: 0x1, SELF: 0x2, MASTER: 0x4, PROXY: 0x8, EXT_LEARNED: 
 export const NLA_F_NESTED = 0x8000;
 export const NLA_F_NET_BYTEORDER = 0x4000;
 export const NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xffff;
+
+/** Attributes of IFLA_AF_SPEC's AF_INET6 nest (linux/if_link.h). */
+export const IFLA_INET6 = { ADDR_GEN_MODE: 8 } as const;
+
+/** How the kernel makes an interface's IPv6 link-local address (enum in6_addr_gen_mode). */
+export const IN6_ADDR_GEN_MODE = { eui64: 0, none: 1, 'stable-privacy': 2, random: 3 } as const;

@@ -7,9 +7,11 @@ import {
   IFLA,
   IFLA_BR,
   IFLA_BRPORT,
+  IFLA_INET6,
   IFLA_INFO,
   IFLA_MACVLAN,
   IFLA_VXLAN,
+  IN6_ADDR_GEN_MODE,
   MACVLAN_MODE,
   NLM_F,
   RTM,
@@ -115,6 +117,11 @@ export interface LinkChanges {
   name?: string;
   master?: number;
   netns?: NsTarget;
+  /**
+   * How the kernel makes the link's IPv6 link-local address; 'none': it makes none (no DAD, no
+   * router solicitation). Equivalent to: `ip link set <dev> addrgenmode none`.
+   */
+  ipv6AddrGenMode?: keyof typeof IN6_ADDR_GEN_MODE;
 }
 
 function writeIfinfo(w: MessageWriter, index: number, flags: number, change: number): void {
@@ -151,9 +158,10 @@ function checkMtu(mtu: number): void {
 }
 
 /** RTM_NEWLINK creating a link. Equivalent to: `ip link add <name> type <kind> ...`. */
-export function encodeLinkAdd(spec: LinkSpec): MessageWriter {
+export function encodeLinkAdd(spec: LinkSpec, opts: { echo?: boolean } = {}): MessageWriter {
   checkName(spec.name);
-  const w = new MessageWriter(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL);
+  const echo = opts.echo ? NLM_F.ECHO : 0;
+  const w = new MessageWriter(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL | echo);
   writeIfinfo(w, 0, spec.up ? IFF.UP : 0, spec.up ? IFF.UP : 0);
   w.str(IFLA.IFNAME, spec.name);
   if (spec.mtu !== undefined) {
@@ -219,11 +227,16 @@ export function encodeLinkAdd(spec: LinkSpec): MessageWriter {
 }
 
 /** RTM_SETLINK. Equivalent to: `ip link set <dev> [up|down] [mtu N] [address M] [name N] [master B|nomaster] [netns NS]`. */
-export function encodeLinkSet(index: number, ch: LinkChanges): MessageWriter {
+export function encodeLinkSet(target: number | string, ch: LinkChanges): MessageWriter {
   const w = new MessageWriter(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK);
   const change = ch.up === undefined ? 0 : IFF.UP;
-  writeIfinfo(w, index, ch.up ? IFF.UP : 0, change);
-  if (ch.name !== undefined) {
+  writeIfinfo(w, typeof target === 'number' ? target : 0, ch.up ? IFF.UP : 0, change);
+  if (typeof target === 'string') {
+    // By name (ifindex 0): the kernel looks the link up by IFLA_IFNAME, which then cannot rename it.
+    if (ch.name !== undefined) throw new RangeError('renaming a link needs its index');
+    checkName(target);
+    w.str(IFLA.IFNAME, target);
+  } else if (ch.name !== undefined) {
     checkName(ch.name);
     w.str(IFLA.IFNAME, ch.name);
   }
@@ -234,6 +247,13 @@ export function encodeLinkSet(index: number, ch: LinkChanges): MessageWriter {
   if (ch.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(ch.mac));
   if (ch.master !== undefined) w.u32(IFLA.MASTER, ch.master);
   if (ch.netns !== undefined) writeNs(w, ch.netns);
+  if (ch.ipv6AddrGenMode !== undefined) {
+    const mode = IN6_ADDR_GEN_MODE[ch.ipv6AddrGenMode];
+    if (mode === undefined)
+      throw new RangeError(`unknown IPv6 address generation mode ${ch.ipv6AddrGenMode}`);
+    w.nest(IFLA.AF_SPEC).nest(AF.INET6).u8(IFLA_INET6.ADDR_GEN_MODE, mode);
+    w.end().end();
+  }
   return w;
 }
 
@@ -263,10 +283,14 @@ export function encodeBridgePortSet(index: number, ch: BridgePortChanges): Messa
   return w;
 }
 
-/** RTM_DELLINK. Equivalent to: `ip link del <dev>`. */
-export function encodeLinkDel(index: number): MessageWriter {
+/** RTM_DELLINK, by index or by name. Equivalent to: `ip link del <dev>`. */
+export function encodeLinkDel(target: number | string): MessageWriter {
   const w = new MessageWriter(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK);
-  writeIfinfo(w, index, 0, 0);
+  writeIfinfo(w, typeof target === 'number' ? target : 0, 0, 0);
+  if (typeof target === 'string') {
+    checkName(target);
+    w.str(IFLA.IFNAME, target);
+  }
   return w;
 }
 
