@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NftablesError } from '../../src/errors/index.ts';
 import { createNetns, deleteNetns } from '../../src/os/netns/index.ts';
@@ -391,6 +394,35 @@ describe('nftables through libnftables (in-process)', () => {
       assert.equal(tables.trim(), 'table inet inner');
     } finally {
       deleteNetns(path);
+    }
+  });
+
+  test('a signal during a transaction does not fail it (the CPU profiler: SIGPROF every 50 µs)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnet-nft-signal-'));
+    const script = join(dir, 'loop.ts');
+    const src = new URL('../../src/os/nftables/index.ts', import.meta.url).pathname;
+    writeFileSync(
+      script,
+      `import { applyNft } from ${JSON.stringify(src)};
+const set = { family: 'inet', table: 'sigtest', name: 's' };
+applyNft({ nftables: [{ add: { table: { family: 'inet', name: 'sigtest' } } },
+  { add: { set: { ...set, type: 'inet_service' } } }] });
+for (let i = 0; i < 3000; i++) {
+  applyNft({ nftables: [{ add: { element: { ...set, elem: [i % 60000 + 1] } } }] });
+  applyNft({ nftables: [{ delete: { element: { ...set, elem: [i % 60000 + 1] } } }] });
+}
+applyNft({ nftables: [{ delete: { table: { family: 'inet', name: 'sigtest' } } }] });
+`,
+    );
+    try {
+      // Throws (exit code 1, with libnftables' "Interrupted system call") if a call was interrupted.
+      execFileSync(
+        process.execPath,
+        ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', dir, '--import', 'tsx', script],
+        { stdio: 'pipe' },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

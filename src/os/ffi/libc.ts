@@ -33,6 +33,7 @@ const c = {
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   ),
   umount2: libc.func('int umount2(const char *target, int flags)'),
+  sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *oldset)'),
 };
 
 export const AF_NETLINK = 16;
@@ -152,4 +153,27 @@ export function mount(
 /** umount2(2). */
 export function umount2(target: string, flags: number): void {
   check('umount2', c.umount2(target, flags), target);
+}
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** A sigset_t (glibc: 1024 bits) with every signal; the kernel never blocks SIGKILL and SIGSTOP. */
+const ALL_SIGNALS = Buffer.alloc(128, 0xff);
+const savedMask = Buffer.alloc(128);
+
+/**
+ * Runs a synchronous call with every signal blocked on this thread, then restores the mask
+ * (signals that came meanwhile are delivered then). For library code that does not retry a
+ * system call interrupted by a signal: libnftables fails a transaction with EINTR when, say,
+ * the CPU profiler's SIGPROF lands in its recvmsg().
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const rc = c.sigmask(SIG_BLOCK, ALL_SIGNALS, savedMask) as number;
+  if (rc !== 0) throw new SyscallError('pthread_sigmask', rc);
+  const restore = Buffer.from(savedMask);
+  try {
+    return fn();
+  } finally {
+    c.sigmask(SIG_SETMASK, restore, null);
+  }
 }

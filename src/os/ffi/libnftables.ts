@@ -18,6 +18,7 @@
  */
 import koffi from 'koffi';
 import { LibraryLoadError } from '../../errors/index.ts';
+import { withSignalsBlocked } from './libc.ts';
 
 export const NFT_CTX_DEFAULT = 0;
 export const NFT_CTX_OUTPUT_HANDLE = 1 << 3;
@@ -104,7 +105,8 @@ export function nftCtxFree(ctx: NftCtxPtr): void {
  */
 export function nftRun(ctx: NftCtxPtr, buf: string): { rc: number; out: string; err: string } {
   const f = lib();
-  const rc = f.run(ctx, buf) as number;
+  // Signals blocked: libnftables does not retry a recvmsg() interrupted by one (EINTR).
+  const rc = withSignalsBlocked(() => f.run(ctx, buf) as number);
   const out = (f.getOutput(ctx) as string | null) ?? '';
   const err = (f.getError(ctx) as string | null) ?? '';
   return { rc, out, err };
