@@ -48,7 +48,7 @@ export class DnetLibrary implements Subject {
   readonly label = 'dnet (library)';
   readonly version = VERSION;
   readonly does =
-    'createEndpoint (IPAM, port bindings) + join (sandbox netns with lo up, veth on the bridge moved in as eth0, ' +
+    'createEndpoint (IPAM, port bindings) + join (sandbox netns with lo up, veth on the bridge with its peer made in the sandbox as eth0, ' +
     'address, default route, hosts/resolv.conf, NAT map elements for the ports), in this process; ' +
     'detach: leave + delete (sandbox and namespace removed)';
   readonly concurrent = true;

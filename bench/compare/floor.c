@@ -32,7 +32,8 @@
  *   umount2(MNT_DETACH) and unlink of the namespace file.
  *
  * What dnet does beyond this floor is its own: state, IPAM, locks, hosts and resolv.conf files,
- * sysctls, a veth created in the host and moved (so that it can be given back on failure).
+ * a sysctl (accept_dad) in the namespace, the hairpin flag on the bridge port, a rename of the
+ * peer (created with a temporary name) to eth0, and looking that peer up once.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
