@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { readHostResolvConfSync, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
+import { readFileIfExists, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
 import { SandboxModeError } from '../errors/cnm.ts';
@@ -121,10 +121,10 @@ export class Sandbox {
   /** (Re)writes hosts and resolv.conf from the sandbox's current state. */
   async writeFiles(): Promise<void> {
     const o = this.options;
-    const hostResolv = readHostResolvConfSync(this.hostResolvConf);
+    const hostResolv = readFileIfExists(this.hostResolvConf);
     if (this.isHost) {
       // The host's namespace: the host's own files, plus the extra hosts asked for.
-      const hosts = readHostResolvConfSync('/etc/hosts');
+      const hosts = readFileIfExists('/etc/hosts');
       const extra = (o.extraHosts ?? []).map((h) => `${h.ip}\t${h.name}\n`).join('');
       await Promise.all([this.put(this.hostsPath, hosts + extra), this.put(this.resolvConfPath, hostResolv)]);
       return;

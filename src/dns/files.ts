@@ -237,11 +237,11 @@ export async function hostResolvConfPath(
 
 /** The content of a host resolv.conf, or '' when it does not exist (then the defaults apply). */
 export async function readHostResolvConf(path: string = HOST_RESOLV_CONF): Promise<string> {
-  return readHostResolvConfSync(path);
+  return readFileIfExists(path);
 }
 
-/** readHostResolvConf without the promise (a small file: one read(2)). */
-export function readHostResolvConfSync(path: string = HOST_RESOLV_CONF): string {
+/** A small text file's content (one read(2), no thread-pool hop), or '' when it does not exist. */
+export function readFileIfExists(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {

@@ -250,7 +250,7 @@ export class BridgeDriver implements NetworkDriver {
       }
       // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
       // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
-      if (ipv6Available()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
+      if (this.hasIPv6()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
       nl.linkSet(cfg.bridgeName, { up: true });
       if (this.cfg.enableIPForwarding) {
         sysctlEnsure('net.ipv4.ip_forward', 1);
@@ -275,8 +275,8 @@ export class BridgeDriver implements NetworkDriver {
 
   /** Set between the first restore call and restoreDone: the firewall is rebuilt once, at the end. */
   private restoring = false;
-  /** The kernel has no IPv6 (booted with ipv6.disable=1): bridge ports are only brought up. */
-  private noIPv6 = false;
+  /** Whether the kernel has IPv6 (not booted with ipv6.disable=1); asked once. */
+  private ipv6: boolean | undefined;
 
   async restoreNetwork(req: CreateNetworkRequest, data: Record<string, string>): Promise<void> {
     this.restoring = true;
@@ -492,7 +492,7 @@ export class BridgeDriver implements NetworkDriver {
       nl.bridgePortSet(index, { hairpin: true });
       // A bridge port needs no IP of its own: no link-local address (so no DAD, no router
       // solicitations), set with the same request that brings it up.
-      this.linkUpNoIPv6(index);
+      this.nl.linkSet(index, { up: true, ...(this.hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}) });
       this.fw?.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
     } catch (err) {
       nl.linkDelIfExists(index);
@@ -517,19 +517,9 @@ export class BridgeDriver implements NetworkDriver {
     return n.bridgeIndex;
   }
 
-  /** Up, without IPv6 link-local address; on a host without IPv6 (ipv6.disable=1) just up. */
-  private linkUpNoIPv6(index: number): void {
-    if (this.noIPv6) {
-      this.nl.linkSet(index, { up: true });
-      return;
-    }
-    try {
-      this.nl.linkSet(index, { up: true, ipv6AddrGenMode: 'none' });
-    } catch (err) {
-      if (!(err instanceof NetlinkError && err.errnoName === 'EAFNOSUPPORT')) throw err;
-      this.noIPv6 = true;
-      this.nl.linkSet(index, { up: true });
-    }
+  private hasIPv6(): boolean {
+    this.ipv6 ??= ipv6Available();
+    return this.ipv6;
   }
 
   async leave(networkId: string, endpointId: string): Promise<void> {

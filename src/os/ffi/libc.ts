@@ -159,7 +159,6 @@ const SIG_BLOCK = 0;
 const SIG_SETMASK = 2;
 /** A sigset_t (glibc: 1024 bits) with every signal; the kernel never blocks SIGKILL and SIGSTOP. */
 const ALL_SIGNALS = Buffer.alloc(128, 0xff);
-const savedMask = Buffer.alloc(128);
 
 /**
  * Runs a synchronous call with every signal blocked on this thread, then restores the mask
@@ -168,12 +167,12 @@ const savedMask = Buffer.alloc(128);
  * the CPU profiler's SIGPROF lands in its recvmsg().
  */
 export function withSignalsBlocked<T>(fn: () => T): T {
-  const rc = c.sigmask(SIG_BLOCK, ALL_SIGNALS, savedMask) as number;
+  const old = Buffer.alloc(128);
+  const rc = c.sigmask(SIG_BLOCK, ALL_SIGNALS, old) as number;
   if (rc !== 0) throw new SyscallError('pthread_sigmask', rc);
-  const restore = Buffer.from(savedMask);
   try {
     return fn();
   } finally {
-    c.sigmask(SIG_SETMASK, restore, null);
+    c.sigmask(SIG_SETMASK, old, null);
   }
 }
