@@ -22,7 +22,7 @@
  * exactly as Bitmap's; see bitmap.ts. Offsets cross the API as bigints and are plain numbers inside.
  */
 import type { OffsetAllocator } from './allocator.ts';
-import type { AllocateNextOptions, BitmapSnapshot } from './bitmap.ts';
+import { type AllocateNextOptions, type BitmapSnapshot, restoreSnapshot, snapshotOf } from './bitmap.ts';
 
 /** The largest size a DenseBitmap takes: 2^24 offsets (an IPv4 /8). */
 export const DENSE_MAX_SIZE = 1n << 24n;
@@ -200,11 +200,7 @@ export class DenseBitmap implements OffsetAllocator {
   }
 
   snapshot(): BitmapSnapshot {
-    return {
-      size: this.size.toString(),
-      cursor: this.#cursor.toString(),
-      runs: [...this.runs()].map(([s, e]) => [s.toString(), e.toString()]),
-    };
+    return snapshotOf(this);
   }
 
   /**
@@ -212,16 +208,7 @@ export class DenseBitmap implements OffsetAllocator {
    * Bitmap: the same shape). Throws RangeError on a malformed snapshot or a size above 2^24.
    */
   static restore(s: BitmapSnapshot): DenseBitmap {
-    const num = (v: unknown, what: string): bigint => {
-      if (typeof v !== 'string' || !/^(0|[1-9][0-9]*)$/.test(v))
-        throw new RangeError(`bad ${what}: ${String(v)}`);
-      return BigInt(v);
-    };
-    const b = new DenseBitmap(num(s.size, 'size'));
-    if (!Array.isArray(s.runs)) throw new RangeError('bad runs');
-    b.addRuns(s.runs.map((r, i) => [num(r?.[0], `run ${i} start`), num(r?.[1], `run ${i} end`)]));
-    b.cursor = num(s.cursor, 'cursor');
-    return b;
+    return restoreSnapshot(s, (size) => new DenseBitmap(size));
   }
 
   /**
