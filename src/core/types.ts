@@ -43,6 +43,8 @@ export interface NetworkCreateOptions {
   ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
   enableIPv6?: boolean;
   internal?: boolean;
+  /** Containers may be attached to it by hand (Docker's `--attachable`; recorded and reported). */
+  attachable?: boolean;
   labels?: Record<string, string>;
   /** Driver options: Docker's `com.docker.network.*` keys and the driver's own. */
   options?: Record<string, string>;
@@ -55,6 +57,8 @@ export interface NormalisedNetworkOptions {
   config: IpamConfigEntry[];
   enableIPv6: boolean;
   internal: boolean;
+  /** Absent in records of older versions: false. */
+  attachable?: boolean;
   labels: Record<string, string>;
   driverOptions: Record<string, string>;
 }
@@ -77,6 +81,11 @@ export interface ExtraHost {
 }
 
 export interface JoinOptions {
+  /**
+   * The container's name, kept with its sandbox (set when the sandbox is made: by newSandbox or
+   * the first join). The daemon names containers with it; names need not be unique in the library.
+   */
+  containerName?: string;
   hostname?: string;
   domainname?: string;
   /** DNS servers for resolv.conf (replace the host's). */
@@ -90,6 +99,15 @@ export interface JoinOptions {
   resolvConfPath?: string;
   /** Options handed to the driver's join. */
   driverOptions?: Record<string, string>;
+}
+
+/** A connect (network.connect): an endpoint made for a container and joined to it, as one operation. */
+export interface ConnectOptions {
+  /** The endpoint's name. Default: the container ID. */
+  endpointName?: string;
+  endpoint?: EndpointCreateOptions;
+  /** Used for the sandbox when this is the container's first join (and the driver options always). */
+  join?: JoinOptions;
 }
 
 export interface EndpointInfo {
