@@ -157,6 +157,8 @@ export class NetworkController {
     const plugins = new PluginRegistry(config);
     this.drivers.setNetworkResolver((name) => RemoteDriver.resolve(plugins, name));
     this.drivers.setIpamResolver((name) => RemoteIpam.resolve(plugins, name));
+    for (const d of config.drivers ?? []) this.drivers.registerNetworkDriver(d);
+    for (const d of config.ipamDrivers ?? []) this.drivers.registerIpamDriver(d);
   }
 
   /**

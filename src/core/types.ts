@@ -1,5 +1,6 @@
 /** The public option and info shapes of the core API (src/index.ts re-exports them). */
-import type { ExposedPort, PortBinding, PortMapping } from '../driver-api/driver.ts';
+import type { ExposedPort, NetworkDriver, PortBinding, PortMapping } from '../driver-api/driver.ts';
+import type { IpamDriver } from '../driver-api/ipam.ts';
 import type { KvStore } from '../store/types.ts';
 
 export interface ControllerConfig {
@@ -14,6 +15,12 @@ export interface ControllerConfig {
    * dataDir). With a store, create() restores what it holds. Without one, state lives in memory.
    */
   store?: KvStore;
+  /**
+   * Network and IPAM drivers of the caller's own, registered before the store is restored (so
+   * their networks come back too). Same as registerDriver/registerIpamDriver after create.
+   */
+  drivers?: NetworkDriver[];
+  ipamDrivers?: IpamDriver[];
   /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
   defaultAddressPools?: { base: string; size: number }[];
   /**
