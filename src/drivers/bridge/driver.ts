@@ -20,7 +20,7 @@ import type {
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { DnetError } from '../../errors/index.ts';
 import { NetlinkError } from '../../errors/os.ts';
-import { randomMac } from '../../ipam/mac.ts';
+import { randomMac } from '../../ip/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
