@@ -1,0 +1,363 @@
+/**
+ * A real Docker Engine (Debian's docker.io 20.10) runs its containers on dnet: dnet's daemon serves
+ * Docker's NetworkDriver and IpamDriver plugin protocols on /run/docker/plugins/dnet.sock (the
+ * world's /run), dockerd runs with its default firewall (iptables FORWARD policy DROP), and
+ * `docker network create -d dnet --ipam-driver dnet`, `docker run --network`, `-p` work as with
+ * Docker's own bridge driver. A namespace "remote" plays another host (192.0.2.2 on rh0).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
+import { BUSYBOX_IMAGE, type Dockerd, startDockerd } from '../harness/dockerd.ts';
+import { world } from '../harness/world.ts';
+import { call } from '../helpers/http.ts';
+
+const runDir = join(world.runDir, 'dnet');
+const dataDir = join(world.runDir, 'data');
+const sock = join(world.runDir, 'dnet.sock');
+const PLUGIN = '/run/docker/plugins/dnet.sock';
+const BB = BUSYBOX_IMAGE;
+const HTTPD = 'echo hello-from-$(hostname) > /tmp/index.html; exec httpd -f -p 80 -h /tmp';
+
+let daemon: Daemon;
+let dockerd: Dockerd;
+const logs: string[] = [];
+
+const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+const shOk = (cmd: string, ...args: string[]): boolean => {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** An HTTP GET with busybox nc (its wget crashes, static), from a namespace ("" = the host): the body, or FAIL. */
+function httpGet(ns: string, ip: string, port: number): string {
+  const argv = ['/bin/busybox', 'nc', '-w', '3', ip, String(port)];
+  const [cmd, args] = ns === '' ? [argv[0]!, argv.slice(1)] : ['ip', ['netns', 'exec', ns, ...argv]];
+  try {
+    const out = execFileSync(cmd, args, {
+      encoding: 'utf8',
+      input: 'GET / HTTP/1.0\r\n\r\n',
+      stdio: ['pipe', 'pipe', 'ignore'],
+      timeout: 10_000,
+    });
+    return out.split('\r\n\r\n')[1]?.trim() || 'FAIL';
+  } catch {
+    return 'FAIL';
+  }
+}
+/** The same from inside a container: `sh -c` text. */
+const NC_GET = (host: string, wait = 3) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w ${wait} ${host} 80`;
+
+/** A call to dnet's plugin socket, as dockerd makes it; the reply's JSON (plugin MIME type). */
+async function plugin(
+  path: string,
+  body?: unknown,
+  opts?: { raw: string; contentType: string },
+): Promise<{ status: number; json: unknown }> {
+  const r = await call(PLUGIN, 'POST', path, body, opts);
+  return { status: r.status, json: JSON.parse(r.text) as unknown };
+}
+
+function startDnet(): Promise<Daemon> {
+  return startDaemon({
+    runDir,
+    dataDir,
+    hosts: [`unix://${sock}`],
+    pluginSocket: PLUGIN,
+    log: (l) => logs.push(l),
+  });
+}
+
+type Net = {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Labels: Record<string, string>;
+  IPAM: { Config: { Subnet: string; Gateway?: string }[] };
+  Options: Record<string, string>;
+  Containers?: Record<string, { IPv4Address: string; EndpointID: string }>;
+};
+async function dnetNetworks(): Promise<Net[]> {
+  return (await call(sock, 'GET', '/networks')).json as Net[];
+}
+async function dnetNetworkOf(dockerId: string): Promise<Net | undefined> {
+  return (await dnetNetworks()).find((n) => n.Labels['com.dnet.docker.network-id'] === dockerId);
+}
+const dvLinks = () =>
+  (JSON.parse(sh('ip', '-j', 'link', 'show')) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => /^dv[0-9a-f]{10}c?$/.test(n));
+const dockerUserRules = () =>
+  sh('iptables', '-S', 'DOCKER-USER')
+    .split('\n')
+    .filter((l) => l.includes('--comment dnet'));
+
+before(async () => {
+  daemon = await startDnet();
+  dockerd = await startDockerd();
+  // The remote host: 192.0.2.2 in its own namespace, the host 192.0.2.1 on rh0.
+  sh('ip', 'netns', 'add', 'remote');
+  sh('ip', 'link', 'add', 'rh0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', 'remote');
+  sh('ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'rh0');
+  sh('ip', 'link', 'set', 'rh0', 'up');
+  sh('ip', '-n', 'remote', 'addr', 'add', '192.0.2.2/24', 'dev', 'eth0');
+  sh('ip', '-n', 'remote', 'link', 'set', 'eth0', 'up');
+  sh('ip', '-n', 'remote', 'link', 'set', 'lo', 'up');
+});
+
+after(async () => {
+  await dockerd?.stop();
+  await daemon?.close();
+  shOk('ip', 'link', 'del', 'rh0');
+  shOk('ip', 'netns', 'del', 'remote');
+});
+
+describe('Docker Engine on dnet', () => {
+  let webId = '';
+  let otherId = '';
+
+  test('docker network create -d dnet --ipam-driver dnet: a dnet bridge network with the subnet, gateway and options asked', async () => {
+    const t0 = Date.now();
+    webId = (
+      await dockerd.docker(
+        'network',
+        'create',
+        '-d',
+        'dnet',
+        '--ipam-driver',
+        'dnet',
+        '--subnet',
+        '10.66.0.0/24',
+        '-o',
+        'com.docker.network.driver.mtu=1400',
+        '-o',
+        'com.docker.network.bridge.name=dn-web',
+        'web',
+      )
+    ).trim();
+    const createMs = Date.now() - t0;
+    const n = await dnetNetworkOf(webId);
+    assert.ok(n, 'dnet has the network, labelled with the Docker network ID');
+    assert.equal(n.Driver, 'bridge');
+    assert.equal(n.Name, `docker-${webId.slice(0, 12)}`);
+    assert.deepEqual(
+      n.IPAM.Config.map((c) => [c.Subnet, c.Gateway]),
+      [['10.66.0.0/24', '10.66.0.1']],
+    );
+    assert.equal(n.Options['com.docker.network.driver.mtu'], '1400');
+    const link = JSON.parse(sh('ip', '-j', 'addr', 'show', 'dn-web'))[0] as {
+      mtu: number;
+      addr_info: { local: string; prefixlen: number }[];
+    };
+    assert.equal(link.mtu, 1400);
+    assert.ok(
+      link.addr_info.some((a) => a.local === '10.66.0.1' && a.prefixlen === 24),
+      'the gateway is on the bridge',
+    );
+    const inspect = JSON.parse(await dockerd.docker('network', 'inspect', 'web'))[0] as {
+      IPAM: { Driver: string; Config: { Subnet: string }[] };
+    };
+    assert.deepEqual([inspect.IPAM.Driver, inspect.IPAM.Config[0]?.Subnet], ['dnet', '10.66.0.0/24']);
+    // Docker's own IPAM hands out the addresses: dnet's network gets exactly them.
+    otherId = (
+      await dockerd.docker('network', 'create', '-d', 'dnet', '--subnet', '10.67.0.0/24', 'other')
+    ).trim();
+    const o = await dnetNetworkOf(otherId);
+    assert.deepEqual(
+      o?.IPAM.Config.map((c) => [c.Subnet, c.Gateway]),
+      [['10.67.0.0/24', '10.67.0.1']],
+    );
+    assert.deepEqual(
+      dockerUserRules().sort(),
+      [
+        // dnet's default bridge network too: every routed dnet bridge.
+        '-A DOCKER-USER -i dnet0 -m comment --comment dnet -j ACCEPT',
+        '-A DOCKER-USER -o dnet0 -m comment --comment dnet -j ACCEPT',
+        '-A DOCKER-USER -i dn-web -m comment --comment dnet -j ACCEPT',
+        '-A DOCKER-USER -o dn-web -m comment --comment dnet -j ACCEPT',
+        `-A DOCKER-USER -i br-${o?.Id.slice(0, 12)} -m comment --comment dnet -j ACCEPT`,
+        `-A DOCKER-USER -o br-${o?.Id.slice(0, 12)} -m comment --comment dnet -j ACCEPT`,
+      ].sort(),
+    );
+    console.log(`# docker network create -d dnet: ${createMs} ms`);
+  });
+
+  test('containers on a dnet network reach each other (ping, TCP) and the outside; not another network', async () => {
+    await dockerd.docker(
+      'run',
+      '-d',
+      '--name',
+      'srv',
+      '--stop-timeout',
+      '1',
+      '--network',
+      'web',
+      '-p',
+      '8080:80',
+      BB,
+      'sh',
+      '-c',
+      HTTPD,
+    );
+    const ip = (
+      await dockerd.docker('inspect', '-f', '{{.NetworkSettings.Networks.web.IPAddress}}', 'srv')
+    ).trim();
+    assert.equal(ip, '10.66.0.2', 'the first address after the gateway, from dnet');
+    const n = (await call(sock, 'GET', `/networks/${(await dnetNetworkOf(webId))?.Id}`)).json as Net;
+    assert.equal(n.IPAM.Config[0]?.Subnet, '10.66.0.0/24');
+    const out = await dockerd.docker(
+      'run',
+      '--rm',
+      '--network',
+      'web',
+      BB,
+      'sh',
+      '-c',
+      `ip -o addr show eth0; ping -c1 -W2 srv; ${NC_GET('srv')}; ping -c1 -W2 192.0.2.2`,
+    );
+    assert.match(out, /eth0\s+inet 10\.66\.0\.3\/24/);
+    assert.match(out, /1 packets received/);
+    assert.match(out, /hello-from-/);
+    assert.doesNotMatch(
+      out,
+      /0 packets received/,
+      "the remote host answers too (NAT out past Docker's FORWARD DROP)",
+    );
+    const mtu = await dockerd.docker('run', '--rm', '--network', 'web', BB, 'cat', '/sys/class/net/eth0/mtu');
+    assert.equal(mtu.trim(), '1400');
+    const iso = await dockerd.dockerResult(
+      'run',
+      '--rm',
+      '--network',
+      'other',
+      BB,
+      'sh',
+      '-c',
+      `${NC_GET('10.66.0.2', 1)} | grep hello`,
+    );
+    assert.notEqual(iso.code, 0, 'another dnet network cannot reach the container');
+  });
+
+  test("-p 8080:80 is reachable from a remote host and from the host's loopback; EndpointOperInfo reports it", async () => {
+    assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
+    assert.match(httpGet('', '127.0.0.1', 8080), /^hello-from-/);
+    const epId = (
+      await dockerd.docker('inspect', '-f', '{{.NetworkSettings.Networks.web.EndpointID}}', 'srv')
+    ).trim();
+    const info = await plugin('/NetworkDriver.EndpointOperInfo', {
+      NetworkID: webId,
+      EndpointID: epId,
+    });
+    assert.equal(info.status, 200);
+    const pm = (info.json as { Value: Record<string, unknown> }).Value['com.docker.network.portmap'];
+    assert.deepEqual(pm, [
+      { Proto: 6, IP: '10.66.0.2', Port: 80, HostIP: '0.0.0.0', HostPort: 8080, HostPortEnd: 8080 },
+    ]);
+  });
+
+  test('bad calls get Err/Error replies, replays are answered as the first time', async () => {
+    const unknown = await plugin('/NetworkDriver.CreateEndpoint', {
+      NetworkID: 'f'.repeat(64),
+      EndpointID: 'e'.repeat(64),
+    });
+    assert.equal(unknown.status, 500);
+    assert.match((unknown.json as { Err: string }).Err, /network f{64} is not known to dnet/);
+    const garbage = await plugin('/NetworkDriver.Join', undefined, {
+      raw: '{"NetworkID": ',
+      contentType: 'application/json',
+    });
+    assert.equal(garbage.status, 500);
+    assert.match((garbage.json as { Err: string }).Err, /not JSON/);
+    const wrongType = await plugin('/NetworkDriver.CreateNetwork', {
+      NetworkID: 'a'.repeat(64),
+      IPv4Data: [{ Pool: 'nope' }],
+    });
+    assert.match((wrongType.json as { Err: string }).Err, /"IPv4Data\[0\]\.Pool" is not an IPv4 CIDR/);
+    const overlap = await plugin('/IpamDriver.RequestPool', {
+      AddressSpace: 'LocalDefault',
+      Pool: '10.66.0.0/25',
+      V6: false,
+    });
+    assert.equal(overlap.status, 500);
+    assert.match((overlap.json as { Error: string }).Error, /10\.66\.0\.0/);
+    const replay = await plugin('/NetworkDriver.CreateNetwork', {
+      NetworkID: webId,
+      Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': 'dn-web' } },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.66.0.0/24', Gateway: '10.66.0.1/24' }],
+    });
+    assert.deepEqual([replay.status, replay.json], [200, {}]);
+    const gone = await plugin('/NetworkDriver.DeleteNetwork', { NetworkID: 'b'.repeat(64) });
+    assert.deepEqual([gone.status, gone.json], [200, {}], 'deleting what is not there succeeds');
+    assert.equal((await plugin('/NetworkDriver.Nope', {})).status, 404);
+    const act = await plugin('/Plugin.Activate', {});
+    assert.deepEqual(act.json, { Implements: ['NetworkDriver', 'IpamDriver'] });
+    assert.equal(
+      (await dnetNetworks()).filter((n) => n.Labels['com.dnet.docker.network-id']).length,
+      2,
+      'nothing was added',
+    );
+  });
+
+  test('a dnet restart keeps running containers connected, their ports published, nothing duplicated', async () => {
+    const before = (await dnetNetworks()).map((n) => n.Id).sort();
+    const links = dvLinks().sort();
+    await daemon.close();
+    daemon = await startDnet();
+    assert.deepEqual((await dnetNetworks()).map((n) => n.Id).sort(), before);
+    assert.deepEqual(dvLinks().sort(), links, 'the veths are kept');
+    assert.equal(dockerUserRules().length, 6, 'two per bridge, not more');
+    assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
+    const out = await dockerd.docker('run', '--rm', '--network', 'web', BB, 'sh', '-c', NC_GET('srv'));
+    assert.match(out, /hello-from-/);
+  });
+
+  test('a dockerd restart: containers stop and start again on the same networks, nothing duplicated', async () => {
+    await dockerd.restart();
+    await dockerd.docker('start', 'srv');
+    assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
+    const n = await dnetNetworkOf(webId);
+    const eps = Object.values(((await call(sock, 'GET', `/networks/${n?.Id}`)).json as Net).Containers ?? {});
+    const ip = (
+      await dockerd.docker('inspect', '-f', '{{.NetworkSettings.Networks.web.IPAddress}}', 'srv')
+    ).trim();
+    assert.deepEqual(
+      eps.map((e) => e.IPv4Address),
+      [`${ip}/24`],
+      "dnet inspect shows one endpoint: the running container's (the stopped one's went at Docker's restart)",
+    );
+    assert.equal(dvLinks().filter((l) => !l.endsWith('c')).length, 1, "one veth: the running container's");
+    assert.equal((await dnetNetworks()).filter((x) => x.Labels['com.dnet.docker.network-id']).length, 2);
+  });
+
+  test('docker rm -f and docker network rm leave nothing behind', async () => {
+    await dockerd.docker('rm', '-f', 'srv');
+    assert.deepEqual(dvLinks(), []);
+    assert.equal(httpGet('', '127.0.0.1', 8080), 'FAIL', 'the port is no longer published');
+    await dockerd.docker('network', 'rm', 'web', 'other');
+    assert.deepEqual((await dnetNetworks()).map((n) => n.Name).sort(), ['bridge', 'host', 'none']);
+    assert.equal(shOk('ip', 'link', 'show', 'dn-web'), false, 'the bridge is gone');
+    assert.deepEqual(
+      dockerUserRules().sort(),
+      [
+        '-A DOCKER-USER -i dnet0 -m comment --comment dnet -j ACCEPT',
+        '-A DOCKER-USER -o dnet0 -m comment --comment dnet -j ACCEPT',
+      ],
+      "dnet's rules for the removed networks' bridges are gone",
+    );
+    assert.equal(daemon.pluginSocket, PLUGIN);
+    // Nothing stays allocated in dnet's IPAM: the same subnets are free for dnet's own API again.
+    for (const subnet of ['10.66.0.0/24', '10.67.0.0/24']) {
+      const made = await call(sock, 'POST', '/networks/create', {
+        Name: 'again',
+        IPAM: { Config: [{ Subnet: subnet }] },
+      });
+      assert.equal(made.status, 201, `${subnet} is free: ${made.text}`);
+      assert.equal((await call(sock, 'DELETE', '/networks/again')).status, 204);
+    }
+  });
+});
