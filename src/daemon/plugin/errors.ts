@@ -13,7 +13,8 @@ export class DockerPluginRequestError extends DnetError {
     readonly method: string,
     readonly reason: string,
   ) {
-    super(`dnet plugin: ${method}: ${reason}`);
+    // dockerd prefixes the method (`NetworkDriver.CreateNetwork: dnet: ...`).
+    super(`dnet: ${reason}`);
   }
 }
 
@@ -26,7 +27,7 @@ export class DockerPluginUnknownError extends DnetError {
     what: string,
   ) {
     super(
-      `dnet plugin: ${method}: ${what} is not known to dnet (was it removed with dnet network rm, or ` +
+      `dnet: ${what} is not known to dnet (was it removed with dnet network rm, or ` +
         `made while dnet ran with another data dir?); remove it from Docker and create it again`,
     );
   }

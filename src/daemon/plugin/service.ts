@@ -93,9 +93,9 @@ export class PluginService {
     const internal = (options?.bool(LABEL_INTERNAL) ?? false) || generic[LABEL_INTERNAL] === 'true';
     const { [OPT_DNET_DRIVER]: driverName = 'bridge', [LABEL_INTERNAL]: _i, ...driverOptions } = generic;
     if (!(PLUGIN_DRIVERS as readonly string[]).includes(driverName)) {
-      throw r.bad(
-        LABEL_GENERIC,
-        `asks for ${OPT_DNET_DRIVER}=${driverName}; dnet serves ${PLUGIN_DRIVERS.join(', ')}`,
+      throw new DockerPluginRequestError(
+        r.method,
+        `option ${OPT_DNET_DRIVER}=${driverName}: dnet serves Docker networks with ${PLUGIN_DRIVERS.join(', ')}`,
       );
     }
     const existing = this.network(id);
@@ -376,10 +376,11 @@ export class PluginService {
         const intact = (await driver.restoreJoin?.(n.id, ep.id, { portMappings: rec.portMappings })) ?? true;
         drivers.add(driver);
         if (!intact) {
+          // The driver removed what was left of it; the ports it took back go with the leave.
           problems.push(
             `docker join of ${key}: its interface is gone; Docker joins again when it starts the container`,
           );
-          await driver.leave(n.id, ep.id).catch(() => undefined);
+          await driver.leave(n.id, ep.id);
           await this.store.delete(e.key);
           continue;
         }
