@@ -6,13 +6,13 @@
  * Docker's own bridge driver. A namespace "remote" plays another host (192.0.2.2 on rh0).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { BUSYBOX_IMAGE, type Dockerd, startDockerd } from '../harness/dockerd.ts';
 import { world } from '../harness/world.ts';
-import { call } from '../helpers/http.ts';
+import { call, waitForPing } from '../helpers/http.ts';
 
 const runDir = join(world.runDir, 'dnet');
 const dataDir = join(world.runDir, 'data');
@@ -21,7 +21,7 @@ const PLUGIN = '/run/docker/plugins/dnet.sock';
 const BB = BUSYBOX_IMAGE;
 const HTTPD = 'echo hello-from-$(hostname) > /tmp/index.html; exec httpd -f -p 80 -h /tmp';
 
-let daemon: Daemon;
+let daemon: ChildProcess | undefined;
 let dockerd: Dockerd;
 const logs: string[] = [];
 
@@ -50,8 +50,18 @@ function httpGet(ns: string, ip: string, port: number): string {
     return 'FAIL';
   }
 }
+/** httpGet until it answers (a container just started may not listen yet), at most ~5 s. */
+async function httpGetSoon(ns: string, ip: string, port: number): Promise<string> {
+  let got = 'FAIL';
+  for (let i = 0; i < 25 && got === 'FAIL'; i++) {
+    got = httpGet(ns, ip, port);
+    if (got === 'FAIL') await new Promise((r) => setTimeout(r, 200));
+  }
+  return got;
+}
 /** The same from inside a container: `sh -c` text. */
-const NC_GET = (host: string, wait = 3) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w ${wait} ${host} 80`;
+const NC_GET = (host: string, wait = 3, port = 80) =>
+  `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w ${wait} ${host} ${port}`;
 
 /** A call to dnet's plugin socket, as dockerd makes it; the reply's JSON (plugin MIME type). */
 async function plugin(
@@ -63,14 +73,35 @@ async function plugin(
   return { status: r.status, json: JSON.parse(r.text) as unknown };
 }
 
-function startDnet(): Promise<Daemon> {
-  return startDaemon({
-    runDir,
-    dataDir,
-    hosts: [`unix://${sock}`],
-    pluginSocket: PLUGIN,
-    log: (l) => logs.push(l),
-  });
+/** `dnet daemon` as a user runs it (the plugin socket is its default, the world's /run/docker/plugins/dnet.sock). */
+async function startDnet(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(world.root, 'bin/dnet.js'),
+      'daemon',
+      '--run-dir',
+      runDir,
+      '--data-dir',
+      dataDir,
+      '-H',
+      `unix://${sock}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => logs.push(d));
+  daemon = child;
+  await waitForPing(sock);
+}
+
+/** Stops dnet: SIGTERM (a graceful stop) or SIGKILL (a crash). */
+async function stopDnet(signal: NodeJS.Signals): Promise<void> {
+  const child = daemon;
+  daemon = undefined;
+  if (!child || child.exitCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
 }
 
 type Net = {
@@ -92,13 +123,20 @@ const dvLinks = () =>
   (JSON.parse(sh('ip', '-j', 'link', 'show')) as { ifname: string }[])
     .map((l) => l.ifname)
     .filter((n) => /^dv[0-9a-f]{10}c?$/.test(n));
+/** dnet's table as a sorted list of its items (rules, set and map elements): order aside, what is in it. */
+const nftItems = () =>
+  sh('nft', 'list', 'table', 'inet', 'dnet')
+    .split(/[\n,{}]/)
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .sort();
 const dockerUserRules = () =>
   sh('iptables', '-S', 'DOCKER-USER')
     .split('\n')
     .filter((l) => l.includes('--comment dnet'));
 
 before(async () => {
-  daemon = await startDnet();
+  await startDnet();
   dockerd = await startDockerd();
   // The remote host: 192.0.2.2 in its own namespace, the host 192.0.2.1 on rh0.
   sh('ip', 'netns', 'add', 'remote');
@@ -112,7 +150,7 @@ before(async () => {
 
 after(async () => {
   await dockerd?.stop();
-  await daemon?.close();
+  await stopDnet('SIGTERM');
   shOk('ip', 'link', 'del', 'rh0');
   shOk('ip', 'netns', 'del', 'remote');
 });
@@ -204,6 +242,7 @@ describe('Docker Engine on dnet', () => {
       '-c',
       HTTPD,
     );
+    assert.match(await httpGetSoon('', '127.0.0.1', 8080), /^hello-from-/, 'srv serves');
     const ip = (
       await dockerd.docker('inspect', '-f', '{{.NetworkSettings.Networks.web.IPAddress}}', 'srv')
     ).trim();
@@ -243,9 +282,11 @@ describe('Docker Engine on dnet', () => {
     assert.notEqual(iso.code, 0, 'another dnet network cannot reach the container');
   });
 
-  test("-p 8080:80 is reachable from a remote host and from the host's loopback; EndpointOperInfo reports it", async () => {
+  test("-p 8080:80 is reachable from a remote host, the host's loopback and hairpin; EndpointOperInfo reports it", async () => {
     assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
     assert.match(httpGet('', '127.0.0.1', 8080), /^hello-from-/);
+    const hairpin = await dockerd.docker('exec', 'srv', 'sh', '-c', NC_GET('192.0.2.1', 3, 8080));
+    assert.match(hairpin, /hello-from-/, 'the container reaches itself through the published port');
     const epId = (
       await dockerd.docker('inspect', '-f', '{{.NetworkSettings.Networks.web.EndpointID}}', 'srv')
     ).trim();
@@ -258,6 +299,51 @@ describe('Docker Engine on dnet', () => {
     assert.deepEqual(pm, [
       { Proto: 6, IP: '10.66.0.2', Port: 80, HostIP: '0.0.0.0', HostPort: 8080, HostPortEnd: 8080 },
     ]);
+  });
+
+  test('--internal with enable_icc=false: no way out, no traffic between its containers; the gateway answers', async () => {
+    await dockerd.docker(
+      'network',
+      'create',
+      '-d',
+      'dnet',
+      '--ipam-driver',
+      'dnet',
+      '--internal',
+      '--subnet',
+      '10.68.0.0/24',
+      '-o',
+      'com.docker.network.bridge.enable_icc=false',
+      'iso',
+    );
+    await dockerd.docker(
+      'run',
+      '-d',
+      '--name',
+      'iso1',
+      '--stop-timeout',
+      '1',
+      '--network',
+      'iso',
+      BB,
+      'sh',
+      '-c',
+      HTTPD,
+    );
+    const out = await dockerd.docker(
+      'run',
+      '--rm',
+      '--network',
+      'iso',
+      BB,
+      'sh',
+      '-c',
+      `${NC_GET('10.68.0.2', 1)} | grep -q hello; echo icc=$?; ping -c1 -W1 192.0.2.2 >/dev/null 2>&1; echo out=$?; ` +
+        'ping -c1 -W1 10.68.0.1 >/dev/null; echo gw=$?; ip route | grep -c default; true',
+    );
+    assert.deepEqual(out.trim().split('\n'), ['icc=1', 'out=1', 'gw=0', '0']);
+    await dockerd.docker('rm', '-f', 'iso1');
+    await dockerd.docker('network', 'rm', 'iso');
   });
 
   test('bad calls get Err/Error replies, replays are answered as the first time', async () => {
@@ -303,23 +389,32 @@ describe('Docker Engine on dnet', () => {
     );
   });
 
-  test('a dnet restart keeps running containers connected, their ports published, nothing duplicated', async () => {
-    const before = (await dnetNetworks()).map((n) => n.Id).sort();
-    const links = dvLinks().sort();
-    await daemon.close();
-    daemon = await startDnet();
-    assert.deepEqual((await dnetNetworks()).map((n) => n.Id).sort(), before);
-    assert.deepEqual(dvLinks().sort(), links, 'the veths are kept');
-    assert.equal(dockerUserRules().length, 6, 'two per bridge, not more');
-    assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
-    const out = await dockerd.docker('run', '--rm', '--network', 'web', BB, 'sh', '-c', NC_GET('srv'));
-    assert.match(out, /hello-from-/);
-  });
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    test(`dnet stopped with ${signal} and started again: running containers stay connected, ports published, nothing duplicated`, async () => {
+      const before = (await dnetNetworks()).map((n) => n.Id).sort();
+      const links = dvLinks().sort();
+      const nft = nftItems();
+      await stopDnet(signal);
+      assert.match(
+        httpGet('remote', '192.0.2.1', 8080),
+        /^hello-from-/,
+        'the kernel keeps working while dnet is down',
+      );
+      await startDnet();
+      assert.deepEqual((await dnetNetworks()).map((n) => n.Id).sort(), before);
+      assert.deepEqual(dvLinks().sort(), links, 'the veths are kept');
+      assert.equal(dockerUserRules().length, 6, 'two per bridge, not more');
+      assert.deepEqual(nftItems(), nft, 'the same firewall, the same published port');
+      assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
+      const out = await dockerd.docker('run', '--rm', '--network', 'web', BB, 'sh', '-c', NC_GET('srv'));
+      assert.match(out, /hello-from-/, 'and Docker still runs new containers on it');
+    });
+  }
 
   test('a dockerd restart: containers stop and start again on the same networks, nothing duplicated', async () => {
     await dockerd.restart();
     await dockerd.docker('start', 'srv');
-    assert.match(httpGet('remote', '192.0.2.1', 8080), /^hello-from-/);
+    assert.match(await httpGetSoon('remote', '192.0.2.1', 8080), /^hello-from-/);
     const n = await dnetNetworkOf(webId);
     const eps = Object.values(((await call(sock, 'GET', `/networks/${n?.Id}`)).json as Net).Containers ?? {});
     const ip = (
@@ -349,7 +444,6 @@ describe('Docker Engine on dnet', () => {
       ],
       "dnet's rules for the removed networks' bridges are gone",
     );
-    assert.equal(daemon.pluginSocket, PLUGIN);
     // Nothing stays allocated in dnet's IPAM: the same subnets are free for dnet's own API again.
     for (const subnet of ['10.66.0.0/24', '10.67.0.0/24']) {
       const made = await call(sock, 'POST', '/networks/create', {
