@@ -299,6 +299,10 @@ describe('Docker Engine on dnet', () => {
     assert.deepEqual(pm, [
       { Proto: 6, IP: '10.66.0.2', Port: 80, HostIP: '0.0.0.0', HostPort: 8080, HostPortEnd: 8080 },
     ]);
+    const hostIf = (info.json as { Value: Record<string, unknown> }).Value['dnet.host-interface'];
+    assert.equal(typeof hostIf, 'string');
+    const veth = JSON.parse(sh('ip', '-j', 'link', 'show', String(hostIf)))[0] as { master?: string };
+    assert.equal(veth.master, 'dn-web', "the container's veth is a port of the network's bridge");
   });
 
   test('--internal with enable_icc=false: no way out, no traffic between its containers; the gateway answers', async () => {

@@ -174,7 +174,7 @@ export class PluginService {
           `endpoint ${epId} exists with addresses ${info.ipv4Address ?? '-'} ${info.ipv6Address ?? '-'}, not ${address ?? '-'} ${addressIPv6 ?? '-'}`,
         );
       }
-      return mac || !info.macAddress ? {} : { Interface: { MacAddress: info.macAddress } };
+      return this.interfaceReply(info, { address, addressIPv6, mac });
     }
     for (const a of [address, addressIPv6]) if (a) await this.ipam.handOverAddress(plain(a));
     const ep = await n.createEndpoint(epId, {
@@ -183,8 +183,20 @@ export class PluginService {
       ...(mac ? { macAddress: mac } : {}),
       portBindings: bindings,
     });
-    const info = await ep.info();
-    return mac || !info.macAddress ? {} : { Interface: { MacAddress: info.macAddress } };
+    return this.interfaceReply(await ep.info(), { address, addressIPv6, mac });
+  }
+
+  /** What dnet chose that Docker did not give (Docker takes a driver's MAC or address only then). */
+  private interfaceReply(
+    info: { ipv4Address?: string; ipv6Address?: string; macAddress?: string },
+    given: { address?: string | undefined; addressIPv6?: string | undefined; mac?: string | undefined },
+  ): Body {
+    const iface = {
+      ...(!given.address && info.ipv4Address ? { Address: info.ipv4Address } : {}),
+      ...(!given.addressIPv6 && info.ipv6Address ? { AddressIPv6: info.ipv6Address } : {}),
+      ...(!given.mac && info.macAddress ? { MacAddress: info.macAddress } : {}),
+    };
+    return Object.keys(iface).length > 0 ? { Interface: iface } : {};
   }
 
   async deleteEndpoint(r: Req): Promise<Body> {
@@ -201,11 +213,11 @@ export class PluginService {
     const n = this.mustNetwork(r.method, r.id('NetworkID'));
     const ep = this.mustEndpoint(r.method, n, r.id('EndpointID'));
     const info = await ep.info();
-    const j = this.joins.get(ep.name);
+    const oper = await (n.driver as NetworkDriver).endpointOperInfo(n.id, ep.id);
     return {
       Value: {
         ...(info.macAddress ? { 'com.docker.network.endpoint.macaddress': info.macAddress } : {}),
-        ...(j ? { 'dnet.host-interface': `${j.srcName.slice(0, -1)}` } : {}),
+        ...(typeof oper.hostInterface === 'string' ? { 'dnet.host-interface': oper.hostInterface } : {}),
         [LABEL_PORTMAP]: info.portMappings.map(portMapOut),
         'dnet.network': n.name,
         'dnet.network-id': n.id,
@@ -372,9 +384,11 @@ export class PluginService {
         continue;
       }
       const driver = n.driver as NetworkDriver;
+      // Once a driver restores a join it waits for restoreDone (its firewall is rebuilt then),
+      // even when this one fails.
+      drivers.add(driver);
       try {
         const intact = (await driver.restoreJoin?.(n.id, ep.id, { portMappings: rec.portMappings })) ?? true;
-        drivers.add(driver);
         if (!intact) {
           // The driver removed what was left of it; the ports it took back go with the leave.
           problems.push(
