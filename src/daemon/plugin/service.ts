@@ -168,7 +168,8 @@ export class PluginService {
     const existing = n.endpointByName(epId);
     if (existing) {
       const info = await existing.info();
-      if (info.ipv4Address !== address || info.ipv6Address !== addressIPv6) {
+      // A replay: Docker gives the same addresses again (or none, when dnet chose them).
+      if ((address && info.ipv4Address !== address) || (addressIPv6 && info.ipv6Address !== addressIPv6)) {
         throw new DockerPluginRequestError(
           r.method,
           `endpoint ${epId} exists with addresses ${info.ipv4Address ?? '-'} ${info.ipv6Address ?? '-'}, not ${address ?? '-'} ${addressIPv6 ?? '-'}`,
