@@ -249,6 +249,36 @@ describe('Docker Engine on dnet', () => {
     assert.equal(ip, '10.66.0.2', 'the first address after the gateway, from dnet');
     const n = (await call(sock, 'GET', `/networks/${(await dnetNetworkOf(webId))?.Id}`)).json as Net;
     assert.equal(n.IPAM.Config[0]?.Subnet, '10.66.0.0/24');
+    // One allocator: a sandbox of dnet's own API on the same network gets the next address, and
+    // Docker's next container the one after (IPAM dnet), never one in use.
+    const native = await call(sock, 'POST', `/networks/${n.Id}/connect`, { Container: 'native1' });
+    assert.equal(native.status, 200, native.text);
+    const withNative = (await call(sock, 'GET', `/networks/${n.Id}`)).json as Net;
+    assert.deepEqual(
+      Object.values(withNative.Containers ?? {})
+        .map((c) => c.IPv4Address)
+        .sort(),
+      ['10.66.0.2/24', '10.66.0.3/24'],
+      "srv's endpoint and native1's",
+    );
+    const next = await dockerd.docker(
+      'run',
+      '--rm',
+      '--network',
+      'web',
+      BB,
+      'ip',
+      '-o',
+      '-4',
+      'addr',
+      'show',
+      'eth0',
+    );
+    assert.match(next, /inet 10\.66\.0\.4\/24/);
+    assert.equal(
+      (await call(sock, 'POST', `/networks/${n.Id}/disconnect`, { Container: 'native1' })).status,
+      200,
+    );
     const out = await dockerd.docker(
       'run',
       '--rm',
@@ -259,7 +289,11 @@ describe('Docker Engine on dnet', () => {
       '-c',
       `ip -o addr show eth0; ping -c1 -W2 srv; ${NC_GET('srv')}; ping -c1 -W2 192.0.2.2`,
     );
-    assert.match(out, /eth0\s+inet 10\.66\.0\.3\/24/);
+    assert.match(
+      out,
+      /eth0\s+inet 10\.66\.0\.5\/24/,
+      'the next address (released ones are not reused at once)',
+    );
     assert.match(out, /1 packets received/);
     assert.match(out, /hello-from-/);
     assert.doesNotMatch(
