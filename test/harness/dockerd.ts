@@ -113,7 +113,9 @@ function spawnSyncText(cmd: string, args: string[]): string {
 
 export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
   if (process.env.DNET_WORLD !== '1') {
-    throw new Error('startDockerd runs only inside a throwaway world (scripts/in-world.sh): import ../harness/world.ts first');
+    throw new Error(
+      'startDockerd runs only inside a throwaway world (scripts/in-world.sh): import ../harness/world.ts first',
+    );
   }
   for (const bin of [DOCKERD_BIN, DOCKER_BIN, BUSYBOX_BIN]) {
     if (!existsSync(bin)) {
