@@ -13,6 +13,8 @@ import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
 import { ApiServer } from './api/server.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import { PluginServer } from './plugin/server.ts';
+import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
 
 export const DEFAULT_RUN_DIR = '/run/dnet';
@@ -52,6 +54,12 @@ export interface DaemonOptions {
   logger?: Logger;
   /** The largest request body accepted, in bytes. */
   bodyLimit?: number;
+  /**
+   * Serve Docker's NetworkDriver and IpamDriver plugin protocols (plugin `dnet`) on this unix
+   * socket, for a real dockerd (`docker network create -d dnet`). Absent or '': not served
+   * (`dnet daemon` serves /run/docker/plugins/dnet.sock unless told otherwise).
+   */
+  pluginSocket?: string;
 }
 
 export interface Daemon {
@@ -61,6 +69,8 @@ export interface Daemon {
   readonly hosts: readonly string[];
   /** The daemon's logger (JSON lines). */
   readonly logger: Logger;
+  /** The Docker plugin socket served, if any. */
+  readonly pluginSocket: string | undefined;
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
@@ -136,13 +146,23 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     logger,
   });
+  // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
+  const plugin = options.pluginSocket
+    ? new PluginServer(new PluginService(controller, store, logger), logger)
+    : undefined;
   try {
     await ensurePredefinedNetworks(controller, {
       defaultBridge: options.defaultBridge ?? true,
       bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
     });
+    if (plugin && options.pluginSocket) {
+      for (const p of await plugin.service.restoreJoins())
+        logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+      await plugin.listen(options.pluginSocket);
+    }
     for (const h of hosts) await server.listen(h);
   } catch (err) {
+    await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
@@ -150,7 +170,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   const served = server.addresses();
   logger.info(
-    { event: 'start', version: DNET_VERSION, hosts: served, runDir, dataDir, restore },
+    {
+      event: 'start',
+      version: DNET_VERSION,
+      hosts: served,
+      pluginSocket: plugin?.address,
+      runDir,
+      dataDir,
+      restore,
+    },
     `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
   );
   let closing: Promise<void> | undefined;
@@ -159,10 +187,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     registry,
     hosts: served,
     logger,
+    pluginSocket: plugin?.address,
     close() {
       closing ??= (async () => {
         const started = Date.now();
         try {
+          await plugin?.close();
           await server.close();
         } finally {
           await controller.close();
