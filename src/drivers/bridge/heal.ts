@@ -1,0 +1,157 @@
+/**
+ * Noticing that someone else changed what the bridge driver made: `nft flush ruleset`, `nft delete
+ * table inet dnet`, `ip link del br-…`. The driver repairs from its state (driver.ts `heal`); this
+ * module only says when to look, from three sources:
+ *
+ *   - nf_tables notifications (NFNLGRP_NFTABLES): a transaction committed by another process that
+ *     deletes anything in dnet's tables (a table, chain, rule, set or element). Our own
+ *     transactions carry our pid and are ignored.
+ *   - link notifications (RTNLGRP_LINK): RTM_DELLINK of a bridge or veth the driver owns, or one of
+ *     its veths released from its bridge.
+ *   - a periodic check (`healCheckInterval`): the ruleset generation is asked (one netlink
+ *     round trip); if it moved past the last one the notifications showed, or notifications were
+ *     lost (the socket's buffer overran), the driver verifies its tables and links.
+ *
+ * Nothing blocks the event loop: both sockets are non-blocking and drained by a timer every
+ * POLL_MS (a drain with nothing queued is one recv() returning EAGAIN). The timers are unref'd and
+ * stop() clears them and closes the sockets: a process whose controller is closed can exit.
+ */
+import { LinkEvents, NftEvents } from '../../os/netlink/index.ts';
+
+/** How often the notification sockets are drained: bounds the time to notice a tamper. */
+export const POLL_MS = 100;
+
+/** What the driver should look at. */
+export interface HealScope {
+  /** Its bridges and the veths of joined endpoints. */
+  links: boolean;
+  /** Its nftables tables: 'verify' (rebuild when not intact) or 'rebuild' (someone deleted elements). */
+  firewall: false | 'verify' | 'rebuild';
+}
+
+export interface TamperWatchOptions {
+  /** The name of dnet's nftables tables (`inet <table>`, `bridge <table>`). */
+  table: string;
+  /** Milliseconds between periodic checks; 0: none (notifications only). */
+  checkInterval: number;
+  /** Is this link one the driver must keep (a network's bridge, a joined endpoint's veth)? */
+  owns(name: string): boolean;
+  /** The ruleset's generation now. */
+  generation(): number;
+  /** Something may have been changed: check `scope` and repair. `reason` says what was seen. */
+  onTamper(scope: HealScope, reason: string): void;
+}
+
+export class TamperWatch {
+  private links: LinkEvents | undefined;
+  private nft: NftEvents | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private periodic: NodeJS.Timeout | undefined;
+  /** The last ruleset generation seen (in a notification or by the periodic check). */
+  private lastGen: number | undefined;
+
+  constructor(private readonly opts: TamperWatchOptions) {}
+
+  get running(): boolean {
+    return this.poll !== undefined;
+  }
+
+  /** Opens the sockets (in the current namespace) and starts the timers. Idempotent. */
+  start(): void {
+    if (this.poll) return;
+    const links = LinkEvents.open();
+    let nft: NftEvents;
+    try {
+      nft = NftEvents.open();
+    } catch (err) {
+      links.close();
+      throw err;
+    }
+    this.links = links;
+    this.nft = nft;
+    this.lastGen = this.opts.generation();
+    this.poll = setInterval(() => this.drain(), POLL_MS);
+    this.poll.unref();
+    if (this.opts.checkInterval > 0) {
+      this.periodic = setInterval(() => this.check(), this.opts.checkInterval);
+      this.periodic.unref();
+    }
+  }
+
+  /** Stops the timers and closes the sockets. Idempotent. */
+  stop(): void {
+    if (this.poll) clearInterval(this.poll);
+    if (this.periodic) clearInterval(this.periodic);
+    this.poll = undefined;
+    this.periodic = undefined;
+    this.links?.close();
+    this.nft?.close();
+    this.links = undefined;
+    this.nft = undefined;
+  }
+
+  /** Reads what the kernel queued since the last drain; asks for a repair when it concerns us. */
+  drain(): void {
+    if (!this.links || !this.nft) return;
+    const reasons: string[] = [];
+    const scope: HealScope = { links: false, firewall: false };
+    const l = this.links.drain();
+    if (l.overrun) {
+      scope.links = true;
+      reasons.push('link notifications were lost');
+    }
+    for (const ev of l.events) {
+      if (!this.opts.owns(ev.link.name)) continue;
+      if (ev.type === 'del') {
+        scope.links = true;
+        reasons.push(`link ${ev.link.name} was deleted`);
+      } else if (ev.link.info.kind === 'veth' && ev.link.master === undefined) {
+        scope.links = true;
+        reasons.push(`veth ${ev.link.name} left its bridge`);
+      }
+    }
+    const n = this.nft.drain();
+    if (n.overrun) {
+      if (!scope.firewall) scope.firewall = 'verify';
+      reasons.push('nftables notifications were lost');
+    }
+    for (const t of n.transactions) {
+      this.lastGen = t.gen;
+      if (t.pid === process.pid) continue;
+      const ours = t.changes.filter(
+        (c) =>
+          c.op === 'del' && c.table === this.opts.table && (c.family === 'inet' || c.family === 'bridge'),
+      );
+      if (ours.length === 0) continue;
+      // Deleted elements cannot be verified by counting rules: rebuild from state.
+      const elementsOnly = ours.every((c) => c.object === 'element');
+      const who = t.procName
+        ? `${t.procName}${t.pid !== undefined ? ` (pid ${t.pid})` : ''}`
+        : 'another process';
+      if (t.pid === undefined && elementsOnly) {
+        // No pid from this kernel: it may have been ours (an unpublish deletes elements).
+        if (!scope.firewall) scope.firewall = 'verify';
+      } else {
+        scope.firewall = 'rebuild';
+      }
+      const kinds = [...new Set(ours.map((c) => c.object))].join(', ');
+      reasons.push(`${who} deleted ${ours.length} nftables object(s) (${kinds}) of table ${this.opts.table}`);
+    }
+    if (scope.links || scope.firewall) this.opts.onTamper(scope, reasons.join('; '));
+  }
+
+  /** The periodic check: notifications first, then whether the generation moved unseen. */
+  check(): void {
+    if (!this.poll) return;
+    this.drain();
+    const gen = this.opts.generation();
+    const missed = gen !== this.lastGen;
+    this.lastGen = gen;
+    // The links are checked every time (one dump): a link notification cannot be missed unseen
+    // otherwise, but the check is what catches a watcher started after the damage.
+    this.opts.onTamper(
+      { links: true, firewall: missed ? 'verify' : false },
+      missed ? 'periodic check: the ruleset changed without a notification' : 'periodic check',
+    );
+  }
+}
