@@ -159,7 +159,11 @@ export class BridgeDriver implements NetworkDriver {
     const watchChanged =
       cfg.selfHeal !== this.cfg.selfHeal || cfg.healCheckInterval !== this.cfg.healCheckInterval;
     this.cfg = cfg;
-    if (cfg.enableFirewall && this.networks.size > 0) this.rebuildFirewall();
+    if (cfg.enableFirewall && this.networks.size > 0) {
+      // The rebuild sets sysctls on every bridge: make sure they are all there first.
+      this.heal({ links: true, firewall: false }, 'configure');
+      this.rebuildFirewall();
+    }
     if (watchChanged) {
       this.stopWatch();
       this.ensureWatch();
@@ -207,15 +211,12 @@ export class BridgeDriver implements NetworkDriver {
       op(fw);
     } catch (err) {
       if (!(err instanceof NftablesError) || fw.intact()) throw err;
-      const started = performance.now();
-      this.rebuildFirewall();
+      // A flush took the tables; a bridge may be gone too (the rebuild needs them all).
+      this.heal(
+        { links: true, firewall: 'rebuild' },
+        `a firewall update failed (${err.message}): dnet's tables were not intact`,
+      );
       op(fw);
-      this.report({
-        reason: `a firewall update failed (${err.message}): dnet's tables were not intact`,
-        repaired: ['firewall rebuilt from state'],
-        problems: [],
-        durationMs: performance.now() - started,
-      });
     }
   }
 
@@ -478,12 +479,10 @@ export class BridgeDriver implements NetworkDriver {
   private ensureWatch(): void {
     if (!this.cfg.selfHeal || this.networks.size === 0 || this.restoring) return;
     if (this.watch?.running) return;
-    const fwForGen = this.fw ?? new Firewall();
     this.watch = new TamperWatch({
-      table: fwForGen.table,
+      table: this.fw?.table ?? 'dnet',
       checkInterval: this.cfg.healCheckInterval,
       owns: (name) => this.ownsLink(name),
-      generation: () => fwForGen.generation(),
       onTamper: (scope, reason) => this.heal(scope, reason),
     });
     try {
@@ -699,13 +698,16 @@ export class BridgeDriver implements NetworkDriver {
       try {
         index = add(this.bridgeIndex(n));
       } catch (err) {
-        // The bridge was made again under the same name (a new ifindex): look it up, once. Or it
-        // was deleted (`ip link del`) and the watch has not repaired it yet: repair it now.
-        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
+        // A master that is not there is EINVAL (ENODEV when its name is looked up). The bridge was
+        // made again under the same name (a new ifindex): look it up, once. Or it was deleted
+        // (`ip link del`) and the watch has not repaired it yet: repair it now, then try again.
+        if (!(err instanceof NetlinkError && (err.errnoName === 'ENODEV' || err.errnoName === 'EINVAL')))
+          throw err;
+        const br = this.nl.linkGet(n.cfg.bridgeName);
+        if (br && br.index === n.bridgeIndex) throw err; // the bridge is fine: something else
         n.bridgeIndex = undefined;
-        if (!this.nl.linkGet(n.cfg.bridgeName)) {
+        if (!br)
           this.heal({ links: true, firewall: false }, `the bridge ${n.cfg.bridgeName} was missing at a join`);
-        }
         index = add(this.bridgeIndex(n));
       }
     } finally {

@@ -14,14 +14,7 @@
  *     DNAT sends the frame back out its ingress port); without br_netfilter that path is routed.
  */
 import type { NetnsRef } from '../../os/netns/index.ts';
-import {
-  applyNft,
-  listNft,
-  type NftBatch,
-  type NftRuleset,
-  nftGeneration,
-  nftRuleCounts,
-} from '../../os/nftables/index.ts';
+import { applyNft, listNft, type NftBatch, type NftRuleset, nftRuleCounts } from '../../os/nftables/index.ts';
 import { sysctlEnsure } from '../../os/sysctl.ts';
 import {
   FirewallPlanner,
@@ -77,11 +70,6 @@ export class Firewall {
       for (const [chain, n] of want) if (have.get(chain) !== n) return false;
     }
     return true;
-  }
-
-  /** The ruleset's generation (anyone's change moves it): a cheap "did anything change?". */
-  generation(): number {
-    return nftGeneration(this.netns ? { netns: this.netns } : {});
   }
 
   private apply(batch: NftBatch): void {
