@@ -79,7 +79,7 @@ async function container(n: Network, name: string, opts: Parameters<Network['cre
  * A TCP prober in the remote namespace: connects to host:port again and again (200 ms timeout,
  * 10 ms apart), one line per attempt: `<start ms> <end ms> ok|fail <why>`.
  */
-const PROBER = String.raw`
+const PROBER = `
 const net = require('net');
 const [host, port] = process.argv.slice(1);
 const once = () => {
@@ -326,7 +326,11 @@ describe('only our own links', () => {
     const openCtl = async () => {
       const store = await LmdbStore.open({ dir: dataDir });
       const c = await NetworkController.create({ runDir, store });
-      return { c, close: async () => (await c.close(), await store.close()) };
+      const close = async () => {
+        await c.close();
+        await store.close();
+      };
+      return { c, close };
     };
     const a = await openCtl();
     const n = await a.c.newNetwork('bridge', 'own', { ipam: { config: [{ subnet: '10.88.0.0/24' }] } });
