@@ -95,15 +95,17 @@ export class TamperWatch {
       scope.links = true;
       reasons.push('link notifications were lost');
     }
-    for (const ev of l.events) {
-      if (!this.opts.owns(ev.link.name)) continue;
-      if (ev.type === 'del') {
-        scope.links = true;
-        reasons.push(`link ${ev.link.name} was deleted`);
-      } else if (ev.link.info.kind === 'veth' && ev.link.master === undefined) {
-        scope.links = true;
-        reasons.push(`veth ${ev.link.name} left its bridge`);
-      }
+    // The last event of each link counts: a veth is announced once without its master, then with
+    // it, when a join makes it; only a link that ends up deleted or masterless is looked at.
+    const last = new Map<string, (typeof l.events)[number]>();
+    for (const ev of l.events) last.set(ev.link.name, ev);
+    for (const ev of last.values()) {
+      // The kind of event first: owns() is only asked about the few that may matter.
+      const deleted = ev.type === 'del';
+      const released = !deleted && ev.link.info.kind === 'veth' && ev.link.master === undefined;
+      if (!(deleted || released) || !this.opts.owns(ev.link.name)) continue;
+      scope.links = true;
+      reasons.push(deleted ? `link ${ev.link.name} was deleted` : `veth ${ev.link.name} left its bridge`);
     }
     const n = this.nft.drain();
     if (n.overrun) {
