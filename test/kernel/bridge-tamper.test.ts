@@ -5,7 +5,7 @@ import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HEAL_CHANNEL, type HealReport, LINK_MARK } from '../../src/drivers/bridge/driver.ts';
-import { type Network, NetworkController } from '../../src/index.ts';
+import { InvalidOptionError, type Network, NetworkController } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';
 import { applyNft, type NftBatch, nftRuleCounts } from '../../src/os/nftables/index.ts';
@@ -283,6 +283,12 @@ describe('self-healing bridge driver', () => {
       await ctl.configureNetworkDriver('bridge', { selfHeal: true });
     }
     await prober.okAfter(Date.now());
+  });
+
+  test('the watch options are checked', async () => {
+    for (const bad of [{ healCheckInterval: 50 }, { healCheckInterval: -1 }, { selfHeal: 'maybe' }]) {
+      await assert.rejects(ctl.configureNetworkDriver('bridge', bad), InvalidOptionError);
+    }
   });
 
   test('the periodic check repairs what no notification showed', async () => {

@@ -312,6 +312,17 @@ describe('netlink codec: decoding', () => {
           assert.ok(err instanceof NetlinkDecodeError || err instanceof RangeError, String(err));
         }
       }
+      // the same bytes as nf_tables notifications and rule dump entries
+      for (const type of [0x0a02, 0x0a06, 0x0a0c, 0x0a0f]) {
+        const nm = { ...m, type };
+        for (const dec of [decodeNftEvent, decodeNftRule]) {
+          try {
+            dec(nm);
+          } catch (err) {
+            assert.ok(err instanceof NetlinkDecodeError, String(err));
+          }
+        }
+      }
     }
     assert.throws(() => parseMessages(Buffer.from([40, 0, 0, 0, 16, 0])), NetlinkDecodeError);
     assert.throws(() => decodeLink(Buffer.alloc(8)), /shorter than ifinfomsg/);
