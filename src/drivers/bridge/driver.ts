@@ -484,6 +484,13 @@ export class BridgeDriver implements NetworkDriver {
       checkInterval: this.cfg.healCheckInterval,
       owns: (name) => this.ownsLink(name),
       onTamper: (scope, reason) => this.heal(scope, reason),
+      onError: (err) =>
+        this.report({
+          reason: "watching for changes to dnet's links and tables",
+          repaired: [],
+          problems: [`${String(err)}; the next periodic check looks again`],
+          durationMs: 0,
+        }),
     });
     try {
       this.watch.start();

@@ -38,6 +38,8 @@ export interface TamperWatchOptions {
   owns(name: string): boolean;
   /** Something may have been changed: check `scope` and repair. `reason` says what was seen. */
   onTamper(scope: HealScope, reason: string): void;
+  /** A drain or check failed (it runs from a timer: nothing else would see the error). */
+  onError(err: unknown): void;
 }
 
 export class TamperWatch {
@@ -65,11 +67,19 @@ export class TamperWatch {
     }
     this.links = links;
     this.nft = nft;
-    this.poll = setInterval(() => this.drain(), POLL_MS);
+    this.poll = setInterval(() => this.guarded(() => this.drain()), POLL_MS);
     this.poll.unref();
     if (this.opts.checkInterval > 0) {
-      this.periodic = setInterval(() => this.check(), this.opts.checkInterval);
+      this.periodic = setInterval(() => this.guarded(() => this.check()), this.opts.checkInterval);
       this.periodic.unref();
+    }
+  }
+
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.opts.onError(err);
     }
   }
 
