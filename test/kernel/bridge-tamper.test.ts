@@ -4,6 +4,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startDaemon } from '../../src/daemon/daemon.ts';
 import { HEAL_CHANNEL, type HealReport, LINK_MARK } from '../../src/drivers/bridge/driver.ts';
 import { InvalidOptionError, type Network, NetworkController } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
@@ -11,6 +12,7 @@ import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts
 import { applyNft, type NftBatch, nftRuleCounts } from '../../src/os/nftables/index.ts';
 import { LmdbStore } from '../../src/store/index.ts';
 import { world } from '../harness/world.ts';
+import { call } from '../helpers/http.ts';
 import { request, type Server, startServer } from '../helpers/traffic.ts';
 
 // Someone else changes what dnet made (`nft flush ruleset`, `ip link del`); dnet notices and
@@ -135,7 +137,8 @@ class Prober {
 
   /**
    * The outage a tamper at `t` caused: from `t` to the start of the first successful probe after
-   * the first failed one (0 when no probe failed: the repair came between two probes).
+   * the first failed one (0 when no probe failed: the repair came between two probes). An upper
+   * bound: a probe whose SYN was dropped during the outage only gives up at its 200 ms timeout.
    */
   outage(t: number): { ms: number; failed: number } {
     const after = this.probes.filter((p) => p.start >= t);
@@ -371,6 +374,66 @@ describe('only our own links', () => {
       await b.close();
       nl.linkDelIfExists('br-0123456789ab');
       nl.linkDelIfExists('dv0123456789');
+    }
+  });
+});
+
+describe('through the daemon (Docker API)', () => {
+  test('after nft flush ruleset and ip link del of the bridge, connect and create answer 2xx, and the daemon logs the repairs', async () => {
+    // One dnet per host: the controller of the tests above (same process, same table names)
+    // must not repair the tables from its own state meanwhile.
+    await ctl.configureNetworkDriver('bridge', { selfHeal: false });
+    const sock = join(world.runDir, 'tamper-api.sock');
+    const lines: string[] = [];
+    const d = await startDaemon({
+      runDir: join(world.runDir, 'tamper-api'),
+      dataDir: join(world.runDir, 'tamper-api-data'),
+      hosts: [`unix://${sock}`],
+      defaultBridge: false,
+      log: (l) => lines.push(l),
+    });
+    try {
+      // The watch off: the operations themselves must find and repair the damage.
+      await d.controller.configureNetworkDriver('bridge', { selfHeal: false });
+      const api = (method: string, path: string, body?: unknown) => call(sock, method, path, body);
+      const created = await api('POST', '/networks/create', {
+        Name: 'tn1',
+        IPAM: { Config: [{ Subnet: '10.93.0.0/24' }] },
+      });
+      assert.equal(created.status, 201, created.text);
+      const id = (created.json as { Id: string }).Id;
+      nft('flush', 'ruleset');
+      const c1 = await api('POST', `/networks/${id}/connect`, { Container: 'tapi1' });
+      assert.equal(c1.status, 200, c1.text);
+      nft('flush', 'ruleset');
+      const n2 = await api('POST', '/networks/create', {
+        Name: 'tn2',
+        IPAM: { Config: [{ Subnet: '10.94.0.0/24' }] },
+      });
+      assert.equal(n2.status, 201, n2.text);
+      execFileSync('ip', ['link', 'del', `br-${id.slice(0, 12)}`]);
+      const c2 = await api('POST', `/networks/${id}/connect`, { Container: 'tapi2' });
+      assert.equal(c2.status, 200, c2.text);
+      assert.ok(intact());
+      const heals = lines
+        .map((l) => JSON.parse(l) as { event?: string; reason?: string })
+        .filter((l) => l.event === 'heal');
+      assert.ok(
+        heals.some((h) => /were not intact/.test(h.reason ?? '')),
+        'the firewall repair is logged',
+      );
+      assert.ok(
+        heals.some((h) => /was missing at a join/.test(h.reason ?? '')),
+        'the bridge repair is logged',
+      );
+      for (const c of ['tapi1', 'tapi2']) {
+        const r = await api('POST', `/networks/${id}/disconnect`, { Container: c });
+        assert.equal(r.status, 200, r.text);
+      }
+      for (const n of [id, (n2.json as { Id: string }).Id])
+        assert.equal((await api('DELETE', `/networks/${n}`)).status, 204);
+    } finally {
+      await d.close();
     }
   });
 });
