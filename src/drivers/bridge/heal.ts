@@ -5,7 +5,8 @@
  *
  *   - nf_tables notifications (NFNLGRP_NFTABLES): a transaction committed by another process that
  *     deletes anything in dnet's tables (a table, chain, rule, set or element). Our own
- *     transactions carry our pid and are ignored.
+ *     transactions carry our pid and are ignored. (In a pid namespace of its own, dnet's pid is not
+ *     the one the kernel reports: its own element deletions then cost a needless rebuild each.)
  *   - link notifications (RTNLGRP_LINK): RTM_DELLINK of a bridge or veth the driver owns, or one of
  *     its veths released from its bridge.
  *   - a periodic check (`healCheckInterval`): the driver verifies its tables (two netlink rule
@@ -129,17 +130,17 @@ export class TamperWatch {
           c.op === 'del' && c.table === this.opts.table && (c.family === 'inet' || c.family === 'bridge'),
       );
       if (ours.length === 0) continue;
-      // Deleted elements cannot be verified by counting rules: rebuild from state.
+      // A deleted table, chain, rule or set shows in the rule counts (every set of dnet's is used
+      // by a rule, so a set goes only with its rules): verify, which also stops a repair from
+      // answering itself should our own pid not be recognised (another pid namespace: the kernel
+      // gives the pid of the initial one). Deleted elements do not show there: rebuild from state,
+      // unless the kernel gave no pid (an unpublish of ours deletes elements).
       const elementsOnly = ours.every((c) => c.object === 'element');
       const who = t.procName
         ? `${t.procName}${t.pid !== undefined ? ` (pid ${t.pid})` : ''}`
         : 'another process';
-      if (t.pid === undefined && elementsOnly) {
-        // No pid from this kernel: it may have been ours (an unpublish deletes elements).
-        if (!scope.firewall) scope.firewall = 'verify';
-      } else {
-        scope.firewall = 'rebuild';
-      }
+      if (elementsOnly && t.pid !== undefined) scope.firewall = 'rebuild';
+      else if (!scope.firewall) scope.firewall = 'verify';
       const kinds = [...new Set(ours.map((c) => c.object))].join(', ');
       reasons.push(`${who} deleted ${ours.length} nftables object(s) (${kinds}) of table ${this.opts.table}`);
     }
