@@ -91,7 +91,7 @@ export type NftEvent =
       kind: 'gen';
       /** The new ruleset generation. */
       id: number;
-      /** The process that committed the transaction (kernel >= 5.? sends it). */
+      /** The process that committed the transaction (NFTA_GEN_PROC_PID; absent from old kernels). */
       pid?: number;
       procName?: string;
     };
