@@ -4,9 +4,11 @@
  * kernel state stays (containers keep their network).
  */
 
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/driver.ts';
 import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
@@ -132,6 +134,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     problems: [],
   };
   for (const p of restore.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+  // What the bridge driver repaired after someone else changed its links or nftables tables.
+  const onHeal = (m: unknown) => {
+    const r = m as HealReport;
+    logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
+  };
+  subscribe(HEAL_CHANNEL, onHeal);
   for (const r of restore.rolledBack)
     logger.warn({ event: 'restore', rolledBack: r }, `restore: rolled back ${r}`);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
@@ -164,6 +172,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   } catch (err) {
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
+    unsubscribe(HEAL_CHANNEL, onHeal);
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
@@ -195,6 +204,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await plugin?.close();
           await server.close();
         } finally {
+          unsubscribe(HEAL_CHANNEL, onHeal);
           await controller.close();
           await store.close();
         }
