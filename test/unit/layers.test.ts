@@ -44,7 +44,8 @@ function files(dir: string): string[] {
 }
 
 // Static and dynamic imports; `import type` is erased at compile time and loads nothing.
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s+(?!type\s)[^'"`;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:^|\n)\s*(?:import|export)\s+(?!type\s)[^'"`;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 interface Edge {
   from: string; // path under src/
@@ -96,7 +97,9 @@ test('a driver never imports another driver; only core/drivers.ts names concrete
 test('only os/ imports os/ffi; the public entry exports nothing from os/', () => {
   const all = edges();
   assert.deepEqual(
-    all.filter((e) => e.to.startsWith('os/ffi/') && !e.from.startsWith('os/')).map((e) => `${e.from} -> ${e.to}`),
+    all
+      .filter((e) => e.to.startsWith('os/ffi/') && !e.from.startsWith('os/'))
+      .map((e) => `${e.from} -> ${e.to}`),
     [],
   );
   assert.deepEqual(
