@@ -9,9 +9,10 @@ import { connect as tlsConnect } from 'node:tls';
 import Docker from 'dockerode';
 import { main } from '../../src/cli/main.ts';
 import type { Io } from '../../src/cli/output.ts';
+import { type DaemonOptions, startDaemon } from '../../src/daemon/daemon.ts';
 import { world } from '../harness/world.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.ts';
-import { type DaemonProcess, startDaemonProcess } from '../helpers/daemon-process.ts';
+import { type DaemonProcess, type LogEntry, startDaemonProcess } from '../helpers/daemon-process.ts';
 
 // TLS on dnet's TCP hosts, with Docker's flags, against `dnet daemon` run as a user runs it.
 // Certificates are made here with openssl (the README's recipe, plus another CA and an expired
@@ -31,8 +32,34 @@ before(() => {
   certs = makeTestCerts(join(world.runDir, 'certs'), join(world.root, 'README.md'));
 });
 
+/**
+ * The daemon in this process (startDaemon, the library's form of the flags), for the cases that
+ * need no child: cheaper on a busy machine. The `--tlsverify` suite runs `dnet daemon` itself.
+ */
+async function inProcess(
+  opts: Pick<DaemonOptions, 'tls' | 'insecureTcp'>,
+): Promise<Pick<DaemonProcess, 'hosts' | 'entries' | 'stderr' | 'stop'>> {
+  const lines: string[] = [];
+  const d = await startDaemon({
+    runDir,
+    dataDir,
+    hosts: [`unix://${sock}`, 'tcp://127.0.0.1:0'],
+    log: (l) => lines.push(l),
+    ...opts,
+  });
+  return {
+    hosts: [...d.hosts],
+    entries: () => lines.map((l) => JSON.parse(l) as LogEntry),
+    stderr: () => lines.join('\n'),
+    stop: async () => {
+      await d.close();
+      return 0;
+    },
+  };
+}
+
 /** The port of the daemon's tcp:// host. */
-function portOf(d: DaemonProcess): number {
+function portOf(d: Pick<DaemonProcess, 'hosts'>): number {
   const tcp = d.hosts.find((h) => h.startsWith('tcp://'));
   assert.match(tcp ?? '', /^tcp:\/\/127\.0\.0\.1:[1-9][0-9]*$/);
   return Number(tcp!.split(':').at(-1));
@@ -168,12 +195,8 @@ describe('a tcp:// host without TLS', () => {
     assert.ok(!existsSync(dataDir), 'no data directory was made');
   });
 
-  test('--insecure-tcp serves plain HTTP, and the warning is logged', async () => {
-    const d = await startDaemonProcess(
-      world.root,
-      [...base, '-H', 'tcp://127.0.0.1:0', '--insecure-tcp'],
-      cleanEnv,
-    );
+  test('insecureTcp (--insecure-tcp) serves plain HTTP, and the warning is logged', async () => {
+    const d = await inProcess({ insecureTcp: true });
     try {
       assert.deepEqual(await plainPing(portOf(d)), { status: 200, body: 'OK' });
       const warning = d.entries().find((e) => e.event === 'warning' && e.level === 'warn');
@@ -406,22 +429,9 @@ describe('--tlsverify: client certificates required', () => {
 });
 
 describe('--tls: TLS without client certificates', () => {
-  let d: DaemonProcess;
+  let d: Pick<DaemonProcess, 'hosts' | 'entries' | 'stderr' | 'stop'>;
   before(async () => {
-    d = await startDaemonProcess(
-      world.root,
-      [
-        ...base,
-        '-H',
-        'tcp://127.0.0.1:0',
-        '--tls',
-        '--tlscert',
-        certs.files.serverCert,
-        '--tlskey',
-        certs.files.serverKey,
-      ],
-      cleanEnv,
-    );
+    d = await inProcess({ tls: { verify: false, cert: certs.serverCert, key: certs.serverKey } });
   });
   after(async () => {
     assert.equal(await d.stop(), 0, d.stderr());
