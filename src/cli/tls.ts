@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 
 /** A TLS file that cannot be read, or an incomplete set (a certificate without its key). */
 export class TlsConfigError extends Error {
@@ -121,6 +122,17 @@ export function daemonTls(flags: TlsFlags, env: Env): DaemonTls | undefined {
     cert: read(flags.tlscert ?? join(dir, 'cert.pem'), 'server certificate', '--tlscert'),
     key: read(flags.tlskey ?? join(dir, 'key.pem'), 'server key', '--tlskey'),
   };
-  if (verify) out.ca = read(flags.tlscacert ?? join(dir, 'ca.pem'), 'CA certificate', '--tlscacert');
+  const caFile = flags.tlscacert ?? join(dir, 'ca.pem');
+  if (verify) out.ca = read(caFile, 'CA certificate', '--tlscacert');
+  try {
+    createSecureContext({ cert: out.cert, key: out.key, ...(out.ca ? { ca: out.ca } : {}) });
+  } catch (err) {
+    const files = [flags.tlscert ?? join(dir, 'cert.pem'), flags.tlskey ?? join(dir, 'key.pem')];
+    if (verify) files.push(caFile);
+    throw new TlsConfigError(
+      `the TLS files ${files.join(', ')} cannot be used (${(err as Error).message}): give PEM files, ` +
+        'and the key that belongs to the certificate',
+    );
+  }
   return out;
 }

@@ -187,7 +187,10 @@ describe('a tcp:// host without TLS', () => {
       f.key,
     ]);
     assert.equal(mismatched.code, 1, mismatched.msg);
-    assert.match(mismatched.msg, /the TLS certificate, key or CA cannot be used \(.*key values mismatch/);
+    assert.match(
+      mismatched.msg,
+      /^cannot start: the TLS files .*server-cert\.pem, .*dnet-certs\/key\.pem, .*ca\.pem cannot be used \(.*key values mismatch/,
+    );
     const noCa = await daemonCli(['--tlsverify', '--tlscert', f.serverCert, '--tlskey', f.serverKey], {
       DNET_CERT_PATH: join(world.runDir, 'nothing-here'),
     });

@@ -7,10 +7,12 @@ import { clientTls, daemonTls, TlsConfigError } from '../../src/cli/tls.ts';
 import { checkListenOptions } from '../../src/daemon/api/server.ts';
 import { DEFAULT_SOCKET_GROUP, resolveSocketGroup } from '../../src/daemon/api/unix-socket.ts';
 import { InvalidOptionError } from '../../src/errors/index.ts';
+import { makeTestCerts } from '../helpers/certs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dnet-security-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const own = process.getegid?.() ?? 0;
+const readme = new URL('../../README.md', import.meta.url).pathname;
 
 describe('--group (resolveSocketGroup), as dockerd resolves it', () => {
   const groupFile = join(dir, 'group');
@@ -64,7 +66,7 @@ describe('tcp:// hosts need TLS (checkListenOptions)', () => {
   test('--tlsverify without a CA, or a key that is not PEM, is refused', () => {
     assert.throws(
       () => checkListenOptions(['tcp://127.0.0.1:2376'], { tls: { verify: true, cert: 'x', key: 'y' } }),
-      /--tlsverify needs the CA that signs client certificates/,
+      /verifying clients \(--tlsverify\) needs the CA that signs their certificates \(--tlscacert\)/,
     );
     assert.throws(
       () =>
@@ -100,32 +102,37 @@ describe('TLS flags and environment (src/cli/tls.ts), as Docker reads them', () 
     assert.equal(text(viaEnv?.cert), `${certs}/cert.pem`);
     const viaHome = clientTls({ tlsverify: true }, { HOME: home });
     assert.equal(text(viaHome?.key), `${home}/.dnet/key.pem`);
+    // The daemon checks that the files make a usable certificate and key: real ones here.
+    const pki = makeTestCerts(join(dir, 'pki'), readme);
+    const f = pki.files;
     const viaFlags = daemonTls(
-      {
-        tlsverify: true,
-        tlscacert: join(certs, 'ca.pem'),
-        tlscert: join(certs, 'cert.pem'),
-        tlskey: join(certs, 'key.pem'),
-      },
+      { tlsverify: true, tlscacert: f.ca, tlscert: f.serverCert, tlskey: f.serverKey },
       { HOME: join(dir, 'nowhere') },
     );
-    assert.deepEqual(
-      [viaFlags?.verify, text(viaFlags?.ca), text(viaFlags?.cert)],
-      [true, `${certs}/ca.pem`, `${certs}/cert.pem`],
+    assert.ok(viaFlags?.verify);
+    assert.ok(
+      viaFlags.ca?.equals(pki.ca) &&
+        viaFlags.cert.equals(pki.serverCert) &&
+        viaFlags.key.equals(pki.serverKey),
+    );
+    const viaTls = daemonTls(
+      { tls: true, tlscert: f.serverCert, tlskey: f.serverKey },
+      { DNET_CERT_PATH: join(dir, 'empty') },
+    );
+    assert.equal(viaTls?.verify, false);
+    assert.equal(viaTls?.ca, undefined, '--tls: no CA needed');
+    assert.throws(
+      () => daemonTls({ tls: true, tlscert: f.serverCert, tlskey: f.key }, {}),
+      (err: unknown) =>
+        err instanceof TlsConfigError &&
+        /server-cert\.pem, .*key\.pem cannot be used \(.*key values mismatch/.test(err.message),
     );
   });
 
-  test('--tls: no CA needed (the daemon is not verified); a missing default client certificate is not sent', () => {
+  test('client --tls: no CA needed (the daemon is not verified); a missing default client certificate is not sent', () => {
     const empty = join(dir, 'empty');
     const t = clientTls({ tls: true }, { DNET_CERT_PATH: empty });
     assert.deepEqual(t, { verify: false });
-    assert.equal(
-      daemonTls(
-        { tls: true, tlscert: join(certs, 'cert.pem'), tlskey: join(certs, 'key.pem') },
-        { DNET_CERT_PATH: empty },
-      )?.ca,
-      undefined,
-    );
   });
 
   test('what cannot be read, or a certificate without its key, is a TlsConfigError saying which', () => {

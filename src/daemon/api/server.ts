@@ -89,16 +89,20 @@ function plainTcpError(host: string): InvalidOptionError {
 
 function checkTls(tls: ServerTlsOptions): void {
   if (tls.verify && (tls.ca === undefined || String(tls.ca).trim() === '')) {
-    throw new InvalidOptionError('tlscacert', '', '--tlsverify needs the CA that signs client certificates');
+    throw new InvalidOptionError(
+      'tls.ca',
+      '(none)',
+      'verifying clients (--tlsverify) needs the CA that signs their certificates (--tlscacert)',
+    );
   }
   try {
     createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
   } catch (err) {
     throw new InvalidOptionError(
-      'tlscert',
-      '',
+      'tls',
+      '(PEM)',
       `the TLS certificate, key or CA cannot be used (${(err as Error).message}): give PEM files, ` +
-        'a key that belongs to the certificate (see "Securing dnet" in the README)',
+        'and the key that belongs to the certificate (see "Securing dnet" in the README)',
     );
   }
 }
