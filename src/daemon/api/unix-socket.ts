@@ -29,7 +29,8 @@ export interface UnixSocketOptions {
 /**
  * Makes `server` (a net, http or https server) listen on the unix socket `path` with the given
  * mode, owner and group; creates the parent directory (0755) if missing. Throws
- * InvalidOptionError when the path is in use or is not this daemon's to take.
+ * InvalidOptionError when the path is in use or is not this daemon's to take. Main thread only
+ * (process.umask cannot be set from a worker).
  */
 export async function listenUnixSocket(server: Server, path: string, opts: UnixSocketOptions): Promise<void> {
   const option = opts.option ?? 'host';
