@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 #   test image, made offline from /bin/busybox).
 APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins
   docker.io busybox-static)
+# openssl: the TLS tests make their CAs and certificates with it, as README "Securing dnet" shows
+# (docker.io's docker CLI is the TLS client they drive too).
+APT_PKGS+=(openssl)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,10 +1,12 @@
 /** `dnet daemon`: runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. */
+import { DEFAULT_SOCKET_GROUP } from '../daemon/api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR, startDaemon } from '../daemon/daemon.ts';
 import { createLogger, DEFAULT_LOG_LEVEL, errorFields, isLogLevel, LOG_LEVELS } from '../daemon/log.ts';
 import { DEFAULT_PLUGIN_SOCKET } from '../daemon/plugin/server.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import { help } from './network.ts';
 import type { Io } from './output.ts';
+import { daemonTls } from './tls.ts';
 
 export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 
@@ -12,17 +14,28 @@ Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix soc
 
 Options:
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
+  -G, --group string      Group of the unix sockets (mode 0660): a name or a group ID; "" for the
+                          daemon's own (default "${DEFAULT_SOCKET_GROUP}"; the daemon's own if it does not exist)
   -H, --host string       Address to serve: unix:///path or tcp://addr:port (repeatable;
-                          default unix://<run-dir>/dnet.sock)
+                          default unix://<run-dir>/dnet.sock). tcp:// needs TLS or --insecure-tcp
+      --insecure-tcp      Serve tcp:// hosts without TLS: anyone reaching the port controls this
+                          host's networking (logged as a warning)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
       --plugin-socket string
                           Serve Docker's network and IPAM plugin protocols (driver "dnet") on
                           this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
       --run-dir string    Sandboxes' namespaces and files, and the default socket (default "${DEFAULT_RUN_DIR}")
+      --tls               Serve tcp:// hosts with TLS, without client certificates; implied by --tlsverify
+      --tlscacert string  CA that client certificates must be signed by (default "$DNET_CERT_PATH/ca.pem")
+      --tlscert string    Server certificate (default "$DNET_CERT_PATH/cert.pem")
+      --tlskey string     Server key (default "$DNET_CERT_PATH/key.pem")
+      --tlsverify         Serve TLS and require client certificates signed by the CA
+                          (default: on when $DNET_TLS_VERIFY is set)
 
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
 SIGINT or SIGTERM stop it: requests in flight finish; containers keep their network.
 Logs are JSON lines on stderr: start, each API request (with its X-Request-Id), stop.
+$DNET_CERT_PATH defaults to ~/.dnet. See "Securing dnet" in the README.
 `;
 
 export async function daemonCommand(io: Io, args: string[]): Promise<number> {
@@ -34,6 +47,13 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       host: { type: 'string', short: 'H', multiple: true },
       'log-level': { type: 'string' },
       'plugin-socket': { type: 'string' },
+      group: { type: 'string', short: 'G' },
+      'insecure-tcp': { type: 'boolean' },
+      tls: { type: 'boolean' },
+      tlsverify: { type: 'boolean' },
+      tlscacert: { type: 'string' },
+      tlscert: { type: 'string' },
+      tlskey: { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -49,13 +69,27 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     );
   }
   const logger = createLogger({ level, sink: (line) => io.err(`${line}\n`) });
+  const group = str(p, 'group');
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
+    const tls = daemonTls(
+      {
+        tls: flag(p, 'tls'),
+        tlsverify: flag(p, 'tlsverify'),
+        tlscacert: str(p, 'tlscacert'),
+        tlscert: str(p, 'tlscert'),
+        tlskey: str(p, 'tlskey'),
+      },
+      io.env,
+    );
     daemon = await startDaemon({
       ...(runDir ? { runDir } : {}),
       ...(dataDir ? { dataDir } : {}),
       hosts: strs(p, 'host'),
       pluginSocket: str(p, 'plugin-socket') ?? DEFAULT_PLUGIN_SOCKET,
+      ...(tls ? { tls } : {}),
+      ...(flag(p, 'insecure-tcp') ? { insecureTcp: true } : {}),
+      ...(group !== undefined ? { group } : {}),
       logger,
     });
   } catch (err) {

@@ -12,6 +12,7 @@ import { daemonCommand } from './daemon.ts';
 import { networkCommand, reportError } from './network.ts';
 import { type Io, json } from './output.ts';
 import { sandboxCommand } from './sandbox.ts';
+import { clientTls, TlsConfigError, type TlsFlags } from './tls.ts';
 
 const USAGE = `Usage: dnet [OPTIONS] COMMAND
 
@@ -24,10 +25,17 @@ Commands:
   version     Show the dnet version information
 
 Global options:
-  -H, --host string   Daemon to talk to: unix:///path or tcp://addr:port
-                      (default $DNET_HOST, else ${DEFAULT_HOST})
-  -h, --help          Print usage
-  -v, --version       Print version information and quit
+  -H, --host string        Daemon to talk to: unix:///path or tcp://addr:port
+                           (default $DNET_HOST, else ${DEFAULT_HOST})
+  -h, --help               Print usage
+      --tls                Use TLS with a tcp:// host; implied by --tlsverify
+      --tlscacert string   Trust certificates signed only by this CA (default "$DNET_CERT_PATH/ca.pem")
+      --tlscert string     TLS certificate file (default "$DNET_CERT_PATH/cert.pem")
+      --tlskey string      TLS key file (default "$DNET_CERT_PATH/key.pem")
+      --tlsverify          Use TLS and verify the daemon (default: on when $DNET_TLS_VERIFY is set)
+  -v, --version            Print version information and quit
+
+$DNET_CERT_PATH defaults to ~/.dnet.
 
 Run 'dnet COMMAND --help' for more information on a command.
 `;
@@ -118,15 +126,23 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let host: string | undefined;
+  const tlsFlags: TlsFlags = {};
   let i = 0;
   try {
     for (; i < argv.length; i++) {
       const a = argv[i]!;
+      const tlsFile = /^--(tlscacert|tlscert|tlskey)(?:=(.*))?$/s.exec(a);
       if (a === '-H' || a === '--host') {
         host = argv[++i];
         if (host === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
       } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
-      else if (a === '-v' || a === '--version') {
+      else if (a === '--tls') tlsFlags.tls = true;
+      else if (a === '--tlsverify') tlsFlags.tlsverify = true;
+      else if (tlsFile) {
+        const v = tlsFile[2] ?? argv[++i];
+        if (v === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
+        tlsFlags[tlsFile[1] as 'tlscacert' | 'tlscert' | 'tlskey'] = v;
+      } else if (a === '-v' || a === '--version') {
         io.out(`dnet ${DNET_VERSION}\n`);
         return 0;
       } else if (a === '-h' || a === '--help') {
@@ -143,7 +159,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } catch (err) {
         throw new UsageError((err as Error).message, USAGE);
       }
-      return new Client(target);
+      return new Client(
+        target,
+        undefined,
+        target.startsWith('tcp://') ? clientTls(tlsFlags, io.env) : undefined,
+      );
     };
     switch (cmd) {
       case 'daemon':
@@ -168,6 +188,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
     if (err instanceof ConnectionError) {
       io.err(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TlsConfigError) {
+      io.err(`dnet: ${err.message}\n`);
       return 1;
     }
     io.err(`dnet: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -13,7 +13,8 @@ import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
-import { ApiServer } from './api/server.ts';
+import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
+import { resolveSocketGroup } from './api/unix-socket.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
@@ -62,6 +63,15 @@ export interface DaemonOptions {
    * (`dnet daemon` serves /run/docker/plugins/dnet.sock unless told otherwise).
    */
   pluginSocket?: string;
+  /** TLS for `tcp://` hosts (PEM; `verify` requires client certificates signed by `ca`). */
+  tls?: ServerTlsOptions;
+  /** Serve `tcp://` hosts without TLS: refused otherwise (anyone reaching the port controls the host). */
+  insecureTcp?: boolean;
+  /**
+   * The unix sockets' group (Docker's `--group`): a name or a numeric ID from /etc/group; `''` for
+   * the daemon's own group. Default `dnet` (the daemon's group when no such group exists).
+   */
+  group?: string;
 }
 
 export interface Daemon {
@@ -109,6 +119,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const hosts = options.hosts && options.hosts.length > 0 ? [...options.hosts] : [defaultHost(runDir)];
+  // Who may connect is settled before any state is opened: a bad group, certificate or a plain
+  // tcp:// host fails the start without touching the kernel.
+  const socketGroup = resolveSocketGroup(options.group);
+  checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // The embedded store in dataDir: everything the controller holds is persisted there and
@@ -152,8 +166,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   );
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.insecureTcp ? { insecureTcp: true } : {}),
+    socketGid: socketGroup.gid,
     logger,
   });
+  if (socketGroup.warning) logger.warn({ event: 'warning', group: options.group }, socketGroup.warning);
   // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
@@ -187,6 +205,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       runDir,
       dataDir,
       restore,
+      socketGroup: { gid: socketGroup.gid, ...(socketGroup.name ? { name: socketGroup.name } : {}) },
+      ...(socketGroup.note ? { note: socketGroup.note } : {}),
     },
     `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
   );
