@@ -3,23 +3,35 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help deps start test typecheck lint unit bench
+.PHONY: help deps build start demo test typecheck lint unit bench install clean
 
 help:
-	@echo "make start   install, then the walkthroughs (dnet daemon + CLI, then the library), each in a throwaway network namespace"
+	@echo "make start   install, build, the walkthroughs, then dnet daemon in the foreground (in a throwaway world, socket .run/dnet.sock)"
+	@echo "make demo    install, build, the walkthroughs only (dnet daemon + CLI, then the library), each in a throwaway network namespace"
 	@echo "make test    install, type-check, lint, run every test"
+	@echo "make build   compile src/ to dist/ (ESM JavaScript + .d.ts): what the package ships"
+	@echo "make install install the package, dnet on PATH, its systemd unit and bash completion (PREFIX=/usr/local, DESTDIR)"
 	@echo "make bench   dnet side by side with netavark, the CNI plugins and the kernel floor (QUICK=1: a short check)"
 
 deps:
 	@./scripts/install-deps.sh
 
+# The package as shipped: ESM JavaScript and .d.ts in dist/ (incremental: quick when nothing changed).
+build: deps
+	@tsc -p tsconfig.build.json
+
 # Part 1: `dnet daemon` in the background (state under the world's /run), the CLI walkthrough,
 # SIGTERM. Part 2: the library walkthrough. Each in its own throwaway world.
-start: deps
+demo: deps build
 	@./scripts/in-world.sh bash examples/walkthrough-cli.sh
 	@echo
 	@echo "dnet walkthrough, part 2: the library (examples/walkthrough.ts), in another throwaway world"
 	@./scripts/in-world.sh tsx examples/walkthrough.ts
+
+# The walkthroughs, then `dnet daemon` in the foreground in a third throwaway world, serving
+# .run/dnet.sock in the checkout for clients in other terminals; Ctrl-C stops it and the world goes.
+start: demo
+	@./scripts/in-world.sh bash examples/serve.sh
 
 typecheck: deps
 	tsc --noEmit -p .
@@ -27,8 +39,28 @@ typecheck: deps
 lint: deps
 	biome check src test bench examples scripts bin
 
-test: deps typecheck lint
+test: deps typecheck lint build
 	node scripts/run-tests.mjs
+
+# Installs the packed package (npm pack: what `npm install` of the tarball gets) under
+# $(DESTDIR)$(PREFIX)/lib/node_modules/libnetwork with its runtime dependencies, `dnet` in
+# $(PREFIX)/bin, the systemd unit in $(PREFIX)/lib/systemd/system (ExecStart: $(PREFIX)/bin/dnet)
+# and bash completion. Then: systemctl daemon-reload && systemctl enable --now dnet.
+PREFIX ?= /usr/local
+install: build
+	@rm -rf .run/pack && mkdir -p .run/pack
+	npm pack --silent --pack-destination .run/pack >/dev/null
+	npm install --global --prefix "$(DESTDIR)$(PREFIX)" --omit=dev --prefer-offline --no-audit --no-fund \
+	  --loglevel=error .run/pack/libnetwork-*.tgz
+	install -D -m 0644 systemd/dnet.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/dnet.service"
+	sed -i "s#/usr/local/#$(PREFIX)/#g" "$(DESTDIR)$(PREFIX)/lib/systemd/system/dnet.service"
+	mkdir -p "$(DESTDIR)$(PREFIX)/share/bash-completion/completions"
+	node dist/cli/bin.js completion bash >"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/dnet"
+	@rm -rf .run/pack
+	@echo "installed: $(DESTDIR)$(PREFIX)/bin/dnet, $(DESTDIR)$(PREFIX)/lib/systemd/system/dnet.service"
+
+clean:
+	rm -rf dist .run
 
 # The full comparison writes bench/results/compare-<date>.json and the SVG charts; QUICK=1 runs in
 # under two minutes into a temp dir (the test suite's check that it works, not a measurement).

@@ -2,11 +2,14 @@
  * libnetwork's public entry: the Container Network Model API, the driver API and the errors.
  * Nothing from src/os/ is exported here: the kernel layer is an implementation detail.
  */
-export { Endpoint, type JoinState, Network, NetworkController } from './core/controller.ts';
+export { Endpoint, Network, NetworkController } from './core/controller.ts';
+export type { RestoreReport } from './core/restore.ts';
 export { Sandbox } from './core/sandbox.ts';
 export type * from './core/types.ts';
 export type * from './driver-api/driver.ts';
 export * from './driver-api/ipam.ts';
+// The built-in drivers (null, host, bridge) are registered by the controller and used through
+// newNetwork(type, ...): not exported; the errors they throw are, for instanceof.
 export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts';
 export * from './errors/cnm.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';

@@ -4,19 +4,19 @@
  * kernel state stays (containers keep their network).
  */
 
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
+import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { ApiServer } from './api/server.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, errorFields, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { DaemonRegistry, type RegistrySnapshot } from './registry.ts';
 
-export const DEFAULT_RUN_DIR = '/run/dnet';
-export const DEFAULT_DATA_DIR = '/var/lib/dnet';
+export { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 /** The default bridge's Linux bridge (Docker's docker0). */
 export const DEFAULT_BRIDGE_NAME = 'dnet0';
 
@@ -24,9 +24,7 @@ export const DEFAULT_BRIDGE_NAME = 'dnet0';
 export const defaultHost = (runDir: string = DEFAULT_RUN_DIR): string =>
   `unix://${join(runDir, 'dnet.sock')}`;
 
-export const DNET_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { DNET_VERSION };
 
 export interface DaemonOptions {
   /** Sandboxes' namespaces and files, and the default socket. Default /run/dnet. */
