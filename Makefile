@@ -42,16 +42,19 @@ lint: deps
 test: deps typecheck lint build
 	node scripts/run-tests.mjs
 
-# Installs the packed package (npm pack: what `npm install` of the tarball gets) under
-# $(DESTDIR)$(PREFIX)/lib/node_modules/libnetwork with its runtime dependencies, `dnet` in
-# $(PREFIX)/bin, the systemd unit in $(PREFIX)/lib/systemd/system (ExecStart: $(PREFIX)/bin/dnet)
-# and bash completion. Then: systemctl daemon-reload && systemctl enable --now dnet.
+# Installs the packed package (npm pack: what `npm install` of the tarball gets) in
+# $(DESTDIR)$(PREFIX)/lib/dnet with the runtime dependencies this checkout's lockfile pins
+# (scripts/install-package.mjs), `dnet` in $(PREFIX)/bin, the systemd unit in
+# $(PREFIX)/lib/systemd/system (its paths under $(PREFIX)) and the bash completion.
+# Then: systemctl daemon-reload && systemctl enable --now dnet.
 PREFIX ?= /usr/local
 install: build
 	@rm -rf .run/pack && mkdir -p .run/pack
 	npm pack --silent --pack-destination .run/pack >/dev/null
-	npm install --global --prefix "$(DESTDIR)$(PREFIX)" --omit=dev --prefer-offline --no-audit --no-fund \
-	  --loglevel=error .run/pack/libnetwork-*.tgz
+	rm -rf "$(DESTDIR)$(PREFIX)/lib/dnet"
+	node scripts/install-package.mjs .run/pack/libnetwork-*.tgz "$(DESTDIR)$(PREFIX)/lib/dnet" --omit=dev --prefer-offline $(NPM_FLAGS)
+	mkdir -p "$(DESTDIR)$(PREFIX)/bin"
+	ln -sfn ../lib/dnet/node_modules/libnetwork/dist/cli/bin.js "$(DESTDIR)$(PREFIX)/bin/dnet"
 	install -D -m 0644 systemd/dnet.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/dnet.service"
 	sed -i "s#/usr/local/#$(PREFIX)/#g" "$(DESTDIR)$(PREFIX)/lib/systemd/system/dnet.service"
 	mkdir -p "$(DESTDIR)$(PREFIX)/share/bash-completion/completions"
