@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help deps build start demo test typecheck lint unit bench install clean
+.PHONY: help deps build start demo test typecheck lint unit bench bench-startup install clean
 
 help:
 	@echo "make start   install, build, the walkthroughs, then dnet daemon in the foreground (in a throwaway world, socket .run/dnet.sock)"
@@ -11,6 +11,7 @@ help:
 	@echo "make test    install, type-check, lint, run every test"
 	@echo "make build   compile src/ to dist/ (ESM JavaScript + .d.ts): what the package ships"
 	@echo "make install install the package, dnet on PATH, its systemd unit and bash completion (PREFIX=/usr/local, DESTDIR)"
+	@echo "make bench-startup   start-up of dnet and the library, the daemon's memory (QUICK=1: a short check)"
 	@echo "make bench   dnet side by side with netavark, the CNI plugins and the kernel floor (QUICK=1: a short check)"
 
 deps:
@@ -67,5 +68,9 @@ clean:
 
 # The full comparison writes bench/results/compare-<date>.json and the SVG charts; QUICK=1 runs in
 # under two minutes into a temp dir (the test suite's check that it works, not a measurement).
-bench: deps
+bench: deps build
 	@./scripts/in-world.sh tsx bench/compare/main.ts $(if $(QUICK),--quick,)
+
+# Start-up of the CLI and the library, and the daemon's memory, against the goals of issue 13.
+bench-startup: deps build
+	@./scripts/in-world.sh tsx bench/startup.ts $(if $(QUICK),--quick,)

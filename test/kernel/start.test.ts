@@ -9,7 +9,7 @@ import { test } from 'node:test';
 
 // `make demo` (the first part of `make start`), examples/walkthrough-cli.sh, as it stands: `dnet
 // daemon` in the background, the CLI walkthrough, SIGTERM. Here in this test's world, with its
-// state under the test's run directory. Then `make start`'s last part, examples/serve.sh.
+// state under the test's run directory. `make start`'s last part, examples/serve.sh: serve.test.ts.
 
 test('make demo runs the CLI walkthrough; make start runs it, then serves (examples/serve.sh)', () => {
   const makefile = readFileSync(join(world.root, 'Makefile'), 'utf8');
