@@ -181,12 +181,12 @@ export async function load(url, context, next) {
     }
   });
 
-  test("import('libnetwork') does not load etcd3 (an EtcdStore loads it when opened), nor the daemon", () => {
+  test("import('libnetwork') loads neither etcd3 nor lmdb (a store loads its client when opened), nor the daemon", () => {
     const mods = loaded(['--input-type=module', '-e', "await import('libnetwork')"]);
     assert.ok(mods.includes('node_modules/libnetwork/dist/index.js'), String(mods));
     assert.ok(mods.includes('node_modules/libnetwork/dist/core/controller.js'));
     assert.deepEqual(
-      mods.filter((m) => /node_modules\/(etcd3|pino)\/|dist\/daemon\//.test(m)),
+      mods.filter((m) => /node_modules\/(etcd3|lmdb|pino)\/|dist\/daemon\//.test(m)),
       [],
     );
   });
