@@ -88,11 +88,14 @@ function call(method: string, path: string, body?: unknown): Promise<{ status: n
   });
 }
 
+// DNET_BENCH_DAEMON_NODE_OPTIONS: node options for the daemon only (e.g. --max-semi-space-size=1).
+const daemonNodeOptions = process.env.DNET_BENCH_DAEMON_NODE_OPTIONS;
 const daemon = spawn(
   process.execPath,
   [BIN, 'daemon', '--run-dir', join(dir, 'run'), '--data-dir', join(dir, 'data')],
   {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: daemonNodeOptions ? { ...process.env, NODE_OPTIONS: daemonNodeOptions } : process.env,
   },
 );
 let daemonErr = '';
@@ -186,7 +189,9 @@ try {
   const withEps = rssOf(daemon.pid!);
   const perEp = (withEps - afterNetwork) / ENDPOINTS;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  console.log('\ndnet daemon (dist/cli/bin.js daemon, plain node), RSS from /proc/<pid>/status');
+  console.log(
+    `\ndnet daemon (dist/cli/bin.js daemon, plain node${daemonNodeOptions ? ` ${daemonNodeOptions}` : ''}), RSS from /proc/<pid>/status`,
+  );
   console.log(`  start-up to the first /_ping answer: ${startMs.toFixed(0)} ms`);
   console.log(`  idle (after start-up and 20 requests):  ${mib(idle)}`);
   console.log(`  with one bridge network:                ${mib(afterNetwork)}`);
