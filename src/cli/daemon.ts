@@ -48,16 +48,17 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
   if (flag(p, 'help')) return help(io, DAEMON_USAGE);
   positionals(p, 0, DAEMON_USAGE, 'daemon');
   // The configuration file: settings not given as flags (a setting given both ways is refused).
+  // The default file is optional (absent: no settings), at start and at each SIGHUP.
   const named = str(p, 'config-file');
+  const configFile = named ?? DEFAULT_CONFIG_FILE;
   let config: DaemonConfig;
   try {
-    config = readDaemonConfig(named ?? DEFAULT_CONFIG_FILE, named !== undefined) ?? {};
+    config = readDaemonConfig(configFile, named !== undefined) ?? {};
   } catch (err) {
     if (!(err instanceof DaemonConfigError)) throw err;
     io.err(`dnet: ${err.message}\n`);
     return 1;
   }
-  const configFile = named ?? (Object.keys(config).length > 0 ? DEFAULT_CONFIG_FILE : undefined);
   for (const k of CONFIG_KEYS) {
     const asFlag = k === 'hosts' ? 'host' : k;
     if (config[k] !== undefined && p.values[asFlag] !== undefined) {
@@ -97,16 +98,9 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
   // SIGHUP: re-read the configuration file; apply its log-level, report what needs a restart.
   const reload = () => {
     const base = { event: 'reload', signal: 'SIGHUP' };
-    if (configFile === undefined) {
-      logger.info(
-        base,
-        `SIGHUP: no configuration file to re-read (${DEFAULT_CONFIG_FILE} does not exist; --config-file names one)`,
-      );
-      return;
-    }
     let next: DaemonConfig;
     try {
-      next = readDaemonConfig(configFile, true) ?? {};
+      next = readDaemonConfig(configFile, named !== undefined) ?? {};
       if (levelFlag !== undefined && next['log-level'] !== undefined) {
         throw new DaemonConfigError(
           configFile,
