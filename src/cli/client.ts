@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { API_VERSION } from '../daemon/api/context.ts';
+import { API_VERSION } from '../version.ts';
 import type { ClientTls } from './tls.ts';
 
 export const DEFAULT_HOST = 'unix:///run/dnet/dnet.sock';

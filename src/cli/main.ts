@@ -4,14 +4,10 @@
  * error from (or reaching) the daemon, 2 a command line that cannot be used.
  */
 import { createInterface } from 'node:readline/promises';
-import { API_VERSION } from '../daemon/api/context.ts';
-import { DNET_VERSION } from '../daemon/daemon.ts';
+import { API_VERSION, DNET_VERSION } from '../version.ts';
 import { UsageError } from './args.ts';
 import { Client, ConnectionError, DEFAULT_HOST, parseHost } from './client.ts';
-import { daemonCommand } from './daemon.ts';
-import { networkCommand, reportError } from './network.ts';
 import { type Io, json } from './output.ts';
-import { sandboxCommand } from './sandbox.ts';
 import { clientTls, TlsConfigError, type TlsFlags } from './tls.ts';
 
 const USAGE = `Usage: dnet [OPTIONS] COMMAND
@@ -19,6 +15,7 @@ const USAGE = `Usage: dnet [OPTIONS] COMMAND
 The Container Network Model daemon and its client
 
 Commands:
+  completion  Print a shell completion script (bash, zsh)
   daemon      Run the daemon
   network     Manage networks
   sandbox     Manage sandboxes
@@ -120,8 +117,15 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     io.err(`${failure.message}\n`);
     return 1;
   }
-  if (failure !== undefined) return reportError(io, failure);
+  if (failure !== undefined) return (await import('./network.ts')).reportError(io, failure);
   return 0;
+}
+
+/** What `dnet <argv>` prints on stdout: the help texts the completion script is generated from. */
+async function helpOf(argv: string[]): Promise<string> {
+  const parts: string[] = [];
+  await main(argv, { ...defaultIo, out: (t) => void parts.push(t), err: () => {} });
+  return parts.join('');
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
@@ -167,13 +171,17 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     };
     switch (cmd) {
       case 'daemon':
-        return await daemonCommand(io, rest);
+        return await (await import('./daemon.ts')).daemonCommand(io, rest);
+      // Each command's module is loaded when it runs: `dnet --help` and `dnet version` load
+      // neither, and no client command loads the daemon (nor etcd3, lmdb, koffi or pino).
       case 'network':
-        return await networkCommand(client, io, rest);
+        return await (await import('./network.ts')).networkCommand(client, io, rest);
       case 'sandbox':
-        return await sandboxCommand(client, io, rest);
+        return await (await import('./sandbox.ts')).sandboxCommand(client, io, rest);
       case 'version':
         return await version(client(), io, rest);
+      case 'completion':
+        return await (await import('./completion.ts')).completionCommand(io, rest, helpOf);
       case undefined:
       case 'help':
         io.out(USAGE);

@@ -5,23 +5,23 @@
  */
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/driver.ts';
 import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
+import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
 
-export const DEFAULT_RUN_DIR = '/run/dnet';
-export const DEFAULT_DATA_DIR = '/var/lib/dnet';
+export { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 /** The default bridge's Linux bridge (Docker's docker0). */
 export const DEFAULT_BRIDGE_NAME = 'dnet0';
 
@@ -29,9 +29,7 @@ export const DEFAULT_BRIDGE_NAME = 'dnet0';
 export const defaultHost = (runDir: string = DEFAULT_RUN_DIR): string =>
   `unix://${join(runDir, 'dnet.sock')}`;
 
-export const DNET_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { DNET_VERSION };
 
 export interface DaemonOptions {
   /** Sandboxes' namespaces and files, and the default socket. Default /run/dnet. */

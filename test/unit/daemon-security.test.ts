@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { clientTls, daemonTls, TlsConfigError } from '../../src/cli/tls.ts';
 import { checkListenOptions } from '../../src/daemon/api/server.ts';
-import { DEFAULT_SOCKET_GROUP, resolveSocketGroup } from '../../src/daemon/api/unix-socket.ts';
+import { resolveSocketGroup } from '../../src/daemon/api/unix-socket.ts';
+import { DEFAULT_SOCKET_GROUP } from '../../src/daemon/defaults.ts';
 import { InvalidOptionError } from '../../src/errors/index.ts';
 import { makeTestCerts } from '../helpers/certs.ts';
 

@@ -4,9 +4,8 @@ import type { NetworkController } from '../../index.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { DaemonRegistry } from '../registry.ts';
 
-/** The API versions served: dockerd's range for the network API, 1.40 (Docker 19.03) to 1.48 (28.0). */
-export const MIN_API_VERSION = '1.40';
-export const API_VERSION = '1.48';
+/** The API versions served (src/version.ts: the CLI reads them without loading the daemon). */
+export { API_VERSION, MIN_API_VERSION } from '../../version.ts';
 
 export interface DaemonFacts {
   version: string;

@@ -14,6 +14,7 @@ import { chmod, chown, lstat, mkdir, rm } from 'node:fs/promises';
 import { connect, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { InvalidOptionError } from '../../errors/cnm.ts';
+import { DEFAULT_SOCKET_GROUP } from '../defaults.ts';
 
 export interface UnixSocketOptions {
   /** Permission bits of the socket file, e.g. 0o660 (API socket) or 0o600 (plugin socket). */
@@ -111,9 +112,6 @@ export interface SocketGroup {
   /** A numeric group that /etc/group does not list (used anyway, as dockerd does). */
   warning?: string;
 }
-
-/** dnet's default socket group (Docker's is `docker`). */
-export const DEFAULT_SOCKET_GROUP = 'dnet';
 
 /**
  * Resolves `--group` as dockerd does (daemon/listeners lookupGID): a name or a numeric ID listed
