@@ -25,7 +25,15 @@ import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { ipv6Available, sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
-import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
+import {
+  type Allocated,
+  type HeldPorts,
+  holdPorts,
+  holdPortsBestEffort,
+  PortAllocator,
+  type ProxyHandle,
+  startProxy,
+} from '../../portmapper/index.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
 import {
   type Binding,
@@ -83,6 +91,8 @@ interface BridgeEndpoint {
   joined: boolean;
   ports: { alloc: Allocated; mapping: PortMapping; fw: FwPort }[];
   proxies: ProxyHandle[];
+  /** The sockets holding the host ports of `ports` (none when the userland proxy holds them). */
+  held?: HeldPorts;
 }
 
 const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
@@ -362,6 +372,13 @@ export class BridgeDriver implements NetworkDriver {
         },
       }));
       if (this.cfg.userlandProxy) await this.startProxies(e);
+      else {
+        // Held again, port by port: one taken by another program while dnet was down stays
+        // published (its DNAT rule comes back with the firewall) but cannot be held; said, not fatal.
+        const { held, failures } = holdPortsBestEffort(allocs);
+        e.held = held;
+        for (const f of failures) process.emitWarning(f, { type: 'DnetPortWarning' });
+      }
     }
     return intact;
   }
@@ -569,6 +586,17 @@ export class BridgeDriver implements NetworkDriver {
         span: b.portEnd - b.port + 1,
       })),
     );
+    // The host ports are held by a bound socket each (the userland proxy's listeners hold them
+    // when it runs): a port another program holds is refused here, with nothing allocated.
+    let held: HeldPorts | undefined;
+    if (!this.cfg.userlandProxy) {
+      try {
+        held = holdPorts(allocs);
+      } catch (err) {
+        for (const a of allocs) this.ports.release(a);
+        throw err;
+      }
+    }
     const ports = allocs.map((alloc, i) => {
       const w = wanted[i];
       if (!w) throw new Error('port allocator returned more allocations than requested');
@@ -597,10 +625,12 @@ export class BridgeDriver implements NetworkDriver {
     try {
       if (!this.restoring) this.firewall()?.addPorts(ports.map((p) => p.fw));
     } catch (err) {
+      held?.release();
       for (const p of ports) this.ports.release(p.alloc);
       throw err;
     }
     e.ports = ports;
+    if (held) e.held = held;
     if (this.cfg.userlandProxy) {
       try {
         await this.startProxies(e);
@@ -636,6 +666,8 @@ export class BridgeDriver implements NetworkDriver {
     const proxies = e.proxies;
     e.proxies = [];
     await Promise.allSettled(proxies.map((p) => p.close()));
+    e.held?.release();
+    delete e.held;
     if (e.ports.length === 0) return;
     const ports = e.ports;
     this.fw?.removePorts(ports.map((p) => p.fw));
@@ -649,6 +681,10 @@ export class BridgeDriver implements NetworkDriver {
         const proxies = e.proxies;
         e.proxies = [];
         await Promise.allSettled(proxies.map((p) => p.close()));
+        // As at the process's exit: the published ports stay in the records and the firewall; the
+        // next start (restore) holds them again.
+        e.held?.release();
+        delete e.held;
       }
     }
   }
