@@ -37,7 +37,7 @@ import {
   UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateEndpointName, validateNetworkName } from '../errors/validate.ts';
-import { DefaultIpam, RemoteIpam, randomMac } from '../ipam/index.ts';
+import { DefaultIpam, macProblem, RemoteIpam, randomMac } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry } from '../plugins/index.ts';
 import { DriverRegistry } from './drivers.ts';
@@ -488,9 +488,8 @@ export class Network {
     validateEndpointName(name);
     checkIp('ipv4Address', options.ipv4Address, 4);
     checkIp('ipv6Address', options.ipv6Address, 6);
-    if (options.macAddress !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(options.macAddress)) {
-      throw new InvalidOptionError('macAddress', options.macAddress, 'expected aa:bb:cc:dd:ee:ff');
-    }
+    const macWhy = options.macAddress === undefined ? undefined : macProblem(options.macAddress);
+    if (macWhy !== undefined) throw new InvalidOptionError('macAddress', options.macAddress, macWhy);
     const driverOptions = checkStringMap('driverOptions', options.driverOptions);
     return this.controller.locks.run(`net:${this.id}`, async () => {
       if (this.deleted) throw new UnknownNetworkError(this.name);

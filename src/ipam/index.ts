@@ -26,7 +26,7 @@ export {
   PoolOverlapError,
   UnknownPoolError,
 } from './errors.ts';
-export { randomMac } from './mac.ts';
+export { macProblem, randomMac } from './mac.ts';
 export {
   DEFAULT_GLOBAL_POOLS,
   DEFAULT_LOCAL_POOLS,

@@ -260,7 +260,8 @@ export class BridgeDriver implements NetworkDriver {
       }
       // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
       // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
-      if (this.hasIPv6()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
+      // (Below 1280 bytes of MTU the link has no IPv6, nor its sysctl directory.)
+      if (this.hasIPv6() && cfg.mtu >= 1280) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
       nl.linkSet(cfg.bridgeName, { up: true });
       if (this.cfg.enableIPForwarding) {
         sysctlEnsure('net.ipv4.ip_forward', 1);
@@ -509,7 +510,10 @@ export class BridgeDriver implements NetworkDriver {
       nl.bridgePortSet(index, { hairpin: true });
       // A bridge port needs no IP of its own: no link-local address (so no DAD, no router
       // solicitations), set with the same request that brings it up.
-      this.nl.linkSet(index, { up: true, ...(this.hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}) });
+      this.nl.linkSet(index, {
+        up: true,
+        ...(this.hasIPv6() && n.cfg.mtu >= 1280 ? { ipv6AddrGenMode: 'none' as const } : {}),
+      });
       this.fw?.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
     } catch (err) {
       nl.linkDelIfExists(index);
