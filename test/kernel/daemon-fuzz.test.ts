@@ -172,6 +172,71 @@ describe('bad input is refused before the kernel', () => {
     ]);
   });
 
+  test('text that would add lines to /etc/hosts or resolv.conf is a 400', async () => {
+    const bad: Record<string, unknown>[] = [
+      { DNSOptions: ['ndots:1\nnameserver 6.6.6.6'] },
+      { DNSOptions: ['ndots:1 rotate'] },
+      { DNSSearch: ['corp\nnameserver 6.6.6.6'] },
+      { DNS: ['1.2.3.4\nnameserver 6.6.6.6'] },
+      { ExtraHosts: ['h:1.2.3.4\n6.6.6.6 evil'] },
+      { ExtraHosts: ['h\nx:1.2.3.4'] },
+      { Hostname: 'a\n6.6.6.6 evil' },
+      { Hostname: 'x'.repeat(300) },
+      { Domainname: 'example.com\nsearch evil' },
+    ];
+    for (const body of bad) {
+      const r = await api('POST', '/sandboxes', { Name: 'inj', ...body });
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.json)}`);
+    }
+    assert.equal((await api('GET', '/sandboxes/inj')).status, 404);
+  });
+
+  test('odd subnets, gateways and MTUs are refused or work, never a 5xx', async () => {
+    const cases: Record<string, unknown>[] = [
+      ...[
+        '0.0.0.0/0',
+        '127.0.0.0/8',
+        '224.0.0.0/4',
+        '240.0.0.0/4',
+        '255.255.255.255/32',
+        '169.254.0.0/16',
+        '10.0.0.0/31',
+        '10.0.0.0/30',
+        '10.0.0.0/32',
+        '100.64.0.0/10',
+      ].map((Subnet) => ({ IPAM: { Config: [{ Subnet }] } })),
+      ...[
+        '::/0',
+        'fe80::/64',
+        'ff00::/8',
+        '::1/128',
+        'fd00::/127',
+        'fd00::/128',
+        '::ffff:0:0/96',
+        '2001:db8::/32',
+      ].map((Subnet) => ({ EnableIPv6: true, IPAM: { Config: [{ Subnet: '10.93.0.0/24' }, { Subnet }] } })),
+      { IPAM: { Config: [{ Subnet: '10.94.0.0/24', Gateway: '10.94.0.255' }] } },
+      { IPAM: { Config: [{ Subnet: '10.94.0.0/24', Gateway: '10.94.0.0' }] } },
+      { IPAM: { Config: [{ Subnet: '10.94.0.0/24', IPRange: '10.94.0.255/32' }] } },
+      ...['68', '1279', '65535', '9000'].map((mtu) => ({
+        Options: { 'com.docker.network.driver.mtu': mtu },
+      })),
+    ];
+    for (const c of cases) {
+      const r = await api('POST', '/networks/create', { Name: 'odd', ...c });
+      assert.ok(r.status < 500, `${JSON.stringify(c)}: ${r.status} ${JSON.stringify(r.json)}`);
+      if (r.status !== 201) continue;
+      const j = await api('POST', '/networks/odd/connect', {
+        Container: 'oddc',
+        EndpointConfig: { PortBindings: { '80/tcp': [{ HostPort: '18333' }] } },
+      });
+      assert.ok(j.status < 500, `connect on ${JSON.stringify(c)}: ${j.status} ${JSON.stringify(j.json)}`);
+      if (j.status === 200) assert.equal((await api('DELETE', '/sandboxes/oddc')).status, 204);
+      const d = await api('DELETE', '/networks/odd');
+      assert.equal(d.status, 204, `${JSON.stringify(c)}: ${JSON.stringify(d.json)}`);
+    }
+  });
+
   test('a published port another program holds is a 409 naming the address and port', async () => {
     const other = net.createServer();
     await new Promise<void>((r) => other.listen(18222, '0.0.0.0', () => r()));
