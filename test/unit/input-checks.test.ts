@@ -4,6 +4,7 @@ import { parseNetworkOptions } from '../../src/drivers/bridge/options.ts';
 import { InvalidOptionError } from '../../src/index.ts';
 import { macProblem } from '../../src/ipam/mac.ts';
 import { parseCidr, specialPurposeOverlap } from '../../src/ipam/pools.ts';
+import { parseHostIp } from '../../src/portmapper/index.ts';
 
 // Input that would otherwise reach the kernel and fail there (a 500): refused where it enters.
 
@@ -91,5 +92,14 @@ describe('input checks', () => {
     assert.equal(mtu('1000', false).mtu, 1000);
     assert.equal(mtu('1280', true).mtu, 1280);
     assert.throws(() => mtu('1279', true), /at least 1280/);
+  });
+
+  test('published host addresses: unicast or a wildcard', () => {
+    for (const ok of ['0.0.0.0', '127.0.0.1', '10.1.2.3', '::', '::1', 'fd00::1']) {
+      assert.equal(typeof parseHostIp(ok), 'object', ok);
+    }
+    for (const bad of ['224.0.0.1', '239.255.255.250', '255.255.255.255', 'ff02::1', 'ff05::2']) {
+      assert.match(String(parseHostIp(bad)), /multicast|broadcast/, bad);
+    }
   });
 });
