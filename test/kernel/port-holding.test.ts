@@ -229,6 +229,36 @@ describe('published ports hold their host port', () => {
     n = ctl.networkByName('held') as Network;
   });
 
+  test('a port another program took while dnet was down stays published, unheld, with a warning', async () => {
+    const ep = await n.createEndpoint('taken', {
+      portBindings: [{ proto: 'tcp', port: 80, hostPort: 18098 }],
+    });
+    await ep.join('taken');
+    await ctl.close();
+    const thief = await listener('0.0.0.0', 18098);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => {
+      if (w.name === 'DnetPortWarning') warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      ctl = await NetworkController.create({ runDir, store });
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(ctl.lastRestore?.problems, []);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0]?.message ?? '', /0\.0\.0\.0:18098 failed: port is already in use/);
+      const again = ctl.networkByName('held')?.endpointByName('taken');
+      assert.equal((await again?.info())?.portMappings[0]?.hostPort, 18098, 'the mapping is kept');
+      assert.equal(await tryListen('tcp', '::', 18098), 'EADDRINUSE', 'the IPv6 side is held');
+      await again?.leave('taken');
+      await again?.delete();
+      n = ctl.networkByName('held') as Network;
+    } finally {
+      process.off('warning', onWarning);
+      await new Promise((r) => thief.close(r));
+    }
+  });
+
   test('cost: one socket and one bind per port', (t) => {
     const allocs = [{ proto: 'tcp' as const, hostIP: '0.0.0.0', hostPort: 30000, hostPortEnd: 30999 }];
     const fds = openFds();

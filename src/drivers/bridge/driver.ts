@@ -378,7 +378,12 @@ export class BridgeDriver implements NetworkDriver {
         // published (its DNAT rule comes back with the firewall) but cannot be held; said, not fatal.
         const { held, failures } = holdPortsBestEffort(allocs);
         e.held = held;
-        for (const f of failures) process.emitWarning(f, { type: 'DnetPortWarning' });
+        for (const f of failures) {
+          process.emitWarning(f.message, {
+            type: 'DnetPortWarning',
+            code: (f as { code?: string }).code ?? '',
+          });
+        }
       }
     }
     return intact;
