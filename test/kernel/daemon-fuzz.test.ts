@@ -14,9 +14,10 @@ import { world } from '../harness/world.ts';
 // unicode, nested garbage). Every request must get an HTTP answer below 500. Afterwards the API
 // still answers and the kernel matches what it lists (no leaked link or namespace).
 //
-// Replay: the seed is printed (`FC_SEED=<seed>`); FC_RUNS sets the number of requests (default
-// 3000), FC_SHRINK=1 shrinks a failure to a smaller request (the daemon's state differs between
-// runs, so a shrunk request may need the ones before it).
+// Replay: the seed is printed (`FC_SEED=<seed>`); FC_RUNS sets the number of runs (default 3000,
+// one request each), FC_PARALLEL=N sends up to N requests at once per run, FC_SHRINK=1 shrinks a
+// failure to a smaller request (the daemon's state differs between runs, so a shrunk request may
+// need the ones before it).
 
 const sock = join(world.runDir, 'fuzz.sock');
 const runDir = join(world.runDir, 'dnet');
@@ -1060,32 +1061,42 @@ describe('API fuzz', () => {
       const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
       const numRuns = Number(process.env.FC_RUNS ?? 3000);
       const shrink = process.env.FC_SHRINK === '1';
-      t.diagnostic(`fuzz seed ${seed} (replay: FC_SEED=${seed} FC_RUNS=${numRuns})`);
-      console.log(`# daemon fuzz: FC_SEED=${seed} FC_RUNS=${numRuns}`);
+      // FC_PARALLEL=N: up to N requests at once per run (default 1: one after the other).
+      const parallel = Math.max(1, Number(process.env.FC_PARALLEL ?? 1));
+      const batches =
+        parallel > 1
+          ? fc.array(requestArb, { minLength: 1, maxLength: parallel })
+          : requestArb.map((r) => [r]);
+      t.diagnostic(`fuzz seed ${seed} (replay: FC_SEED=${seed} FC_RUNS=${numRuns} FC_PARALLEL=${parallel})`);
+      console.log(`# daemon fuzz: FC_SEED=${seed} FC_RUNS=${numRuns} FC_PARALLEL=${parallel}`);
       const statuses = new Map<number, number>();
       const started = Date.now();
       logLines.length = 0;
       await fc.assert(
-        fc.asyncProperty(requestArb, async (r) => {
-          const headers: [string, string][] = r.contentType ? [['Content-Type', r.contentType]] : [];
-          const body = r.body === undefined ? undefined : Buffer.from(r.body);
-          const a = await rawRequest(r.method, r.target, headers, body, r.declared);
-          if (a.status === undefined) {
-            throw new Error(`no HTTP answer (${a.error ?? 'connection closed'}): ${showRequest(r)}`);
-          }
-          statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
-          if (process.env.FC_DEBUG === '1') {
-            const msg = /"message":"(.{0,90})/.exec(a.raw)?.[1] ?? '';
-            console.log(`# ${a.status} ${r.method} ${r.target.slice(0, 40)} ${msg}`);
-          }
-          if (a.status >= 500)
-            throw new Error(`status ${a.status}: ${a.raw.slice(0, 800)}\nrequest: ${showRequest(r)}`);
+        fc.asyncProperty(batches, async (rs) => {
+          await Promise.all(
+            rs.map(async (r) => {
+              const headers: [string, string][] = r.contentType ? [['Content-Type', r.contentType]] : [];
+              const body = r.body === undefined ? undefined : Buffer.from(r.body);
+              const a = await rawRequest(r.method, r.target, headers, body, r.declared);
+              if (a.status === undefined) {
+                throw new Error(`no HTTP answer (${a.error ?? 'connection closed'}): ${showRequest(r)}`);
+              }
+              statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+              if (process.env.FC_DEBUG === '1') {
+                const msg = /"message":"(.{0,90})/.exec(a.raw)?.[1] ?? '';
+                console.log(`# ${a.status} ${r.method} ${r.target.slice(0, 40)} ${msg}`);
+              }
+              if (a.status >= 500)
+                throw new Error(`status ${a.status}: ${a.raw.slice(0, 800)}\nrequest: ${showRequest(r)}`);
+            }),
+          );
         }),
         { seed, numRuns, endOnFailure: !shrink, verbose: shrink ? 1 : 0 },
       );
       const secs = (Date.now() - started) / 1000;
       t.diagnostic(
-        `${numRuns} requests in ${secs.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`,
+        `${[...statuses.values()].reduce((x, y) => x + y, 0)} requests in ${secs.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`,
       );
       const errors = logLines.filter((l) => (JSON.parse(l) as { level: number }).level >= 50);
       assert.deepEqual(errors, [], 'no error logged');
