@@ -23,8 +23,10 @@ export function parseHostIp(s: unknown): HostIp | string {
   if (!s.includes(':')) {
     if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return 'it is not an IPv4 address in dotted-decimal form';
     const v4 = ipaddr.IPv4.parse(s);
-    const range = v4.range();
-    if (range === 'multicast' || range === 'broadcast') {
+    // (Octets compared, not ipaddr's range(): this runs for every port request.)
+    const o = v4.octets;
+    const range = o[0]! >= 224 && o[0]! <= 239 ? 'multicast' : o.every((x) => x === 255) ? 'broadcast' : '';
+    if (range !== '') {
       return `it is a ${range} address: ports are published on unicast addresses (or 0.0.0.0 for all)`;
     }
     const text = v4.toString();
@@ -36,7 +38,7 @@ export function parseHostIp(s: unknown): HostIp | string {
   if (v6.isIPv4MappedAddress()) {
     return `it is an IPv4-mapped IPv6 address: give the IPv4 address ${v6.toIPv4Address().toString()}`;
   }
-  if (v6.range() === 'multicast') {
+  if (v6.parts[0]! >= 0xff00) {
     return 'it is a multicast address: ports are published on unicast addresses (or :: for all)';
   }
   const text = v6.toRFC5952String();
