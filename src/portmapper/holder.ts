@@ -45,7 +45,17 @@ class Held implements HeldPorts {
   release(): void {
     const fds = this.#fds;
     this.#fds = [];
-    for (const fd of fds) closeHostPort(fd);
+    // Every socket is closed even if one close fails (it cannot, short of a bug: EBADF).
+    const errors: unknown[] = [];
+    for (const fd of fds) {
+      try {
+        closeHostPort(fd);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0)
+      throw new AggregateError(errors, `closing ${errors.length} held host port(s) failed`);
   }
 }
 
