@@ -675,13 +675,17 @@ export class BridgeDriver implements NetworkDriver {
     const proxies = e.proxies;
     e.proxies = [];
     await Promise.allSettled(proxies.map((p) => p.close()));
-    e.held?.release();
+    const held = e.held;
     delete e.held;
-    if (e.ports.length === 0) return;
-    const ports = e.ports;
-    this.fw?.removePorts(ports.map((p) => p.fw));
-    e.ports = [];
-    for (const p of ports) this.ports.release(p.alloc);
+    try {
+      if (e.ports.length === 0) return;
+      const ports = e.ports;
+      this.fw?.removePorts(ports.map((p) => p.fw));
+      e.ports = [];
+      for (const p of ports) this.ports.release(p.alloc);
+    } finally {
+      held?.release(); // closes every socket, whatever happened above
+    }
   }
 
   async close(): Promise<void> {
