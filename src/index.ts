@@ -18,6 +18,9 @@ export { DnetError, type ErrorKind } from './errors/index.ts';
 export * from './ipam/errors.ts';
 export * from './plugins/errors.ts';
 export {
+  HostAddressNotAvailableError,
+  HostPortBindError,
+  HostPortInUseError,
   InvalidPortBindingError,
   NoAvailablePortError,
   PortAlreadyAllocatedError,

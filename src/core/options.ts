@@ -6,7 +6,7 @@ import { DEFAULT_IPAM } from '../driver-api/ipam.ts';
 import { InvalidOptionError } from '../errors/cnm.ts';
 import { validateEndpointName } from '../errors/validate.ts';
 import { cidrContains, familyOf, type IpFamily, parseCidr, parseIp, plain } from '../ip/index.ts';
-import { parseMac } from '../ip/mac.ts';
+import { macProblem } from '../ip/mac.ts';
 import type { EndpointCreateOptions, NetworkCreateOptions, NormalisedNetworkOptions } from './types.ts';
 
 export function checkIp(option: string, ip: string | undefined, family: IpFamily): void {
@@ -40,13 +40,8 @@ export function checkEndpointOptions(name: string, options: EndpointCreateOption
   validateEndpointName(name);
   checkIp('ipv4Address', options.ipv4Address, 4);
   checkIp('ipv6Address', options.ipv6Address, 6);
-  if (options.macAddress !== undefined && parseMac(options.macAddress) === undefined) {
-    throw new InvalidOptionError(
-      'macAddress',
-      options.macAddress,
-      'expected a unicast MAC address aa:bb:cc:dd:ee:ff (not all zeros, not broadcast or multicast)',
-    );
-  }
+  const macWrong = options.macAddress === undefined ? undefined : macProblem(options.macAddress);
+  if (macWrong !== undefined) throw new InvalidOptionError('macAddress', options.macAddress, macWrong);
   return checkStringMap('driverOptions', options.driverOptions);
 }
 

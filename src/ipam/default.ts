@@ -90,6 +90,7 @@ import {
   prefixEnd,
   prefixSize,
   sizeFits,
+  specialPurposeOverlap,
 } from './pools.ts';
 
 /** Address request option: "true" (round-robin, our default) or "false" (lowest free first). */
@@ -333,6 +334,8 @@ export class DefaultIpam implements IpamDriver {
       } else if (!c.canonical) {
         throw new InvalidSubnetError(poolText, `host bits are set: did you mean ${formatPrefix(c.prefix)}?`);
       } else {
+        const special = specialPurposeOverlap(c.prefix);
+        if (special !== undefined) throw new InvalidSubnetError(poolText, special);
         subnet = c.prefix;
       }
     }

@@ -219,10 +219,15 @@ export class AddressNotAllocatedError extends DnetError {
   }
 }
 
-/** No free address is left in the pool (or in its ip-range). dockerd's wording and kind. */
+/**
+ * No free address is left in the pool (or in its ip-range). dockerd's wording; dockerd answers 503
+ * (an "unavailable" error), but no dependency failed: the pool's state refuses the request until an
+ * address is released, which is a 409 here (as NoMoreSubnetsError and the port allocator's
+ * NoAvailablePortError), and a 5xx stays a daemon bug.
+ */
 export class PoolExhaustedError extends DnetError {
   readonly code = 'ERR_IPAM_NO_AVAILABLE_ADDRESSES';
-  readonly kind = 'unavailable';
+  readonly kind = 'conflict';
   constructor(
     readonly poolId: string,
     readonly range: string,

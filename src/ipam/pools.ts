@@ -234,3 +234,26 @@ export function deriveUlaPool(hostId: string): PoolSpec {
   const start = (0xfdn << 120n) + (gid << 80n);
   return { base: formatPrefix({ family: 6, start, len: 48 }), size: 64 };
 }
+
+/**
+ * Ranges no network can be made of: the kernel refuses their addresses on an interface, or routes
+ * through them (a gateway there is no gateway), or they would shadow the host's own addresses.
+ */
+const NOT_FOR_NETWORKS: readonly { cidr: string; what: string }[] = [
+  { cidr: '0.0.0.0/8', what: '"this network" addresses (0.0.0.0/8)' },
+  { cidr: '127.0.0.0/8', what: 'loopback addresses (127.0.0.0/8)' },
+  { cidr: '224.0.0.0/4', what: 'multicast addresses (224.0.0.0/4)' },
+  { cidr: '240.0.0.0/4', what: 'reserved and broadcast addresses (240.0.0.0/4)' },
+  { cidr: '::/127', what: 'the unspecified and loopback addresses (::/127)' },
+  { cidr: '::ffff:0:0/96', what: 'IPv4-mapped addresses (::ffff:0:0/96)' },
+  { cidr: 'fe80::/10', what: 'link-local addresses (fe80::/10: every link has its own)' },
+  { cidr: 'ff00::/8', what: 'multicast addresses (ff00::/8)' },
+];
+let notForNetworks: { prefix: Prefix; what: string }[] | undefined;
+
+/** Why `p` cannot be a network's subnet (it overlaps a special-purpose range), or undefined. */
+export function specialPurposeOverlap(p: Prefix): string | undefined {
+  notForNetworks ??= NOT_FOR_NETWORKS.map((r) => ({ prefix: parseCidr(r.cidr)!.prefix, what: r.what }));
+  const hit = notForNetworks.find((r) => overlaps(r.prefix, p));
+  return hit && `it overlaps ${hit.what}, which cannot be a network's addresses; choose a unicast subnet`;
+}

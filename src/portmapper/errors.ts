@@ -211,3 +211,73 @@ export class ProxyListenError extends DnetError {
     );
   }
 }
+
+// --- host port holding (holder.ts) ---------------------------------------------------------------
+
+/**
+ * Another program holds the host port (a listening server, or a socket bound to it): binding the
+ * port failed with EADDRINUSE. Publishing it would take that program's traffic (the DNAT rule runs
+ * before the local socket), so the publication is refused and nothing of it is allocated.
+ * `conflict` (409), like a port another binding holds (PortAlreadyAllocatedError).
+ */
+export class HostPortInUseError extends DnetError {
+  readonly code = 'ERR_PORT_IN_USE';
+  readonly kind = 'conflict';
+  constructor(
+    readonly proto: string,
+    readonly hostIP: string,
+    readonly hostPort: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Bind for ${joinHostPort(hostIP, hostPort)} failed: port is already in use by another program ` +
+        `on this host (${proto} port ${hostPort} on ${hostIP}: a server listens there or a socket is ` +
+        `bound to it); stop that program, publish on another host port or address, or leave the ` +
+        `host port empty for an ephemeral one`,
+      options,
+    );
+  }
+}
+
+/**
+ * The published host address is not an address of this host (EADDRNOTAVAIL), or not one a port can
+ * be bound on (EINVAL: e.g. a multicast address). `invalid` (400).
+ */
+export class HostAddressNotAvailableError extends DnetError {
+  readonly code = 'ERR_HOST_ADDRESS_NOT_AVAILABLE';
+  readonly kind = 'invalid';
+  constructor(
+    readonly proto: string,
+    readonly hostIP: string,
+    readonly hostPort: number,
+    readonly errnoName: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Bind for ${joinHostPort(hostIP, hostPort)} failed: ${hostIP} is not an address of this host ` +
+        `that ${proto} ports can be bound on (${errnoName}); publish on one of the host's unicast ` +
+        `addresses, or on 0.0.0.0 / ::`,
+      options,
+    );
+  }
+}
+
+/** Binding the host port failed for another reason (EACCES, EMFILE...); `errnoName` says which. */
+export class HostPortBindError extends DnetError {
+  readonly code = 'ERR_PORT_BIND';
+  readonly kind = 'internal';
+  constructor(
+    readonly proto: string,
+    readonly hostIP: string,
+    readonly hostPort: number,
+    readonly errnoName: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Bind for ${joinHostPort(hostIP, hostPort)} failed: ${proto}: ${errnoName}; EACCES means dnet ` +
+        `lacks the right to bind the port, EMFILE/ENFILE that it ran out of file descriptors (one is ` +
+        `held per published port: raise its limit)`,
+      options,
+    );
+  }
+}

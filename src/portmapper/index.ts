@@ -1,4 +1,7 @@
-/** Published ports: host port allocation (allocator.ts) and the in-process userland proxy (proxy.ts). */
+/**
+ * Published ports: host port allocation (allocator.ts), host port holding (holder.ts) and the
+ * in-process userland proxy (proxy.ts).
+ */
 export {
   type Allocated,
   DEFAULT_EPHEMERAL_END,
@@ -11,6 +14,9 @@ export {
   type PortRequest,
 } from './allocator.ts';
 export {
+  HostAddressNotAvailableError,
+  HostPortBindError,
+  HostPortInUseError,
   InvalidPortBindingError,
   joinHostPort,
   NoAvailablePortError,
@@ -22,6 +28,7 @@ export {
   ProxyListenError,
   ProxyProtocolUnsupportedError,
 } from './errors.ts';
+export { type HeldPorts, holdPorts, holdPortsBestEffort } from './holder.ts';
 export { type HostIp, type IpFamily, parseHostIp } from './ip.ts';
 export {
   DEFAULT_UDP_IDLE_TIMEOUT_MS,

@@ -136,7 +136,8 @@ function listenError(c: Checked, err: unknown): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE')
     return new ProxyAddressInUseError(c.proto, c.host.text, c.hostPort, { cause: err });
-  if (code === 'EADDRNOTAVAIL') {
+  // EINVAL: an address no socket can be bound to (a link-local IPv6 address without its zone).
+  if (code === 'EADDRNOTAVAIL' || code === 'EINVAL') {
     return new ProxyAddressNotAvailableError(c.proto, c.host.text, c.hostPort, { cause: err });
   }
   return new ProxyListenError(c.proto, c.host.text, c.hostPort, code ?? String(err), { cause: err });

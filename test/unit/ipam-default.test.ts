@@ -475,7 +475,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
       /no available addresses on this pool/,
     );
   });
@@ -533,7 +533,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(p30.poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
     await fails(
       ipam.requestAddress(p30.poolId, { address: '10.9.0.3' }),
@@ -548,7 +548,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(p31.poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
     await ipam.releaseAddress(p31.poolId, '10.9.0.4');
     assert.equal(
@@ -562,7 +562,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(p32.poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
     await ipam.releaseAddress(p32.poolId, '10.9.0.6');
     assert.equal((await ipam.requestAddress(p32.poolId, { address: '10.9.0.6' })).address, '10.9.0.6/32');
@@ -717,7 +717,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
       /172\.28\.30\.0\/24/,
     );
     await ipam.releaseAddress(poolId, '172.28.30.97');
@@ -739,14 +739,14 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
     const end = await pool(ipam, { pool: '10.1.0.0/16', subPool: '10.1.255.255/32' });
     await fails(
       ipam.requestAddress(end.poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
   });
 
@@ -800,7 +800,7 @@ describe('DefaultIpam: addresses', () => {
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
   });
 });
@@ -839,7 +839,7 @@ describe('DefaultIpam: IPv6', () => {
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
   });
 
@@ -853,7 +853,7 @@ describe('DefaultIpam: IPv6', () => {
       ipam.requestAddress(b.poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
   });
 
@@ -1192,7 +1192,7 @@ describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', 
       ipam.requestAddress(poolId),
       PoolExhaustedError,
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
-      'unavailable',
+      'conflict',
     );
     await ipam.releaseAddress(poolId, '10.1.2.3');
     assert.equal(

@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { errorResponse } from '../../errors/http.ts';
@@ -149,6 +150,19 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   }
 }
 
+/**
+ * The request target as a URL. Taken as a path always: `//x/y` is the path `//x/y` (relative to a
+ * base it would name the host `x`), and a target that no URL can hold is a 400, not a TypeError.
+ */
+function requestUrl(target: string | undefined): URL {
+  const t = target ?? '/';
+  try {
+    return new URL(`http://dnet${t.startsWith('/') ? t : `/${t}`}`);
+  } catch {
+    throw new BadRequestError(`invalid request target ${JSON.stringify(t)}: expected an absolute path`);
+  }
+}
+
 export class ApiServer {
   private readonly servers: { server: Server | TlsServer; address: string }[] = [];
   private readonly bodyLimit: number;
@@ -181,8 +195,11 @@ export class ApiServer {
     let reply: ApiReply;
     let closeConnection = false;
     let failure: unknown;
+    // The client closed the connection before the answer (while sending its body, or while the
+    // operation ran): logged as such, not as a failure of the daemon.
+    let clientClosed = false;
     try {
-      const url = new URL(req.url ?? '/', 'http://dnet');
+      const url = requestUrl(req.url);
       let path = url.pathname;
       let version = API_VERSION;
       const vm = VERSION_RE.exec(path);
@@ -213,9 +230,13 @@ export class ApiServer {
     } catch (err) {
       failure = err;
       reply = errorResponse(err);
+      // A body cut short by the client: Node's request stream fails with "aborted" (ECONNRESET).
+      if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') clientClosed = true;
     }
-    this.send(req, res, reply, closeConnection, requestId);
-    const status = reply.status;
+    if (res.destroyed || req.socket.destroyed) clientClosed = true;
+    if (!clientClosed) this.send(req, res, reply, closeConnection, requestId);
+    // 499: the client closed the request (as nginx logs it); nothing was sent.
+    const status = clientClosed && failure !== undefined ? 499 : reply.status;
     const fields = {
       event: 'request',
       requestId,
@@ -223,11 +244,43 @@ export class ApiServer {
       path: req.url,
       status,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(clientClosed ? { clientClosed: true } : {}),
       ...(failure !== undefined ? { error: errorFields(failure, status >= 500) } : {}),
     };
-    const msg = `${req.method} ${req.url} ${status}`;
+    const msg = clientClosed
+      ? `${req.method} ${req.url} ${status}: the client closed the connection before the answer`
+      : `${req.method} ${req.url} ${status}`;
     if (status >= 500) this.logger.error(fields, msg);
     else this.logger.info(fields, msg);
+  }
+
+  /**
+   * A CONNECT request (Node hands it to the 'connect' event, not to the request handler, and drops
+   * the connection when nobody listens): answered as dockerd answers it, 404 `page not found`, and
+   * the connection closed.
+   */
+  private refuseConnect(req: IncomingMessage, socket: Duplex): void {
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    socket.on('error', () => {});
+    const { status, body } = errorResponse(new PageNotFoundError());
+    const payload = `${JSON.stringify(body)}\n`;
+    const headers = {
+      'Api-Version': API_VERSION,
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(payload)),
+      Connection: 'close',
+      Ostype: 'linux',
+      Server: this.serverHeader,
+      [REQUEST_ID_HEADER]: requestId,
+    };
+    const head = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${status} Not Found\r\n${head}\r\n${payload}`);
+    this.logger.info(
+      { event: 'request', requestId, method: req.method, path: req.url, status, durationMs: 0 },
+      `${req.method} ${req.url} ${status}`,
+    );
   }
 
   private send(
@@ -348,6 +401,8 @@ export class ApiServer {
     const pending = new Set<string>();
     const keyOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) =>
       `${s.remoteAddress}:${s.remotePort}`;
+    // HTTP CONNECT (a proxy's method) gets an answer too, not a dropped connection.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
     server.on('connection', (raw: Socket) => {
       const remote = keyOf(raw);
       pending.add(remote);

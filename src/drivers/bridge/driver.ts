@@ -26,7 +26,15 @@ import type { Link, NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { ipv6Available, sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
-import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
+import {
+  type Allocated,
+  type HeldPorts,
+  holdPorts,
+  holdPortsBestEffort,
+  PortAllocator,
+  type ProxyHandle,
+  startProxy,
+} from '../../portmapper/index.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
 import { type HealScope, TamperWatch } from './heal.ts';
 import {
@@ -112,6 +120,8 @@ interface BridgeEndpoint {
   joined: boolean;
   ports: { alloc: Allocated; mapping: PortMapping; fw: FwPort }[];
   proxies: ProxyHandle[];
+  /** The sockets holding the host ports of `ports` (none when the userland proxy holds them). */
+  held?: HeldPorts;
 }
 
 const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
@@ -311,7 +321,8 @@ export class BridgeDriver implements NetworkDriver {
       }
       // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
       // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
-      if (this.hasIPv6()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
+      // (Below 1280 bytes of MTU the link has no IPv6, nor its sysctl directory.)
+      if (this.hasIPv6() && cfg.mtu >= 1280) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
       // A bridge dnet made carries its mark (LINK_MARK); one it was given by name does not.
       nl.linkSet(cfg.bridgeName, { up: true, ...(n.created ? { alias: markOf(n.id) } : {}) });
       if (this.cfg.enableIPForwarding) {
@@ -431,6 +442,18 @@ export class BridgeDriver implements NetworkDriver {
         },
       }));
       if (this.cfg.userlandProxy) await this.startProxies(e);
+      else {
+        // Held again, port by port: one taken by another program while dnet was down stays
+        // published (its DNAT rule comes back with the firewall) but cannot be held; said, not fatal.
+        const { held, failures } = holdPortsBestEffort(allocs);
+        e.held = held;
+        for (const f of failures) {
+          process.emitWarning(f.message, {
+            type: 'DnetPortWarning',
+            code: (f as { code?: string }).code ?? '',
+          });
+        }
+      }
     }
     return intact;
   }
@@ -733,7 +756,7 @@ export class BridgeDriver implements NetworkDriver {
       this.nl.linkSet(index, {
         up: true,
         alias: markOf(e.id),
-        ...(this.hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}),
+        ...(this.hasIPv6() && n.cfg.mtu >= 1280 ? { ipv6AddrGenMode: 'none' as const } : {}),
       });
       this.fwDo((fw) =>
         fw.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]),
@@ -816,6 +839,17 @@ export class BridgeDriver implements NetworkDriver {
         span: b.portEnd - b.port + 1,
       })),
     );
+    // The host ports are held by a bound socket each (the userland proxy's listeners hold them
+    // when it runs): a port another program holds is refused here, with nothing allocated.
+    let held: HeldPorts | undefined;
+    if (!this.cfg.userlandProxy) {
+      try {
+        held = holdPorts(allocs);
+      } catch (err) {
+        for (const a of allocs) this.ports.release(a);
+        throw err;
+      }
+    }
     const ports = allocs.map((alloc, i) => {
       const w = wanted[i];
       if (!w) throw new Error('port allocator returned more allocations than requested');
@@ -844,10 +878,12 @@ export class BridgeDriver implements NetworkDriver {
     try {
       if (!this.restoring) this.fwDo((fw) => fw.addPorts(ports.map((p) => p.fw)), { create: true });
     } catch (err) {
+      held?.release();
       for (const p of ports) this.ports.release(p.alloc);
       throw err;
     }
     e.ports = ports;
+    if (held) e.held = held;
     if (this.cfg.userlandProxy) {
       try {
         await this.startProxies(e);
@@ -883,11 +919,17 @@ export class BridgeDriver implements NetworkDriver {
     const proxies = e.proxies;
     e.proxies = [];
     await Promise.allSettled(proxies.map((p) => p.close()));
-    if (e.ports.length === 0) return;
-    const ports = e.ports;
-    this.fwDo((fw) => fw.removePorts(ports.map((p) => p.fw)));
-    e.ports = [];
-    for (const p of ports) this.ports.release(p.alloc);
+    const held = e.held;
+    delete e.held;
+    try {
+      if (e.ports.length === 0) return;
+      const ports = e.ports;
+      this.fwDo((fw) => fw.removePorts(ports.map((p) => p.fw)));
+      e.ports = [];
+      for (const p of ports) this.ports.release(p.alloc);
+    } finally {
+      held?.release(); // closes every socket, whatever happened above
+    }
   }
 
   async hostFirewallChanged(): Promise<void> {
@@ -901,6 +943,10 @@ export class BridgeDriver implements NetworkDriver {
         const proxies = e.proxies;
         e.proxies = [];
         await Promise.allSettled(proxies.map((p) => p.close()));
+        // As at the process's exit: the published ports stay in the records and the firewall; the
+        // next start (restore) holds them again.
+        e.held?.release();
+        delete e.held;
       }
     }
   }

@@ -119,7 +119,14 @@ export interface BridgeNetworkConfig {
   enableIPv6: boolean;
 }
 
-const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+/**
+ * A sane interface name: 1-15 bytes (IFNAMSIZ - 1), a letter or digit first (so never `-rf`, `.` or
+ * `..`), then letters, digits, `_`, `.` or `-` (no `/`, whitespace, `%`, `:` or anything a shell, a
+ * sysctl path or `ip` would read otherwise).
+ */
+const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+/** The smallest MTU IPv6 works with (RFC 8200); the kernel turns IPv6 off on a link below it. */
+const IPV6_MIN_MTU = 1280;
 
 export function parseNetworkOptions(
   networkId: string,
@@ -132,21 +139,29 @@ export function parseNetworkOptions(
     }
   }
   const name = generic[OPT_BRIDGE_NAME];
-  if (name !== undefined && (!IFNAME_RE.test(name) || name === '.' || name === '..')) {
+  if (name !== undefined && !IFNAME_RE.test(name)) {
     throw new InvalidOptionError(
       OPT_BRIDGE_NAME,
       name,
-      'an interface name: 1-15 letters, digits, "_", "." or "-"',
+      'an interface name: 1-15 letters, digits, "_", "." or "-", starting with a letter or digit',
     );
   }
   const hostIP = generic[OPT_HOST_BINDING_IPV4] ?? '0.0.0.0';
   if (!ipaddr.IPv4.isValidFourPartDecimal(hostIP)) {
     throw new InvalidOptionError(OPT_HOST_BINDING_IPV4, hostIP, 'expected an IPv4 address');
   }
+  const mtu = generic[OPT_MTU] === undefined ? 1500 : parseInt10(OPT_MTU, generic[OPT_MTU], 68, 65535);
+  if (flags.enableIPv6 && mtu < IPV6_MIN_MTU) {
+    throw new InvalidOptionError(
+      OPT_MTU,
+      generic[OPT_MTU],
+      `an IPv6 network needs an MTU of at least ${IPV6_MIN_MTU} (the kernel disables IPv6 below it)`,
+    );
+  }
   return {
     bridgeName: name ?? `br-${networkId.slice(0, 12)}`,
     bridgeNameGiven: name !== undefined,
-    mtu: generic[OPT_MTU] === undefined ? 1500 : parseInt10(OPT_MTU, generic[OPT_MTU], 68, 65535),
+    mtu,
     icc: generic[OPT_ICC] === undefined ? true : parseBool(OPT_ICC, generic[OPT_ICC]),
     masquerade:
       generic[OPT_MASQUERADE] === undefined ? true : parseBool(OPT_MASQUERADE, generic[OPT_MASQUERADE]),

@@ -36,8 +36,16 @@ const c = {
   sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *oldset)'),
 };
 
+export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
+export const IPPROTO_IPV6 = 41;
+export const IPPROTO_SCTP = 132;
+export const IPV6_V6ONLY = 26;
+export const SO_REUSEADDR = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
