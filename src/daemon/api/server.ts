@@ -328,12 +328,17 @@ export class ApiServer {
         res.destroy();
       });
     };
+    // HTTP CONNECT (a proxy's method) gets an answer too, not a dropped connection.
+    const answersConnect = <T extends Server | TlsServer>(srv: T): T => {
+      srv.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
+      return srv;
+    };
     let server: Server | TlsServer;
     if (host.startsWith('unix://')) {
       const path = host.slice('unix://'.length);
       if (!path.startsWith('/'))
         throw new InvalidOptionError('host', host, 'a unix socket needs an absolute path');
-      server = createServer(onRequest);
+      server = answersConnect(createServer(onRequest));
       await listenUnixSocket(server, path, {
         mode: this.options.socketMode ?? 0o660,
         ...(this.options.socketGid !== undefined ? { gid: this.options.socketGid } : {}),
@@ -363,9 +368,9 @@ export class ApiServer {
           onRequest,
         );
         this.logHandshakeFailures(s, host);
-        server = s;
+        server = answersConnect(s);
       } else {
-        server = createServer(onRequest);
+        server = answersConnect(createServer(onRequest));
       }
       await listenOn(server, { host: hostname, port: Number(u.port) });
       const bound = server.address();
@@ -401,8 +406,6 @@ export class ApiServer {
     const pending = new Set<string>();
     const keyOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) =>
       `${s.remoteAddress}:${s.remotePort}`;
-    // HTTP CONNECT (a proxy's method) gets an answer too, not a dropped connection.
-    server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
     server.on('connection', (raw: Socket) => {
       const remote = keyOf(raw);
       pending.add(remote);
