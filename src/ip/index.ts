@@ -179,3 +179,23 @@ export function cidrContains(cidr: string, ip: string): boolean {
   const host = (1n << BigInt(familyBits(a.family) - c.len)) - 1n;
   return (a.value & ~host) === c.start;
 }
+
+/** The address in network byte order (4 or 16 bytes). */
+export function ipBytes(ip: Pick<Ip, 'family' | 'value'>): Buffer {
+  const n = ip.family === 4 ? 4 : 16;
+  const b = Buffer.alloc(n);
+  let v = ip.value;
+  for (let i = n - 1; i >= 0; i--) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return b;
+}
+
+/** Canonical text of an address given in network byte order; undefined unless 4 or 16 bytes. */
+export function ipFromBytes(b: Uint8Array): string | undefined {
+  if (b.length !== 4 && b.length !== 16) return undefined;
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return formatIp(b.length === 4 ? 4 : 6, v);
+}

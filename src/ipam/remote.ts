@@ -19,10 +19,11 @@ import type {
   PoolAllocation,
   PoolRequest,
 } from '../driver-api/ipam.ts';
+import { cidrContains, familyOf, networkOf } from '../ip/index.ts';
 import type { PluginClient } from '../plugins/client.ts';
 import { PluginCallError, PluginReplyError } from '../plugins/errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
-import { cidrContains, type Family, familyOf, networkOf, parseIp, Reply } from '../plugins/reply.ts';
+import { type Family, parseIp, Reply } from '../plugins/reply.ts';
 
 export const IPAM_DRIVER_SUBSYSTEM = 'IpamDriver';
 

@@ -32,8 +32,9 @@
  * the shared test machine, as much as Python's socket module takes for the same calls (the kernel's
  * cost; test/kernel/port-holding.test.ts prints it for 1000 ports). Every socket is close-on-exec.
  */
-import ipaddr from 'ipaddr.js';
+
 import { SyscallError } from '../errors/os.ts';
+import { ipBytes, parseIp } from '../ip/index.ts';
 import {
   AF_INET,
   AF_INET6,
@@ -54,18 +55,19 @@ export type HostPortProto = 'tcp' | 'udp' | 'sctp';
 
 /** sockaddr_in / sockaddr_in6 for an IP address (canonical or not) and a port. */
 function sockaddr(hostIP: string, port: number): { family: number; addr: Buffer } {
-  const ip = ipaddr.parse(hostIP);
-  if (ip.kind() === 'ipv4') {
+  const ip = parseIp(hostIP);
+  if (typeof ip === 'string') throw new RangeError(`invalid IP address ${JSON.stringify(hostIP)}: ${ip}`);
+  if (ip.family === 4) {
     const b = Buffer.alloc(16);
     b.writeUInt16LE(AF_INET, 0);
     b.writeUInt16BE(port, 2);
-    Buffer.from(ip.toByteArray()).copy(b, 4);
+    ipBytes(ip).copy(b, 4);
     return { family: AF_INET, addr: b };
   }
   const b = Buffer.alloc(28);
   b.writeUInt16LE(AF_INET6, 0);
   b.writeUInt16BE(port, 2);
-  Buffer.from(ip.toByteArray()).copy(b, 8);
+  ipBytes(ip).copy(b, 8);
   return { family: AF_INET6, addr: b };
 }
 

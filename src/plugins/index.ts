@@ -25,14 +25,4 @@ export {
   PluginUnavailableError,
 } from './errors.ts';
 export { type ActivePlugin, PluginRegistry, type PluginRegistryOptions } from './registry.ts';
-export {
-  cidrContains,
-  type Family,
-  familyOf,
-  isValidIfName,
-  networkOf,
-  parseCidr,
-  parseIp,
-  parseMac,
-  Reply,
-} from './reply.ts';
+export { type Family, isValidIfName, parseCidr, parseIp, Reply } from './reply.ts';

@@ -5,10 +5,11 @@
  *
  * As Go's JSON decoding does for dockerd, an absent field, `null` and `""` all mean "not set".
  */
-import ipaddr from 'ipaddr.js';
+import { type IpFamily, parseCidr as parseCidrText, parseIp as parseIpText } from '../ip/index.ts';
+import { parseMac } from '../ip/mac.ts';
 import { PluginReplyError } from './errors.ts';
 
-export type Family = 4 | 6;
+export type Family = IpFamily;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -19,60 +20,16 @@ const show = (v: unknown): string => {
   return s.length > 120 ? `${s.slice(0, 120)}...` : s;
 };
 
-/** A plain IP address of the family (no prefix, no zone, IPv4 in four decimal parts), normalised. */
+/** A plain IP address of the family (no prefix, no zone; strict, src/ip), normalised. */
 export function parseIp(s: string, family?: Family): string | undefined {
-  if (s.includes('%') || s.includes('/')) return undefined;
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) addr = ipaddr.IPv4.parse(s);
-  else if (!ipaddr.IPv4.isValid(s) && ipaddr.IPv6.isValid(s)) addr = ipaddr.IPv6.parse(s);
-  else return undefined;
-  const fam: Family = addr.kind() === 'ipv4' ? 4 : 6;
-  if (family !== undefined && fam !== family) return undefined;
-  return addr.toString();
+  const ip = parseIpText(s, family === undefined ? {} : { family });
+  return typeof ip === 'string' ? undefined : ip.text;
 }
 
 /** `address/prefix` of the family, normalised (`10.0.0.5/24`); the host bits may be set. */
 export function parseCidr(s: string, family?: Family): string | undefined {
-  const slash = s.lastIndexOf('/');
-  if (slash < 0) return undefined;
-  const ip = parseIp(s.slice(0, slash), family);
-  const lenText = s.slice(slash + 1);
-  if (ip === undefined || !/^\d{1,3}$/.test(lenText)) return undefined;
-  const len = Number(lenText);
-  if (len > (ip.includes(':') ? 128 : 32)) return undefined;
-  return `${ip}/${len}`;
-}
-
-export const familyOf = (ipOrCidr: string): Family => (ipOrCidr.includes(':') ? 6 : 4);
-
-/** The network of a CIDR (`10.0.0.5/24` → `10.0.0.0/24`). */
-export function networkOf(cidr: string): string {
-  const [addr, len] = ipaddr.parseCIDR(cidr);
-  const net =
-    addr.kind() === 'ipv4'
-      ? ipaddr.IPv4.networkAddressFromCIDR(cidr)
-      : ipaddr.IPv6.networkAddressFromCIDR(cidr);
-  return `${net.toString()}/${len}`;
-}
-
-/** Whether a plain IP lies in a CIDR of the same family. */
-export function cidrContains(cidr: string, ip: string): boolean {
-  try {
-    const range = ipaddr.parseCIDR(cidr);
-    const a = ipaddr.parse(ip);
-    return a.kind() === range[0].kind() && a.match(range);
-  } catch {
-    return false;
-  }
-}
-
-/** A unicast Ethernet MAC (`aa:bb:cc:dd:ee:ff` or with `-`), normalised to lower case with `:`. */
-export function parseMac(s: string): string | undefined {
-  if (!/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(s)) return undefined;
-  const mac = s.toLowerCase().replaceAll('-', ':');
-  if (mac === '00:00:00:00:00:00') return undefined;
-  if ((Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) return undefined; // multicast
-  return mac;
+  const c = parseCidrText(s, family === undefined ? {} : { family });
+  return typeof c === 'string' ? undefined : c.text;
 }
 
 /** The kernel's rule for interface names (dev_valid_name): 1-15 bytes, no `/`, `:`, space; not `.`/`..`. */

@@ -1,6 +1,6 @@
-import ipaddr from 'ipaddr.js';
+import { type IpFamily, parseIp } from '../ip/index.ts';
 
-export type IpFamily = 4 | 6;
+export type { IpFamily };
 
 export interface HostIp {
   family: IpFamily;
@@ -11,36 +11,29 @@ export interface HostIp {
 }
 
 /**
- * Parses an IP address strictly, as the port mapper takes them: IPv4 only in dotted-quad decimal
- * (ipaddr.parse alone also takes "10.1", octal and hex forms), IPv6 without a zone and not
- * IPv4-mapped (`::ffff:1.2.3.4` would be an IPv4 binding in disguise: give the IPv4 address), and
- * not multicast or broadcast (nothing can be published on them).
+ * Parses an IP address strictly (src/ip), as the port mapper takes them: IPv6 without a zone and
+ * not IPv4-mapped (`::ffff:1.2.3.4` would be an IPv4 binding in disguise: give the IPv4 address),
+ * and not multicast or broadcast (nothing can be published on them).
  * Returns the reason as a string when it is not one.
  */
 export function parseHostIp(s: unknown): HostIp | string {
-  if (typeof s !== 'string') return `it is not a string (got ${s === null ? 'null' : typeof s})`;
-  // Dispatch on ':' first: ipaddr's IPv4 checks are slow on IPv6 strings (they throw inside).
-  if (!s.includes(':')) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return 'it is not an IPv4 address in dotted-decimal form';
-    const v4 = ipaddr.IPv4.parse(s);
-    // (Octets compared, not ipaddr's range(): this runs for every port request.)
-    const o = v4.octets;
-    const range = o[0]! >= 224 && o[0]! <= 239 ? 'multicast' : o.every((x) => x === 255) ? 'broadcast' : '';
+  if (typeof s === 'string' && s.includes('%'))
+    return 'an IPv6 address with a zone (%) cannot be published on';
+  const ip = parseIp(s);
+  if (typeof ip === 'string') return ip;
+  if (ip.mapped) {
+    return `it is an IPv4-mapped IPv6 address: give the IPv4 address ${ip.text.slice('::ffff:'.length)}`;
+  }
+  if (ip.family === 4) {
+    const first = Number(ip.value >> 24n);
+    const range = first >= 224 && first <= 239 ? 'multicast' : ip.value === 0xffffffffn ? 'broadcast' : '';
     if (range !== '') {
       return `it is a ${range} address: ports are published on unicast addresses (or 0.0.0.0 for all)`;
     }
-    const text = v4.toString();
-    return { family: 4, text, wildcard: text === '0.0.0.0' };
+    return { family: 4, text: ip.text, wildcard: ip.value === 0n };
   }
-  if (s.includes('%')) return 'an IPv6 address with a zone (%) cannot be published on';
-  if (!ipaddr.IPv6.isValid(s)) return 'it is not an IPv4 or IPv6 address';
-  const v6 = ipaddr.IPv6.parse(s);
-  if (v6.isIPv4MappedAddress()) {
-    return `it is an IPv4-mapped IPv6 address: give the IPv4 address ${v6.toIPv4Address().toString()}`;
-  }
-  if (v6.parts[0]! >= 0xff00) {
+  if (ip.value >> 120n === 0xffn) {
     return 'it is a multicast address: ports are published on unicast addresses (or :: for all)';
   }
-  const text = v6.toRFC5952String();
-  return { family: 6, text, wildcard: text === '::' };
+  return { family: 6, text: ip.text, wildcard: ip.value === 0n };
 }

@@ -4,15 +4,15 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { CreateEndpointRequest } from '../../src/driver-api/driver.ts';
 import { parseJoin, RemoteDriver } from '../../src/drivers/remote/index.ts';
+import { networkOf } from '../../src/ip/index.ts';
+import { parseMac } from '../../src/ip/mac.ts';
 import { RemoteIpam } from '../../src/ipam/index.ts';
 import {
   isValidIfName,
-  networkOf,
   PluginCallError,
   PluginReplyError,
   parseCidr,
   parseIp,
-  parseMac,
   Reply,
 } from '../../src/plugins/index.ts';
 import { FakePlugin } from '../helpers/plugin-fake.ts';

@@ -4,7 +4,8 @@
  * As Go encodes them, an absent field, `null` and `""` all mean "not set".
  */
 import type { PortBinding, Proto } from '../../driver-api/driver.ts';
-import { type Family, parseCidr, parseIp, parseMac } from '../../plugins/index.ts';
+import { parseMac } from '../../ip/mac.ts';
+import { type Family, parseCidr, parseIp } from '../../plugins/index.ts';
 import { DockerPluginRequestError } from './errors.ts';
 
 /** Docker's option keys (libnetwork's netlabel). */

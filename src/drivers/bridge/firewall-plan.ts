@@ -1,69 +1,5 @@
-/**
- * The bridge driver's firewall as pure plans: state (networks, endpoints, published ports) in,
- * libnftables JSON out. No kernel access here; firewall.ts applies the plans, one transaction each.
- *
- * Two tables, both named after the firewall (default `dnet`), never anything else:
- *
- *   table inet dnet        NAT and routed filtering, IPv4 and IPv6 together (inet nat works on
- *                          kernels >= 5.2; `dnat ip to` / `dnat ip6 to` pick the family)
- *     guard       filter prerouting -150   drop 127.0.0.0/8 sources/destinations arriving from a
- *                                          bridge (route_localnet=1 on our bridges must not expose
- *                                          the host's loopback services to containers)
- *     prerouting  nat prerouting -100      fib daddr type local -> jump published
- *     output      nat output -100          the same for the host's own connections (not to ::1:
- *                                          the kernel never routes ::1 out of lo; leave it to a
- *                                          userland proxy)
- *     published   regular                  DNAT by map lookups (below)
- *     postrouting nat postrouting 100      masquerade: hairpin (DNATed traffic going back out the
- *                                          bridge of its source subnet), 127.0.0.0/8 sources going
- *                                          out a bridge, and a masquerading network's subnet
- *                                          leaving through anything but a dnet bridge
- *     input       filter input 0           internal networks reach only their own bridge's
- *                                          addresses on the host (fib daddr . iif type local)
- *     forward     filter forward 0         established/related; same bridge in and out (routed
- *                                          hairpin, and bridged traffic when br_netfilter is on);
- *                                          nothing in or out of an internal bridge; into a bridge
- *                                          only DNATed traffic; everything else into a bridge drops
- *   table bridge dnet      ICC: frames between two ports of one bridge never reach the inet hooks
- *                          (unless br_netfilter), so the bridge family's forward hook drops frames
- *                          coming in from the veth of an endpoint on a network with ICC off.
- *
- * A published port is published to everyone who can reach a host address: the remote hosts, the
- * host itself, containers of the same network (hairpin) and of other networks (the traffic is
- * DNATed, so isolation lets it through; direct container-to-container traffic between networks
- * stays dropped). Internal networks reach none of them.
- *
- * br_netfilter (when on for a bridge, bridged frames also cross the inet hooks, with the bridge as
- * both iif and oif): the rules hold as they are, with two differences, both as in Docker without
- * its userland proxy. A container reaching ITSELF through a published port is DNATed inside the
- * bridge and sent back out its own port, which needs hairpin mode on that bridge port; and on an
- * ICC-off network, a container reaching a neighbour's published port is dropped like any frame
- * between two of its ports (no conntrack in the bridge family to tell them apart).
- *
- * Every base chain has policy accept: we only drop what concerns our bridges, so the host never
- * becomes less reachable because of dnet. (A drop in another table's chain still drops: nftables
- * needs every base chain of a hook to accept. dnet cannot and does not touch other tables.)
- *
- * ICC and `meta ibrname`: the natural match (the bridge a frame crosses) needs the kernel's
- * nft_meta_bridge (CONFIG_NFT_BRIDGE_META), missing on some kernels (this project's test machine
- * answers EOPNOTSUPP), so the bridge table matches the ingress PORT instead: a set of the host-side
- * veth names of endpoints on ICC-off networks, one element per endpoint.
- *
- * Published ports: all element updates, no rule changes. Keys are `ip daddr . meta l4proto . th
- * dport` (a given host address) or `meta l4proto . th dport` (every host address: the chain is
- * only entered for `fib daddr type local`). libnftables 1.0.6 cannot create maps with concatenated
- * values, so each exact mapping is two elements with the same key, one in an address map and one
- * in a port map (`dnat ip to K map @x_addr : K map @x_port`). These maps have no `interval` flag:
- * an update costs the same whatever their size. Port RANGES go in separate interval maps, one
- * element per range, address only: a dnat without a port keeps the destination port, so a host
- * range maps 1:1 onto the SAME container range. nft's dnat cannot add an offset to a port, so a
- * range whose container ports differ from its host ports is expanded into one exact mapping per
- * port (constant work per port, still no interval map). Lookups are tried most specific first:
- * given address exact, given address range, any address exact, any address range.
- */
-import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { DnetError } from '../../errors/index.ts';
+import { formatIp, parseCidr, parseIp } from '../../ip/index.ts';
 import {
   expr,
   NFT_PRIO,
@@ -206,36 +142,18 @@ const KEY_SPEC6 = expr.concat(
 const KEY_ANY = expr.concat(expr.meta('l4proto'), expr.payload('th', 'dport'));
 
 function cidr(what: string, c: string, family: 4 | 6): { addr: string; len: number; text: string } {
-  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
-  try {
-    if (typeof c !== 'string' || isIP(c.slice(0, c.lastIndexOf('/'))) === 0)
-      throw new Error('not an address');
-    parsed = ipaddr.parseCIDR(c);
-  } catch {
-    throw new FirewallInputError(what, c, 'expected an address/length CIDR');
+  const parsed = parseCidr(c, { family });
+  if (typeof parsed === 'string') {
+    throw new FirewallInputError(what, c, `expected an IPv${family} subnet (address/length): ${parsed}`);
   }
-  const [ip, len] = parsed;
-  if ((family === 4) !== (ip.kind() === 'ipv4')) {
-    throw new FirewallInputError(what, c, `expected an IPv${family} subnet`);
-  }
-  const net =
-    ip.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(c) : ipaddr.IPv6.networkAddressFromCIDR(c);
-  const addr = net.toString();
-  return { addr, len, text: `${addr}/${len}` };
+  const addr = formatIp(family, parsed.start);
+  return { addr, len: parsed.len, text: `${addr}/${parsed.len}` };
 }
 
 function address(what: string, a: string, family: 4 | 6): string {
-  let ip: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    if (typeof a !== 'string' || isIP(a) === 0) throw new Error('not an address');
-    ip = ipaddr.parse(a);
-  } catch {
-    throw new FirewallInputError(what, a, `expected an IPv${family} address`);
-  }
-  if ((family === 4) !== (ip.kind() === 'ipv4')) {
-    throw new FirewallInputError(what, a, `expected an IPv${family} address`);
-  }
-  return ip.toString();
+  const ip = parseIp(a, { family });
+  if (typeof ip === 'string') throw new FirewallInputError(what, a, `expected an IPv${family} address`);
+  return ip.text;
 }
 
 function port(what: string, p: number): number {

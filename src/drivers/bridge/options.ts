@@ -2,9 +2,10 @@
  * The bridge driver's options, parsed once at the boundary into typed configs. Nothing below
  * this file sees a string-keyed bag. Keys and value syntax are Docker's.
  */
-import ipaddr from 'ipaddr.js';
+
 import type { PortBinding, Proto } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
+import { ipBytes, isIp, parseIp } from '../../ip/index.ts';
 
 export const OPT_BRIDGE_NAME = 'com.docker.network.bridge.name';
 export const OPT_MTU = 'com.docker.network.driver.mtu';
@@ -147,7 +148,7 @@ export function parseNetworkOptions(
     );
   }
   const hostIP = generic[OPT_HOST_BINDING_IPV4] ?? '0.0.0.0';
-  if (!ipaddr.IPv4.isValidFourPartDecimal(hostIP)) {
+  if (!isIp(hostIP, 4)) {
     throw new InvalidOptionError(OPT_HOST_BINDING_IPV4, hostIP, 'expected an IPv4 address');
   }
   const mtu = generic[OPT_MTU] === undefined ? 1500 : parseInt10(OPT_MTU, generic[OPT_MTU], 68, 65535);
@@ -211,11 +212,11 @@ export function parseBindings(list: readonly PortBinding[]): Binding[] {
     }
     let hostIP: string | undefined;
     if (b.hostIP !== undefined && b.hostIP !== '') {
-      const ok = b.hostIP.includes(':')
-        ? ipaddr.IPv6.isValid(b.hostIP) && !b.hostIP.includes('%')
-        : ipaddr.IPv4.isValidFourPartDecimal(b.hostIP);
-      if (!ok) throw new InvalidOptionError(`${at}.hostIP`, b.hostIP, 'expected an IPv4 or IPv6 address');
-      hostIP = ipaddr.parse(b.hostIP).toString();
+      const ip = parseIp(b.hostIP);
+      if (typeof ip === 'string') {
+        throw new InvalidOptionError(`${at}.hostIP`, b.hostIP, `expected an IPv4 or IPv6 address: ${ip}`);
+      }
+      hostIP = ip.text;
     }
     return { proto: b.proto, port, portEnd, ...(hostIP ? { hostIP } : {}), hostPort, hostPortEnd };
   });
@@ -223,5 +224,7 @@ export function parseBindings(list: readonly PortBinding[]): Binding[] {
 
 /** Docker's MAC for an IPv4 address: 02:42 followed by the four bytes of the address. */
 export function macFromIPv4(ip: string): string {
-  return ['02', '42', ...ipaddr.IPv4.parse(ip).octets.map((o) => o.toString(16).padStart(2, '0'))].join(':');
+  const parsed = parseIp(ip, { family: 4 });
+  if (typeof parsed === 'string') throw new InvalidOptionError('address', ip, parsed);
+  return ['02', '42', ...[...ipBytes(parsed)].map((o) => o.toString(16).padStart(2, '0'))].join(':');
 }

@@ -28,10 +28,12 @@ import type {
   Scope,
   StaticRoute,
 } from '../../driver-api/driver.ts';
+import { familyOf, networkOf } from '../../ip/index.ts';
+import { parseMac } from '../../ip/mac.ts';
 import type { PluginClient } from '../../plugins/client.ts';
 import { PluginCallError, PluginReplyError } from '../../plugins/errors.ts';
 import type { PluginRegistry } from '../../plugins/registry.ts';
-import { familyOf, isValidIfName, networkOf, parseIp, parseMac, Reply } from '../../plugins/reply.ts';
+import { isValidIfName, parseIp, Reply } from '../../plugins/reply.ts';
 
 /** The subsystem name in `Plugin.Activate`'s manifest and in method paths. */
 export const NETWORK_DRIVER_SUBSYSTEM = 'NetworkDriver';

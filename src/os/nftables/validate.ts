@@ -4,8 +4,8 @@
  * NftablesPlanError naming what was wrong, before anything is sent.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { DnetError } from '../../errors/index.ts';
+import { parseIp } from '../../ip/index.ts';
 import type { NftDataType, NftExpr } from './types.ts';
 
 /** A plan was given a bad name, number or value. Nothing was applied. */
@@ -121,13 +121,10 @@ function isObj(v: unknown): v is Record<string, unknown> {
 
 /** Orders two addresses of the same family (byte-wise, as the kernel compares them). */
 function ipOrder(a: string, b: string): number {
-  const x = ipaddr.parse(a).toByteArray();
-  const y = ipaddr.parse(b).toByteArray();
-  for (let i = 0; i < x.length; i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
+  const x = parseIp(a);
+  const y = parseIp(b);
+  if (typeof x === 'string' || typeof y === 'string') return 0; // checked as addresses before
+  return x.value < y.value ? -1 : x.value > y.value ? 1 : 0;
 }
 
 /**
