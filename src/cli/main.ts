@@ -8,6 +8,7 @@ import { API_VERSION } from '../daemon/api/context.ts';
 import { DNET_VERSION } from '../daemon/daemon.ts';
 import { UsageError } from './args.ts';
 import { Client, ConnectionError, DEFAULT_HOST, parseHost } from './client.ts';
+import { cniCommand } from './cni.ts';
 import { daemonCommand } from './daemon.ts';
 import { networkCommand, reportError } from './network.ts';
 import { type Io, json } from './output.ts';
@@ -18,6 +19,7 @@ const USAGE = `Usage: dnet [OPTIONS] COMMAND
 The Container Network Model daemon and its client
 
 Commands:
+  cni         Install the CNI plugin of type dnet
   daemon      Run the daemon
   network     Manage networks
   sandbox     Manage sandboxes
@@ -146,6 +148,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return new Client(target);
     };
     switch (cmd) {
+      case 'cni':
+        return await cniCommand(io, rest);
       case 'daemon':
         return await daemonCommand(io, rest);
       case 'network':

@@ -103,6 +103,20 @@ function checkCidr(option: string, cidr: string | undefined): void {
   }
 }
 
+/**
+ * Endpoint driver option naming the interface inside the sandbox (Docker 28's
+ * `--driver-opt com.docker.network.endpoint.ifname=NAME`; the CNI plugin's `CNI_IFNAME`).
+ */
+export const ENDPOINT_IFNAME_OPTION = 'com.docker.network.endpoint.ifname';
+
+/** Linux's rule for an interface name: 1-15 bytes, not `.` or `..`, no `/`, `:` or whitespace. */
+export function interfaceNameViolation(name: string): string | undefined {
+  if (name.length === 0 || Buffer.byteLength(name) > 15) return 'it must be 1 to 15 bytes long';
+  if (name === '.' || name === '..') return 'it cannot be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'it cannot contain "/", ":" or whitespace';
+  return undefined;
+}
+
 function checkStringMap(option: string, m: unknown): Record<string, string> {
   if (m === undefined) return {};
   if (typeof m !== 'object' || m === null || Array.isArray(m)) {
@@ -245,15 +259,24 @@ export class NetworkController {
    * Creates a container's sandbox before any join (the daemon's `sandbox create`): a namespace
    * with loopback up and its hosts/resolv.conf, or the host's namespace with `useHostNamespace`.
    * Unlike a sandbox made by a first join, it stays when its last endpoint leaves, until
-   * deleteSandbox.
+   * deleteSandbox. With `externalNetns` (a path), the sandbox is that existing namespace, made
+   * by someone else (a CNI runtime's `CNI_NETNS`): dnet adds its interfaces there and never
+   * removes the namespace; no hosts/resolv.conf are written for it.
    */
   async newSandbox(
     containerId: string,
-    options: JoinOptions & { useHostNamespace?: boolean } = {},
+    options: JoinOptions & { useHostNamespace?: boolean; externalNetns?: string } = {},
   ): Promise<Sandbox> {
     this.checkOpen();
     validateContainerId(containerId);
-    const { useHostNamespace, ...joinOptions } = options;
+    const { useHostNamespace, externalNetns, ...joinOptions } = options;
+    if (externalNetns !== undefined && (useHostNamespace || !externalNetns.startsWith('/'))) {
+      throw new InvalidOptionError(
+        'externalNetns',
+        externalNetns,
+        useHostNamespace ? 'cannot be combined with useHostNamespace' : 'expected an absolute path',
+      );
+    }
     return this.locks.run(`sb:${containerId}`, async () => {
       if (this.sandboxes.get(containerId)) throw new SandboxExistsError(containerId);
       const { sandbox } = await this.sandboxes.getOrCreate(
@@ -261,7 +284,14 @@ export class NetworkController {
         useHostNamespace === true,
         joinOptions,
         true,
+        externalNetns,
       );
+      try {
+        await this.persist.put(keys.sandbox(containerId), sandbox.record());
+      } catch (err) {
+        await this.sandboxes.destroy(sandbox).catch(() => {});
+        throw err;
+      }
       return sandbox;
     });
   }
@@ -492,6 +522,9 @@ export class Network {
       throw new InvalidOptionError('macAddress', options.macAddress, 'expected aa:bb:cc:dd:ee:ff');
     }
     const driverOptions = checkStringMap('driverOptions', options.driverOptions);
+    const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
+    const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
+    if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
     return this.controller.locks.run(`net:${this.id}`, async () => {
       if (this.deleted) throw new UnknownNetworkError(this.name);
       if (this.endpointByName(name)) throw new EndpointExistsError(name, this.name);
@@ -824,7 +857,9 @@ export class Endpoint {
           'the driver gave an interface for a container in the host namespace',
         );
       }
-      const ifName = sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
+      const ifName =
+        this.options.driverOptions?.[ENDPOINT_IFNAME_OPTION] ??
+        sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
       const inSandbox = info.interfaceName.inSandbox === true;
       sandbox.os.addInterface({
         inSandbox,

@@ -152,7 +152,11 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
   // 3. sandboxes
   for (const rec of sandboxes) {
     try {
-      ctl.sandboxes.restore(rec);
+      if (!ctl.sandboxes.restore(rec)) {
+        // An external namespace that is gone: the sandbox is dropped; its joins are undone below.
+        await persist.delete(keys.sandbox(rec.containerId));
+        report.rolledBack.push(`sandbox of ${rec.containerId} (its namespace ${rec.key} is gone)`);
+      }
     } catch (err) {
       problem(`sandbox of ${rec.containerId}`, err);
     }

@@ -11,6 +11,7 @@ import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
+import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer } from './api/server.ts';
 import { createLogger, errorFields, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { DaemonRegistry, type RegistrySnapshot } from './registry.ts';
@@ -158,6 +159,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       defaultBridge: options.defaultBridge ?? true,
       bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
     });
+    // Attachments whose namespace was gone at restore (or half made by a crash): released now.
+    for (const r of await reapDetachedAttachments(ctx))
+      logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
     for (const h of hosts) await server.listen(h);
   } catch (err) {
     await server.close(0).catch(() => {});

@@ -26,6 +26,7 @@ import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { ipv6Available, sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
 import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
+import { checkFirewallElements } from './check.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
 import {
   type Binding,
@@ -641,6 +642,33 @@ export class BridgeDriver implements NetworkDriver {
     this.fw?.removePorts(ports.map((p) => p.fw));
     e.ports = [];
     for (const p of ports) this.ports.release(p.alloc);
+  }
+
+  /** The endpoint's veth on its bridge and up, the bridge there, its firewall elements in place. */
+  async checkEndpoint(networkId: string, endpointId: string): Promise<string[]> {
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    const problems: string[] = [];
+    const bridge = this.nl.linkGet(n.cfg.bridgeName);
+    const veth = this.nl.linkGet(e.hostVeth);
+    if (!bridge) problems.push(`the bridge ${n.cfg.bridgeName} is missing`);
+    if (!veth) problems.push(`the host interface ${e.hostVeth} is missing`);
+    else {
+      if (bridge && veth.master !== bridge.index)
+        problems.push(`the host interface ${e.hostVeth} is not on the bridge ${n.cfg.bridgeName}`);
+      if (!veth.up) problems.push(`the host interface ${e.hostVeth} is down`);
+    }
+    const fw = this.firewall();
+    if (fw) {
+      problems.push(
+        ...checkFirewallElements(
+          fw,
+          this.fwNetwork(n),
+          e.ports.map((p) => p.fw),
+        ),
+      );
+    }
+    return problems;
   }
 
   async close(): Promise<void> {

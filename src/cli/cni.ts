@@ -1,0 +1,66 @@
+/** `dnet cni install`: puts the CNI plugin of type `dnet` where a container runtime looks for plugins. */
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { flag, parse, positionals, str, UsageError } from './args.ts';
+import type { Io } from './output.ts';
+
+export const CNI_USAGE = `Usage: dnet cni COMMAND
+
+The CNI plugin of type "dnet" (containerd, CRI-O, podman's CNI backend, nerdctl)
+
+Commands:
+  install     Write the plugin (a small launcher named dnet) into the runtime's plugin directory
+`;
+
+const INSTALL_USAGE = `Usage: dnet cni install [OPTIONS]
+
+Write the CNI plugin launcher named dnet into the runtime's plugin directory
+
+Options:
+      --bin-dir string   The CNI plugin directory (default /opt/cni/bin)
+`;
+
+/** The plugin's entry file in this installation. */
+export const CNI_ENTRY = fileURLToPath(new URL('../../bin/dnet-cni.js', import.meta.url));
+
+const shQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/** The launcher: one exec of node on the plugin's entry (the runtime gives env and stdin). */
+export function launcherScript(node: string = process.execPath, entry: string = CNI_ENTRY): string {
+  return `#!/bin/sh\n# The CNI plugin of type "dnet", written by \`dnet cni install\`.\nexec ${shQuote(node)} ${shQuote(entry)} "$@"\n`;
+}
+
+async function install(io: Io, args: string[]): Promise<number> {
+  const p = parse(args, { 'bin-dir': { type: 'string' } }, INSTALL_USAGE);
+  if (flag(p, 'help')) {
+    io.out(INSTALL_USAGE);
+    return 0;
+  }
+  positionals(p, 0, INSTALL_USAGE, 'cni install');
+  const dir = str(p, 'bin-dir') ?? '/opt/cni/bin';
+  await mkdir(dir, { recursive: true });
+  const target = join(dir, 'dnet');
+  // Written beside and renamed over: a runtime running the plugin meanwhile sees one or the other.
+  const tmp = `${target}.tmp-${process.pid}`;
+  await writeFile(tmp, launcherScript());
+  await chmod(tmp, 0o755);
+  await rename(tmp, target);
+  io.out(`${target}\n`);
+  return 0;
+}
+
+export async function cniCommand(io: Io, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'install':
+      return install(io, rest);
+    case undefined:
+    case '--help':
+    case '-h':
+      io.out(CNI_USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "cni ${sub}"`, CNI_USAGE);
+  }
+}
