@@ -485,6 +485,14 @@ describe('CNI plugin dnet (spec 1.1)', () => {
     }
     for (const x of [...valid, ...forgotten]) netnsDel(x.ns.name);
     assert.deepEqual(await attachments(), []);
-    assert.ok(readFileSync(PLUGIN, 'utf8').startsWith('#!/bin/sh'));
+  });
+
+  test('the installed plugin is one plain JavaScript file: no daemon, store, FFI or logger in it', () => {
+    const text = readFileSync(PLUGIN, 'utf8');
+    assert.ok(text.startsWith(`#!${process.execPath}\n`));
+    const required = [...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]).sort();
+    assert.deepEqual([...new Set(required)], ['node:http'], 'only node:http is loaded');
+    for (const heavy of ['lmdb', 'koffi', 'etcd3', 'pino', 'startDaemon', 'NetworkController'])
+      assert.ok(!text.includes(heavy), `${heavy} is not in the plugin`);
   });
 });
