@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 #   netavark + containernetworking-plugins (the peers `make bench` compares dnet with; the CNI
 #   plugins pull in iptables).
 APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins)
+# The CNI plugin's real-runtime test (test/kernel/podman.test.ts): podman 4.3 with its CNI backend,
+# and busybox-static for the image it imports.
+APT_PKGS+=(podman busybox-static)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

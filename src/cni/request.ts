@@ -76,6 +76,11 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
   const verb = command as Verb;
   const missing = REQUIRED[verb].filter((k) => !env[k]);
   if (missing.length > 0) throw invalidEnv(`required env variables [${missing.join(',')}] missing`);
+  // As libcni's skel: the attachment's variables are only looked at by the verbs that use them
+  // (libcni validates a config list by running VERSION with CNI_NETNS=dummy).
+  if (verb === 'VERSION' || verb === 'GC' || verb === 'STATUS') {
+    return { command: verb, containerId: '', netns: '', ifName: '', args: {}, path: env.CNI_PATH ?? '' };
+  }
   const containerId = env.CNI_CONTAINERID ?? '';
   if (containerId !== '' && !CONTAINER_ID_RE.test(containerId)) {
     throw invalidEnv(
