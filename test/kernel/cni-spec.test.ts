@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main as dnetMain } from '../../src/cli/main.ts';
@@ -265,6 +265,13 @@ describe('CNI plugin dnet (spec 1.1)', () => {
     assert.equal(noNet.code, 7);
     assert.match(noNet.msg, /nope/);
     assert.equal((await code('ADD', env, conf('1.1.0', { runtimeConfig: { mac: 'zz' } }))).code, 7);
+    // ...a CNI_NETNS that is not a namespace, or is the host's own.
+    writeFileSync(join(world.runDir, 'plain-file'), '');
+    const notNs = await code('ADD', { ...env, CNI_NETNS: join(world.runDir, 'plain-file') }, conf('1.1.0'));
+    assert.equal(notNs.code, 7, notNs.msg);
+    const hostNs = await code('ADD', { ...env, CNI_NETNS: '/proc/self/ns/net' }, conf('1.1.0'));
+    assert.equal(hostNs.code, 7, hostNs.msg);
+    assert.deepEqual(await attachments(), []);
     // 11: the daemon cannot be reached (ADD, DEL: try again later).
     const away = { host: `unix://${join(world.runDir, 'nobody.sock')}` };
     assert.equal((await code('ADD', env, conf('1.1.0', away))).code, 11);

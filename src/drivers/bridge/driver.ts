@@ -658,7 +658,8 @@ export class BridgeDriver implements NetworkDriver {
         problems.push(`the host interface ${e.hostVeth} is not on the bridge ${n.cfg.bridgeName}`);
       if (!veth.up) problems.push(`the host interface ${e.hostVeth} is down`);
     }
-    const fw = this.firewall();
+    // The firewall as it is (a check changes nothing, so no lazy init here).
+    const fw = this.cfg.enableFirewall ? this.fw : undefined;
     if (fw) {
       problems.push(
         ...checkFirewallElements(

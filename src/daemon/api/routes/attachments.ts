@@ -19,7 +19,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Proto } from '../../../driver-api/driver.ts';
-import { DnetError } from '../../../errors/index.ts';
+import { DnetError, SyscallError } from '../../../errors/index.ts';
 import { nameRuleViolation, validateContainerId } from '../../../errors/validate.ts';
 import {
   ENDPOINT_IFNAME_OPTION,
@@ -257,7 +257,18 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
         );
       }
     } else {
-      sb = await ctx.controller.newSandbox(cid, { externalNetns: req.netns });
+      if (inodeAt(req.netns) === undefined) {
+        throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: no such file`);
+      }
+      try {
+        sb = await ctx.controller.newSandbox(cid, { externalNetns: req.netns });
+      } catch (err) {
+        // Not a namespace (setns says EINVAL), or the host's own: the caller's mistake.
+        if (err instanceof RangeError || (err instanceof SyscallError && err.errnoName === 'EINVAL')) {
+          throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: ${err.message}`);
+        }
+        throw err;
+      }
       created = true;
     }
     let ep: Endpoint | undefined;
