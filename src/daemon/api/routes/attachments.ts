@@ -48,7 +48,7 @@ export class UnknownAttachmentError extends DnetError {
   ) {
     super(
       `no attachment of container ${JSON.stringify(containerID)} with interface ${JSON.stringify(ifName)}: ` +
-        'dnet attachment list shows them (GET /attachments)',
+        'GET /attachments?network=NAME lists them',
     );
   }
 }
