@@ -208,7 +208,7 @@ export class DnetDaemon implements Subject {
   async setup(): Promise<void> {
     const child = spawn(
       process.execPath,
-      [join(ROOT, 'bin/dnet.js'), 'daemon', '--run-dir', this.runDir, '--data-dir', this.dataDir],
+      [join(ROOT, 'dist/cli/bin.js'), 'daemon', '--run-dir', this.runDir, '--data-dir', this.dataDir],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     this.child = child;

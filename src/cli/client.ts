@@ -4,7 +4,7 @@
  * `{"message"}`; an unreachable daemon a ConnectionError.
  */
 import { request } from 'node:http';
-import { API_VERSION } from '../daemon/api/context.ts';
+import { API_VERSION } from '../daemon/api/version.ts';
 
 export const DEFAULT_HOST = 'unix:///run/dnet/dnet.sock';
 

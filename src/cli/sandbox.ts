@@ -116,7 +116,7 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
           ['CONTAINER ID', 'NAME', 'NETWORKS', 'SANDBOX KEY'],
           list.map((s) => [
             id(s),
-            s.Name || (s.External ? '(external)' : ''),
+            s.Name,
             // An attached (CNI) namespace shows each network with its interface: dn/eth0.
             Object.keys(s.Networks)
               .sort(naturalCompare)

@@ -26,6 +26,7 @@ import { RemoteDriver } from '../drivers/remote/index.ts';
 import {
   ActiveContainerError,
   ActiveEndpointsError,
+  ControllerClosedError,
   EndpointExistsError,
   InvalidJoinError,
   InvalidOptionError,
@@ -42,10 +43,21 @@ import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry } from '../plugins/index.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
-import { type EndpointRecord, type JoinRecord, keys, type NetworkRecord, Persister } from './persist.ts';
+import {
+  type Change,
+  del,
+  type EndpointRecord,
+  type JoinRecord,
+  keys,
+  type NetworkRecord,
+  Persister,
+  put,
+} from './persist.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
+import { Rollback, Teardown } from './rollback.ts';
 import { type Sandbox, SandboxSet } from './sandbox.ts';
 import type {
+  ConnectOptions,
   ControllerConfig,
   EndpointCreateOptions,
   EndpointInfo,
@@ -55,22 +67,6 @@ import type {
   NormalisedNetworkOptions,
   PoolInfo,
 } from './types.ts';
-
-/** A failure while undoing a failed operation is reported, never allowed to hide the first error. */
-async function undo(steps: (() => Promise<void> | void)[], cause: unknown): Promise<never> {
-  const failures: unknown[] = [];
-  for (const step of steps.reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      failures.push(err);
-    }
-  }
-  if (failures.length > 0 && cause instanceof Error) {
-    (cause as Error & { rollbackErrors?: unknown[] }).rollbackErrors = failures;
-  }
-  throw cause;
-}
 
 function isIn(ip: string, cidr: string): boolean {
   try {
@@ -128,6 +124,26 @@ function checkStringMap(option: string, m: unknown): Record<string, string> {
   return { ...(m as Record<string, string>) };
 }
 
+/** Checks an endpoint's name and options (createEndpoint, connect); its driver options, checked. */
+function checkEndpointOptions(name: string, options: EndpointCreateOptions): Record<string, string> {
+  validateEndpointName(name);
+  checkIp('ipv4Address', options.ipv4Address, 4);
+  checkIp('ipv6Address', options.ipv6Address, 6);
+  if (options.macAddress !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(options.macAddress)) {
+    throw new InvalidOptionError('macAddress', options.macAddress, 'expected aa:bb:cc:dd:ee:ff');
+  }
+  const driverOptions = checkStringMap('driverOptions', options.driverOptions);
+  const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
+  const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
+  if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
+  return driverOptions;
+}
+
+/** The intent of a join: recorded before the join's first step. */
+function joiningRecord(containerId: string, seq: number): JoinRecord {
+  return { containerId, state: 'joining', seq, routes: [], portMappings: [] };
+}
+
 export class NetworkController {
   readonly runDir: string;
   readonly dataDir: string;
@@ -137,6 +153,8 @@ export class NetworkController {
   /** @internal */ readonly sandboxes: SandboxSet;
   private readonly byId = new Map<string, Network>();
   private closed = false;
+  /** The last join's place in join order (see JoinRecord.seq); restore sets it past the records'. */
+  private joinSeq = 0;
   /** @internal */ readonly persist: Persister;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
@@ -157,6 +175,8 @@ export class NetworkController {
     const plugins = new PluginRegistry(config);
     this.drivers.setNetworkResolver((name) => RemoteDriver.resolve(plugins, name));
     this.drivers.setIpamResolver((name) => RemoteIpam.resolve(plugins, name));
+    for (const d of config.drivers ?? []) this.drivers.registerNetworkDriver(d);
+    for (const d of config.ipamDrivers ?? []) this.drivers.registerIpamDriver(d);
   }
 
   /**
@@ -173,6 +193,12 @@ export class NetworkController {
   /** @internal */
   adopt(n: Network): void {
     this.byId.set(n.id, n);
+  }
+
+  /** @internal The next place in join order; `atLeast` (restore) moves the counter past a record's. */
+  nextJoinSeq(atLeast = 0): number {
+    this.joinSeq = Math.max(this.joinSeq, atLeast);
+    return ++this.joinSeq;
   }
 
   /** Registers a network driver (built-in drivers beyond null and host, or a test driver). */
@@ -202,26 +228,26 @@ export class NetworkController {
     return this.locks.run(`netname:${name}`, async () => {
       if (this.networkByName(name)) throw new NetworkNameError(name);
       const id = newId();
-      const undoSteps: (() => Promise<void>)[] = [];
+      const rb = new Rollback();
       try {
         let ipamDriver: IpamDriver | undefined;
         let pools: PoolInfo[] = [];
         if (!driver.skipsIpam) {
           ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
-          pools = await allocatePools(ipamDriver, opts, undoSteps);
+          pools = await allocatePools(ipamDriver, opts, rb);
         }
         const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
         // Intent first: a crash from here on is rolled back at the next start.
-        await this.persist.put(keys.network(id), n.record('creating'));
-        undoSteps.push(() => this.persist.delete(keys.network(id)));
+        await this.persist.commit([put(keys.network(id), n.record('creating'))]);
+        rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
         const res = await driver.createNetwork(n.createRequest());
         if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
-        undoSteps.push(() => driver.deleteNetwork(id));
-        await this.persist.put(keys.network(id), n.record('ready'));
+        rb.undoKernel(() => driver.deleteNetwork(id));
+        await this.persist.commit([put(keys.network(id), n.record('ready'))]);
         this.byId.set(id, n);
         return n;
       } catch (err) {
-        return undo(undoSteps, err);
+        return rb.fail(err);
       }
     });
   }
@@ -249,6 +275,11 @@ export class NetworkController {
   /** The sandbox of a container, if it has one. */
   sandboxByContainer(containerId: string): Sandbox | undefined {
     return this.sandboxes.get(containerId);
+  }
+
+  /** The sandbox whose container has this name (JoinOptions.containerName), if any. */
+  sandboxByName(name: string): Sandbox | undefined {
+    return this.sandboxes.byName(name);
   }
 
   allSandboxes(): Sandbox[] {
@@ -286,32 +317,52 @@ export class NetworkController {
         true,
         externalNetns,
       );
+      // Durable before it is acknowledged; a crash before this commit leaves a namespace and a
+      // directory that no record owns, which the next start removes.
       try {
-        await this.persist.put(keys.sandbox(containerId), sandbox.record());
+        await this.persist.commit([put(keys.sandbox(containerId), sandbox.record())]);
       } catch (err) {
-        await this.sandboxes.destroy(sandbox).catch(() => {});
-        throw err;
+        const rb = new Rollback();
+        rb.undoKernel(() => this.sandboxes.destroy(sandbox));
+        return rb.fail(err);
       }
       return sandbox;
     });
   }
 
-  /** Makes every endpoint of the container's sandbox leave, then removes the sandbox. */
-  async deleteSandbox(containerId: string): Promise<void> {
+  /**
+   * Makes every endpoint of the container's sandbox leave (and, with `deleteEndpoints`, deletes
+   * them too, as the daemon's `sandbox rm` does for the endpoints its connects made), then
+   * removes the sandbox. The intent is recorded first: a crash midway is finished at the next start.
+   */
+  async deleteSandbox(containerId: string, options: { deleteEndpoints?: boolean } = {}): Promise<void> {
     validateContainerId(containerId);
+    const deleteEndpoints = options.deleteEndpoints === true;
+    const first = this.sandboxes.get(containerId);
+    if (!first) throw new UnknownSandboxError(containerId);
+    await this.locks.run(`sb:${containerId}`, async () => {
+      if (this.sandboxes.get(containerId) !== first) return;
+      await this.persist.commit([
+        put(keys.sandbox(containerId), { ...first.record(), state: 'deleting', deleteEndpoints }),
+      ]);
+    });
     for (;;) {
       const sb = this.sandboxes.get(containerId);
-      if (!sb) throw new UnknownSandboxError(containerId);
+      if (!sb) return; // its last endpoint's leave removed it (an implicit sandbox)
       for (const ep of sb.endpoints()) {
-        await ep.leave(containerId).catch((err: unknown) => {
-          if (!(err instanceof NoContainerError)) throw err;
+        const leaving = deleteEndpoints ? ep.leaveAndDelete() : ep.leave(containerId);
+        await leaving.catch((err: unknown) => {
+          if (!(err instanceof NoContainerError || err instanceof UnknownEndpointError)) throw err;
         });
       }
       const done = await this.locks.run(`sb:${containerId}`, async () => {
         if (this.sandboxes.get(containerId) !== sb) return true; // removed meanwhile
         if (!sb.isEmpty()) return false; // a join slipped in: leave again
-        await this.sandboxes.destroy(sb);
-        await this.persist.delete(keys.sandbox(containerId));
+        const t = new Teardown(`removing the sandbox of ${containerId}`);
+        if (await t.attempt(() => this.sandboxes.destroy(sb))) {
+          await t.attempt(() => this.persist.commit([del(keys.sandbox(containerId))]));
+        }
+        t.check();
         return true;
       });
       if (done) return;
@@ -323,8 +374,9 @@ export class NetworkController {
     this.byId.delete(n.id);
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new InvalidOptionError('controller', 'closed', 'the controller was closed');
+  /** @internal */
+  checkOpen(): void {
+    if (this.closed) throw new ControllerClosedError();
   }
 
   /**
@@ -378,6 +430,7 @@ function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOpti
     config: config.map((c) => ({ ...c })),
     enableIPv6,
     internal: o.internal ?? false,
+    attachable: o.attachable ?? false,
     labels: checkStringMap('labels', o.labels),
     driverOptions: checkStringMap('options', o.options),
   };
@@ -387,7 +440,7 @@ function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOpti
 async function allocatePools(
   ipam: IpamDriver,
   o: NormalisedNetworkOptions,
-  undoSteps: (() => Promise<void>)[],
+  rb: Rollback,
 ): Promise<PoolInfo[]> {
   const spaces = await ipam.defaultAddressSpaces();
   const entries: { entry: IpamConfigEntry; v6: boolean }[] = o.config.map((entry) => ({
@@ -405,16 +458,16 @@ async function allocatePools(
       options: { ...o.ipamOptions },
       v6,
     });
-    undoSteps.push(() => ipam.releasePool(alloc.poolId));
+    rb.undoRecord(() => ipam.releasePool(alloc.poolId));
     const gw = await ipam.requestAddress(alloc.poolId, {
       ...(entry.gateway ? { address: entry.gateway } : {}),
       options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
     });
-    undoSteps.push(() => ipam.releaseAddress(alloc.poolId, plain(gw.address)));
+    rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(gw.address)));
     const aux: Record<string, string> = {};
     for (const [k, ip] of Object.entries(entry.auxAddresses ?? {})) {
       const a = await ipam.requestAddress(alloc.poolId, { address: ip });
-      undoSteps.push(() => ipam.releaseAddress(alloc.poolId, plain(a.address)));
+      rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(a.address)));
       aux[k] = a.address;
     }
     pools.push({
@@ -432,6 +485,8 @@ async function allocatePools(
 
 export class Network {
   private readonly eps = new Map<string, Endpoint>();
+  /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
+  private readonly reserved = new Set<string>();
   private deleted = false;
   created = new Date();
   /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
@@ -455,6 +510,10 @@ export class Network {
 
   get internal(): boolean {
     return this.opts.internal;
+  }
+
+  get attachable(): boolean {
+    return this.opts.attachable === true;
   }
 
   get labels(): Record<string, string> {
@@ -515,83 +574,158 @@ export class Network {
   }
 
   async createEndpoint(name: string, options: EndpointCreateOptions = {}): Promise<Endpoint> {
-    validateEndpointName(name);
-    checkIp('ipv4Address', options.ipv4Address, 4);
-    checkIp('ipv6Address', options.ipv6Address, 6);
-    if (options.macAddress !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(options.macAddress)) {
-      throw new InvalidOptionError('macAddress', options.macAddress, 'expected aa:bb:cc:dd:ee:ff');
+    const driverOptions = checkEndpointOptions(name, options);
+    const persist = this.controller.persist;
+    const rb = new Rollback();
+    try {
+      const draft = await this.reserveEndpoint(name, options, driverOptions, rb);
+      const key = keys.endpoint(this.id, draft.id);
+      await persist.commit([put(key, draft.record('creating'))]);
+      rb.undoRecord(() => persist.commit([del(key)]));
+      const ep = await this.createInDriver(draft, rb);
+      await persist.commit([put(key, ep.record('ready'))]);
+      this.admit(ep);
+      return ep;
+    } catch (err) {
+      return rb.fail(err);
     }
-    const driverOptions = checkStringMap('driverOptions', options.driverOptions);
-    const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
-    const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
-    if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
+  }
+
+  /**
+   * Makes an endpoint for a container and joins it, as one operation (the Docker API's connect):
+   * after a crash at any point, the next start finds either all of it or none of it. The
+   * container's sandbox is made on its first join, as with Endpoint.join.
+   */
+  async connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+    validateContainerId(containerId);
+    const name = options.endpointName ?? containerId;
+    const epOptions = options.endpoint ?? {};
+    const driverOptions = checkEndpointOptions(name, epOptions);
+    const joinOptions = options.join ?? {};
+    const joinDriverOptions = checkStringMap('driverOptions', joinOptions.driverOptions);
+    const ctl = this.controller;
+    const rb = new Rollback();
+    let draft: Endpoint;
+    try {
+      draft = await this.reserveEndpoint(name, epOptions, driverOptions, rb);
+    } catch (err) {
+      return rb.fail(err);
+    }
+    return ctl.locks.run(`ep:${draft.id}`, () =>
+      ctl.locks.run(`sb:${containerId}`, async () => {
+        try {
+          const host = this.driver.usesHostNamespace === true;
+          const { sandbox, created } = await ctl.sandboxes.getOrCreate(containerId, host, joinOptions);
+          if (created) rb.undoKernel(() => ctl.sandboxes.destroy(sandbox));
+          const seq = ctl.nextJoinSeq();
+          const epKey = keys.endpoint(this.id, draft.id);
+          const sbKey = keys.sandbox(containerId);
+          // The intent: the endpoint being made and joined, and the sandbox if this join makes it.
+          await ctl.persist.commit([
+            put(epKey, draft.record('creating', joiningRecord(containerId, seq))),
+            ...(created ? [put(sbKey, sandbox.record())] : []),
+          ]);
+          rb.undoRecord(() => ctl.persist.commit([del(epKey), ...(created ? [del(sbKey)] : [])]));
+          const ep = await this.createInDriver(draft, rb);
+          await ep.joinSandbox(sandbox, joinDriverOptions, rb, seq);
+          // The result.
+          await ctl.persist.commit([put(epKey, ep.record('ready'))]);
+          this.admit(ep);
+          return ep;
+        } catch (err) {
+          return rb.fail(err);
+        }
+      }),
+    );
+  }
+
+  /**
+   * An endpoint's first step, under the network's lock: its name is reserved (no other endpoint
+   * can take it until it is made or given up) and its addresses are allocated. Nothing is
+   * recorded yet: allocations are replayed from records at start, so a crash loses them.
+   */
+  private async reserveEndpoint(
+    name: string,
+    options: EndpointCreateOptions,
+    driverOptions: Record<string, string>,
+    rb: Rollback,
+  ): Promise<Endpoint> {
     return this.controller.locks.run(`net:${this.id}`, async () => {
+      this.controller.checkOpen();
       if (this.deleted) throw new UnknownNetworkError(this.name);
-      if (this.endpointByName(name)) throw new EndpointExistsError(name, this.name);
-      const id = newId();
-      const undoSteps: (() => Promise<void>)[] = [];
-      try {
-        // An IPAM driver that asks for it (RequiresMACAddress) gets the endpoint's MAC in its
-        // address requests; when the user gave none, one is made up first and the endpoint keeps
-        // it (as Docker does). Otherwise no MAC is chosen here (the network driver may pick one).
-        let macAddress = options.macAddress?.toLowerCase();
-        const ipamOptions: Record<string, string> = {};
-        if (this.ipam && (await this.ipam.capabilities()).requiresMacAddress) {
-          macAddress ??= randomMac();
-          ipamOptions[IPAM_MAC_ADDRESS_OPTION] = macAddress;
-        }
-        const v4 = await this.allocateAddress(false, options.ipv4Address, ipamOptions, undoSteps);
-        const v6 = this.enableIPv6
-          ? await this.allocateAddress(true, options.ipv6Address, ipamOptions, undoSteps)
-          : undefined;
-        if (options.ipv6Address !== undefined && !this.enableIPv6) {
-          throw new InvalidOptionError(
-            'ipv6Address',
-            options.ipv6Address,
-            `network ${this.name} has no IPv6`,
-          );
-        }
-        const iface = {
-          ...(v4 ? { address: v4.address } : {}),
-          ...(v6 ? { addressIPv6: v6.address } : {}),
-          ...(macAddress ? { macAddress } : {}),
-        };
-        const epOptions: EndpointCreateOptions = {
-          exposedPorts: [...(options.exposedPorts ?? [])],
-          portBindings: [...(options.portBindings ?? [])],
-          driverOptions,
-          ...(options.macAddress ? { macAddress: options.macAddress } : {}),
-        };
-        const draft = new Endpoint(this, id, name, iface, v4?.poolId, v6?.poolId, epOptions);
-        await this.controller.persist.put(keys.endpoint(this.id, id), draft.record('creating'));
-        undoSteps.push(() => this.controller.persist.delete(keys.endpoint(this.id, id)));
-        const res = await this.driver.createEndpoint(draft.createRequest());
-        undoSteps.push(() => this.driver.deleteEndpoint(this.id, id));
-        const got = res.iface ?? {};
-        for (const k of ['address', 'addressIPv6', 'macAddress'] as const) {
-          if (got[k] !== undefined && iface[k] !== undefined && got[k] !== iface[k]) {
-            throw new InvalidOptionError(
-              `driver ${this.type}`,
-              got,
-              `the driver returned an interface ${k} for endpoint ${name}, but one was already set`,
-            );
-          }
-        }
-        const ep = new Endpoint(this, id, name, { ...iface, ...got }, v4?.poolId, v6?.poolId, epOptions);
-        await this.controller.persist.put(keys.endpoint(this.id, id), ep.record('ready'));
-        this.eps.set(id, ep);
-        return ep;
-      } catch (err) {
-        return undo(undoSteps, err);
+      if (this.endpointByName(name) || this.reserved.has(name))
+        throw new EndpointExistsError(name, this.name);
+      this.reserved.add(name);
+      rb.undoKernel(() => {
+        this.reserved.delete(name);
+      });
+      // An IPAM driver that asks for it (RequiresMACAddress) gets the endpoint's MAC in its
+      // address requests; when the user gave none, one is made up first and the endpoint keeps
+      // it (as Docker does). Otherwise no MAC is chosen here (the network driver may pick one).
+      let macAddress = options.macAddress?.toLowerCase();
+      const ipamOptions: Record<string, string> = {};
+      if (this.ipam && (await this.ipam.capabilities()).requiresMacAddress) {
+        macAddress ??= randomMac();
+        ipamOptions[IPAM_MAC_ADDRESS_OPTION] = macAddress;
       }
+      const v4 = await this.allocateAddress(false, options.ipv4Address, ipamOptions, rb);
+      const v6 = this.enableIPv6
+        ? await this.allocateAddress(true, options.ipv6Address, ipamOptions, rb)
+        : undefined;
+      if (options.ipv6Address !== undefined && !this.enableIPv6) {
+        throw new InvalidOptionError('ipv6Address', options.ipv6Address, `network ${this.name} has no IPv6`);
+      }
+      const iface = {
+        ...(v4 ? { address: v4.address } : {}),
+        ...(v6 ? { addressIPv6: v6.address } : {}),
+        ...(macAddress ? { macAddress } : {}),
+      };
+      const epOptions: EndpointCreateOptions = {
+        exposedPorts: [...(options.exposedPorts ?? [])],
+        portBindings: [...(options.portBindings ?? [])],
+        driverOptions,
+        ...(options.macAddress ? { macAddress: options.macAddress } : {}),
+      };
+      return new Endpoint(this, newId(), name, iface, v4?.poolId, v6?.poolId, epOptions);
     });
+  }
+
+  /** The driver makes the endpoint; the endpoint as made, with what the driver added (a MAC...). */
+  private async createInDriver(draft: Endpoint, rb: Rollback): Promise<Endpoint> {
+    const res = await this.driver.createEndpoint(draft.createRequest());
+    rb.undoKernel(() => this.driver.deleteEndpoint(this.id, draft.id));
+    const got = res.iface ?? {};
+    for (const k of ['address', 'addressIPv6', 'macAddress'] as const) {
+      if (got[k] !== undefined && draft.iface[k] !== undefined && got[k] !== draft.iface[k]) {
+        throw new InvalidOptionError(
+          `driver ${this.type}`,
+          got,
+          `the driver returned an interface ${k} for endpoint ${draft.name}, but one was already set`,
+        );
+      }
+    }
+    return new Endpoint(
+      this,
+      draft.id,
+      draft.name,
+      { ...draft.iface, ...got },
+      draft.poolV4,
+      draft.poolV6,
+      draft.options,
+    );
+  }
+
+  /** The endpoint is made: it takes its reserved name's place in the network. */
+  private admit(ep: Endpoint): void {
+    this.reserved.delete(ep.name);
+    this.eps.set(ep.id, ep);
   }
 
   private async allocateAddress(
     v6: boolean,
     wanted: string | undefined,
     options: Record<string, string>,
-    undoSteps: (() => Promise<void>)[],
+    rb: Rollback,
   ): Promise<{ poolId: string; address: string } | undefined> {
     const ipam = this.ipam;
     const pools = this.pools.filter((p) => p.v6 === v6);
@@ -620,7 +754,7 @@ export class Network {
           ...(wanted === undefined ? {} : { address: wanted }),
           ...(Object.keys(options).length > 0 ? { options: { ...options } } : {}),
         });
-        undoSteps.push(() => ipam.releaseAddress(p.poolId, plain(a.address)));
+        rb.undoRecord(() => ipam.releaseAddress(p.poolId, plain(a.address)));
         return { poolId: p.poolId, address: a.address };
       } catch (err) {
         last = err;
@@ -652,34 +786,33 @@ export class Network {
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);
-        if (this.eps.size > 0) {
-          throw new ActiveEndpointsError(
-            this.name,
-            this.endpoints().map((e) => e.name),
-          );
+        if (this.eps.size > 0 || this.reserved.size > 0) {
+          throw new ActiveEndpointsError(this.name, [
+            ...this.endpoints().map((e) => e.name),
+            ...this.reserved,
+          ]);
         }
-        await this.controller.persist.put(keys.network(this.id), this.record('deleting'));
+        const persist = this.controller.persist;
+        await persist.commit([put(keys.network(this.id), this.record('deleting'))]);
         await this.driver.deleteNetwork(this.id);
         this.deleted = true;
         this.controller.forget(this);
-        await this.controller.persist.delete(keys.network(this.id));
+        await persist.commit([del(keys.network(this.id))]);
         // Reverse of creation: aux addresses, gateway, pool. A failure here leaks an
-        // allocation, never a kernel object; it is reported after the network is gone.
-        const errors: unknown[] = [];
+        // allocation, never a kernel object; every one is reported after the network is gone.
+        const t = new Teardown(`releasing the addresses of network ${this.name}`);
         if (this.ipam) {
+          const ipam = this.ipam;
           for (const p of [...this.pools].reverse()) {
             for (const a of Object.values(p.auxAddresses)) {
-              await this.ipam.releaseAddress(p.poolId, plain(a)).catch((e: unknown) => errors.push(e));
+              await t.attempt(() => ipam.releaseAddress(p.poolId, plain(a)));
             }
-            if (p.gateway) {
-              await this.ipam
-                .releaseAddress(p.poolId, plain(p.gateway))
-                .catch((e: unknown) => errors.push(e));
-            }
-            await this.ipam.releasePool(p.poolId).catch((e: unknown) => errors.push(e));
+            const gw = p.gateway;
+            if (gw) await t.attempt(() => ipam.releaseAddress(p.poolId, plain(gw)));
+            await t.attempt(() => ipam.releasePool(p.poolId));
           }
         }
-        if (errors.length > 0) throw errors[0];
+        t.check();
       }),
     );
   }
@@ -709,6 +842,24 @@ export interface JoinState {
   portMappings: PortMapping[];
   /** The driver made the interface inside the sandbox and removes it itself. */
   inSandbox?: boolean;
+  /** The join's place in join order (JoinRecord.seq). */
+  seq: number;
+}
+
+/** The join record of a join in `state`. */
+function joinRecordOf(j: JoinState, state: JoinRecord['state']): JoinRecord {
+  return {
+    containerId: j.containerId,
+    state,
+    seq: j.seq,
+    ...(j.ifName ? { ifName: j.ifName } : {}),
+    ...(j.srcName ? { srcName: j.srcName } : {}),
+    ...(j.inSandbox ? { inSandbox: true } : {}),
+    ...(j.gateway ? { gateway: j.gateway } : {}),
+    ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
+    routes: j.routes,
+    portMappings: j.portMappings,
+  };
 }
 
 export class Endpoint {
@@ -745,24 +896,9 @@ export class Endpoint {
     this.joined = state;
   }
 
-  /** @internal */
+  /** @internal The endpoint's record; its join as it is now, unless `join` says otherwise. */
   record(state: EndpointRecord['state'], join?: JoinRecord): EndpointRecord {
-    const j = this.joined;
-    const jr: JoinRecord | undefined =
-      join ??
-      (j
-        ? {
-            containerId: j.containerId,
-            state: 'joined',
-            ...(j.ifName ? { ifName: j.ifName } : {}),
-            ...(j.srcName ? { srcName: j.srcName } : {}),
-            ...(j.inSandbox ? { inSandbox: true } : {}),
-            ...(j.gateway ? { gateway: j.gateway } : {}),
-            ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
-            routes: j.routes,
-            portMappings: j.portMappings,
-          }
-        : undefined);
+    const jr = join ?? (this.joined ? joinRecordOf(this.joined, 'joined') : undefined);
     return {
       id: this.id,
       name: this.name,
@@ -790,11 +926,8 @@ export class Endpoint {
     };
   }
 
-  private async save(join?: JoinRecord): Promise<void> {
-    await this.network.controller.persist.put(
-      keys.endpoint(this.network.id, this.id),
-      this.record('ready', join),
-    );
+  private get key(): string {
+    return keys.endpoint(this.network.id, this.id);
   }
 
   /**
@@ -803,50 +936,58 @@ export class Endpoint {
    */
   async join(containerId: string, options: JoinOptions = {}): Promise<{ sandboxKey: string }> {
     validateContainerId(containerId);
+    const driverOptions = checkStringMap('driverOptions', options.driverOptions);
     const ctl = this.network.controller;
+    ctl.checkOpen();
     return this.locks.run(`ep:${this.id}`, () =>
       this.locks.run(`sb:${containerId}`, async () => {
         if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
         if (this.joined) throw new InvalidJoinError(this.name, this.joined.containerId);
         const host = this.network.driver.usesHostNamespace === true;
-        const undoSteps: (() => Promise<void> | void)[] = [];
+        const rb = new Rollback();
         try {
           const { sandbox, created } = await ctl.sandboxes.getOrCreate(containerId, host, options);
-          if (created) {
-            undoSteps.push(() => ctl.sandboxes.destroy(sandbox));
-            await ctl.persist.put(keys.sandbox(containerId), sandbox.record());
-            undoSteps.push(() => ctl.persist.delete(keys.sandbox(containerId)));
-          }
-          await this.connect(sandbox, checkStringMap('driverOptions', options.driverOptions), undoSteps);
+          if (created) rb.undoKernel(() => ctl.sandboxes.destroy(sandbox));
+          const seq = ctl.nextJoinSeq();
+          const sbKey = keys.sandbox(containerId);
+          // The intent: the join, and the sandbox if this join makes it.
+          await ctl.persist.commit([
+            put(this.key, this.record('ready', joiningRecord(containerId, seq))),
+            ...(created ? [put(sbKey, sandbox.record())] : []),
+          ]);
+          rb.undoRecord(() =>
+            ctl.persist.commit([put(this.key, this.record('ready')), ...(created ? [del(sbKey)] : [])]),
+          );
+          await this.joinSandbox(sandbox, driverOptions, rb, seq);
+          await ctl.persist.commit([put(this.key, this.record('ready'))]);
           return { sandboxKey: sandbox.key };
         } catch (err) {
-          return undo(undoSteps, err);
+          return rb.fail(err);
         }
       }),
     );
   }
 
   /**
-   * @internal The work of a join once the sandbox exists (also used by restore to re-join an
-   * endpoint whose kernel objects are gone). Records the intent first, the result last.
+   * @internal The kernel work of a join once the sandbox exists (join, connect, and restore
+   * re-joining an endpoint whose kernel objects are gone). Records nothing: the caller commits.
    */
-  async connect(
+  async joinSandbox(
     sandbox: Sandbox,
     driverOptions: Record<string, string>,
-    undoSteps: (() => Promise<void> | void)[],
+    rb: Rollback,
+    seq: number,
   ): Promise<void> {
     const containerId = sandbox.containerId;
     const driver = this.network.driver;
-    await this.save({ containerId, state: 'joining', routes: [], portMappings: [] });
-    undoSteps.push(() => this.save());
     const info = await driver.join({
       networkId: this.network.id,
       endpointId: this.id,
       sandboxKey: sandbox.key,
       options: driverOptions,
     });
-    undoSteps.push(() => driver.leave(this.network.id, this.id));
-    const state: JoinState = { containerId, sandbox, routes: [], portMappings: [] };
+    rb.undoKernel(() => driver.leave(this.network.id, this.id));
+    const state: JoinState = { containerId, sandbox, routes: [], portMappings: [], seq };
     if (info.gateway) state.gateway = info.gateway;
     if (info.gatewayIPv6) state.gatewayIPv6 = info.gatewayIPv6;
     if (info.interfaceName) {
@@ -861,17 +1002,20 @@ export class Endpoint {
         this.options.driverOptions?.[ENDPOINT_IFNAME_OPTION] ??
         sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
       const inSandbox = info.interfaceName.inSandbox === true;
+      const srcName = info.interfaceName.srcName;
       sandbox.os.addInterface({
         inSandbox,
-        srcName: info.interfaceName.srcName,
+        srcName,
         dstName: ifName,
         ...(this.iface.macAddress ? { mac: this.iface.macAddress } : {}),
         addresses: [this.iface.address, this.iface.addressIPv6].filter((a): a is string => !!a),
       });
       state.ifName = ifName;
-      state.srcName = info.interfaceName.srcName;
-      if (inSandbox) state.inSandbox = true;
-      else undoSteps.push(() => sandbox.os.removeInterface(ifName, info.interfaceName?.srcName ?? ifName));
+      state.srcName = srcName;
+      if (inSandbox) {
+        state.inSandbox = true;
+        rb.undoKernel(() => sandbox.os.forgetInterface(ifName));
+      } else rb.undoKernel(() => sandbox.os.removeInterface(ifName, srcName));
       for (const r of info.staticRoutes) {
         sandbox.os.addRoute(r.destination, ifName, r.routeType === 0 ? r.nextHop : undefined);
         state.routes.push({ destination: r.destination, ...(r.nextHop ? { nextHop: r.nextHop } : {}) });
@@ -884,16 +1028,15 @@ export class Endpoint {
       );
     }
     sandbox.attach(this, state);
-    undoSteps.push(() => sandbox.detach(this));
+    rb.undoKernel(() => sandbox.detach(this));
     if (driver.programExternalConnectivity) {
       await driver.programExternalConnectivity(this.network.id, this.id, {});
-      undoSteps.push(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
+      rb.undoKernel(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
       const oper = await driver.endpointOperInfo(this.network.id, this.id);
       if (Array.isArray(oper.portMappings)) state.portMappings = oper.portMappings;
     }
     await sandbox.writeFiles();
     this.joined = state;
-    await this.save();
   }
 
   /** The container leaves: its interface goes, and its sandbox too when this was its last endpoint. */
@@ -904,50 +1047,101 @@ export class Endpoint {
         const j = this.joined;
         if (!j || j.containerId !== containerId)
           throw new NoContainerError(this.name, containerId, j?.containerId);
-        await this.disconnect(j);
+        await this.teardown(j, false);
       }),
     );
   }
 
-  /** @internal Undoes a join, every step attempted even when an earlier one failed. */
-  async disconnect(j: JoinState): Promise<void> {
-    const ctl = this.network.controller;
-    const driver = this.network.driver;
-    const sandbox = j.sandbox;
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<void> | void) => {
-      try {
-        await fn();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
-    await attempt(() =>
-      this.save({
-        containerId: j.containerId,
-        state: 'leaving',
-        ...(j.ifName ? { ifName: j.ifName } : {}),
-        ...(j.srcName ? { srcName: j.srcName } : {}),
-        routes: j.routes,
-        portMappings: j.portMappings,
+  /**
+   * The container joined to this endpoint (if any) leaves and the endpoint is deleted, as one
+   * operation (the Docker API's disconnect): after a crash the next start finishes it.
+   */
+  async leaveAndDelete(): Promise<void> {
+    await this.locks.run(`ep:${this.id}`, async () => {
+      if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
+      const j = this.joined;
+      if (!j) return this.teardown(undefined, true);
+      await this.locks.run(`sb:${j.containerId}`, () => this.teardown(j, true));
+    });
+  }
+
+  /** Deletes the endpoint. Refused while a container is joined (ActiveContainerError). */
+  async delete(): Promise<void> {
+    await this.locks.run(`net:${this.network.id}`, () =>
+      this.locks.run(`ep:${this.id}`, async () => {
+        if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
+        if (this.joined) throw new ActiveContainerError(this.name, this.joined.containerId);
+        await this.teardown(undefined, true);
       }),
     );
-    await attempt(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
-    await attempt(() => sandbox.detach(this));
-    if (j.ifName) {
-      for (const r of j.routes) await attempt(() => void sandbox.os.removeRoute(r.destination));
+  }
+
+  /**
+   * @internal Undoes a join (`j`) and/or deletes the endpoint, as one operation: the intent is
+   * committed first, then every kernel step is attempted even when an earlier one failed, then
+   * the result is committed. When a step failed, what may still exist keeps its record (in state
+   * `leaving`/`deleting`: the next start finishes it) and its addresses, and every failure is
+   * reported together (TeardownError).
+   */
+  async teardown(j: JoinState | undefined, deleteEndpoint: boolean): Promise<void> {
+    const ctl = this.network.controller;
+    const driver = this.network.driver;
+    const networkId = this.network.id;
+    const intent = this.record(
+      deleteEndpoint ? 'deleting' : 'ready',
+      j ? joinRecordOf(j, 'leaving') : undefined,
+    );
+    await ctl.persist.commit([put(this.key, intent)]);
+    const what = deleteEndpoint
+      ? `deleting endpoint ${this.name}`
+      : `container ${j?.containerId ?? ''} leaving endpoint ${this.name}`;
+    const t = new Teardown(what);
+    const changes: Change[] = [];
+    if (j) {
+      const sandbox = j.sandbox;
+      await t.attempt(() => driver.revokeExternalConnectivity?.(networkId, this.id));
+      await t.attempt(() => sandbox.detach(this));
       const ifName = j.ifName;
-      if (!j.inSandbox) await attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
-      else sandbox.os.forgetInterface(ifName);
+      if (ifName) {
+        for (const r of j.routes) await t.attempt(() => void sandbox.os.removeRoute(r.destination));
+        if (!j.inSandbox) await t.attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+        else sandbox.os.forgetInterface(ifName);
+      }
+      await t.attempt(() => driver.leave(networkId, this.id));
+      this.joined = undefined;
+      if (sandbox.isEmpty() && !sandbox.explicit) {
+        if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
+          changes.push(del(keys.sandbox(j.containerId)));
+      } else await t.attempt(() => sandbox.writeFiles());
     }
-    await attempt(() => driver.leave(this.network.id, this.id));
-    this.joined = undefined;
-    await attempt(() => this.save());
-    if (sandbox.isEmpty() && !sandbox.explicit) {
-      await attempt(() => ctl.sandboxes.destroy(sandbox));
-      await attempt(() => ctl.persist.delete(keys.sandbox(sandbox.containerId)));
-    } else await attempt(() => sandbox.writeFiles());
-    if (errors.length > 0) throw errors[0];
+    // When the driver cannot delete it, the endpoint stays (a delete can be retried; the network
+    // cannot go meanwhile); its record keeps the intent, which the next start finishes.
+    if (deleteEndpoint && (await t.attempt(() => driver.deleteEndpoint(networkId, this.id)))) {
+      this.deleted = true;
+      this.network.forget(this);
+    }
+    if (t.failed) {
+      // Keep the intent; commit only the sandbox that is gone for sure.
+      await t.attempt(() => ctl.persist.commit(changes));
+      t.check();
+    }
+    await ctl.persist.commit([
+      deleteEndpoint ? del(this.key) : put(this.key, this.record('ready')),
+      ...changes,
+    ]);
+    if (deleteEndpoint) {
+      const ipam = this.network.ipam;
+      const release = new Teardown(`releasing the addresses of endpoint ${this.name}`);
+      if (ipam && this.poolV4 && this.iface.address) {
+        const [pool, a] = [this.poolV4, plain(this.iface.address)];
+        await release.attempt(() => ipam.releaseAddress(pool, a));
+      }
+      if (ipam && this.poolV6 && this.iface.addressIPv6) {
+        const [pool, a] = [this.poolV6, plain(this.iface.addressIPv6)];
+        await release.attempt(() => ipam.releaseAddress(pool, a));
+      }
+      release.check();
+    }
   }
 
   async info(): Promise<EndpointInfo> {
@@ -976,26 +1170,5 @@ export class Endpoint {
           }
         : {}),
     };
-  }
-
-  /** Deletes the endpoint. Refused while a container is joined (ActiveContainerError). */
-  async delete(): Promise<void> {
-    await this.locks.run(`net:${this.network.id}`, () =>
-      this.locks.run(`ep:${this.id}`, async () => {
-        if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
-        if (this.joined) throw new ActiveContainerError(this.name, this.joined.containerId);
-        const persist = this.network.controller.persist;
-        await persist.put(keys.endpoint(this.network.id, this.id), this.record('deleting'));
-        await this.network.driver.deleteEndpoint(this.network.id, this.id);
-        this.deleted = true;
-        this.network.forget(this);
-        await persist.delete(keys.endpoint(this.network.id, this.id));
-        const ipam = this.network.ipam;
-        if (ipam && this.poolV4 && this.iface.address)
-          await ipam.releaseAddress(this.poolV4, plain(this.iface.address));
-        if (ipam && this.poolV6 && this.iface.addressIPv6)
-          await ipam.releaseAddress(this.poolV6, plain(this.iface.addressIPv6));
-      }),
-    );
   }
 }

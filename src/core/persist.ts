@@ -1,15 +1,18 @@
 /**
  * What the core keeps in the store, and how. One record per network, endpoint and sandbox,
  * written before the call that changed it returns. Operations that touch the kernel in several
- * steps write an intent first (`state: 'creating'`, a join in state `'joining'`...), so that after
- * a crash the next start knows what was half done and rolls it back (see controller.restore).
+ * steps commit an intent first (`state: 'creating'`, a join in state `'joining'`...) and their
+ * result last, each as one store transaction over every record the operation changes, so that
+ * after a crash the next start knows what was half done and rolls all of it back, or finishes it
+ * (see restore.ts): a connect (endpoint + join, sandbox made on first join) is one operation, a
+ * disconnect (leave + delete) another.
  *
  * IPAM and host-port allocations are not stored apart: they are replayed from these records at
  * start (networks' pools, gateways and auxiliary addresses; endpoints' addresses; joined endpoints'
  * published ports), so the store holds one truth and nothing can be handed out twice.
  */
 import type { PortMapping } from '../driver-api/driver.ts';
-import type { KvStore } from '../store/types.ts';
+import type { KvOp, KvStore } from '../store/types.ts';
 import type { EndpointCreateOptions, JoinOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
 
 const PREFIX = 'dnet';
@@ -28,6 +31,12 @@ export interface NetworkRecord {
 export interface JoinRecord {
   containerId: string;
   state: 'joining' | 'joined' | 'leaving';
+  /**
+   * The join's place in the controller's join order: restore re-attaches a sandbox's endpoints in
+   * this order, so interface names and the default route (the first endpoint in join order that
+   * has a gateway gives it) come back as they were. Absent in records of older versions.
+   */
+  seq?: number;
   ifName?: string;
   srcName?: string;
   inSandbox?: boolean;
@@ -52,6 +61,16 @@ export interface EndpointRecord {
 export interface SandboxRecord {
   id: string;
   containerId: string;
+  /**
+   * `deleting`: a removal was under way (its endpoints leave, and go too with `deleteEndpoints`);
+   * restore finishes it. Absent: the sandbox exists.
+   */
+  state?: 'deleting';
+  deleteEndpoints?: boolean;
+  /** The container's name, if its creator gave one (the daemon's container names). */
+  name?: string;
+  /** RFC 3339, when the sandbox was made. */
+  created?: string;
   key: string;
   isHost: boolean;
   explicit: boolean;
@@ -69,6 +88,15 @@ export const keys = {
   app: (name: string) => `${PREFIX}/app/${name}`,
 };
 
+/** One change of a commit: a put, or a delete when `value` is undefined. */
+export interface Change {
+  key: string;
+  value?: unknown;
+}
+
+export const put = (key: string, value: unknown): Change => ({ key, value });
+export const del = (key: string): Change => ({ key });
+
 /** The store as the core uses it; without a store every write is a no-op (a library user's choice). */
 export class Persister {
   constructor(readonly store: KvStore | undefined) {}
@@ -83,6 +111,23 @@ export class Persister {
 
   async delete(key: string): Promise<void> {
     if (this.store) await this.store.delete(key);
+  }
+
+  /**
+   * Writes every change of one operation in one durable transaction: all of them or none. A key
+   * given twice keeps its last change.
+   */
+  async commit(changes: readonly Change[]): Promise<void> {
+    if (!this.store || changes.length === 0) return;
+    const last = new Map<string, KvOp>();
+    for (const c of changes) {
+      last.delete(c.key);
+      last.set(
+        c.key,
+        c.value === undefined ? { type: 'delete', key: c.key } : { type: 'put', key: c.key, value: c.value },
+      );
+    }
+    await this.store.transaction([...last.values()]);
   }
 
   async load(): Promise<{

@@ -1,19 +1,31 @@
 /**
  * Start-up reconciliation: the store says what should exist; the kernel says what does.
  *
- * 1. Networks and endpoints in state `ready` are restored: IPAM allocations replayed (same
- *    subnets, gateways, auxiliary and endpoint addresses, so nothing is handed out twice), and each
- *    driver rebuilds its state, adopting its kernel objects or making them again. Records in state
- *    `creating` or `deleting` are operations a crash interrupted: they are rolled back/finished.
+ * 1. Networks in state `ready` are restored: IPAM allocations replayed (same subnets, gateways,
+ *    auxiliary addresses, so nothing is handed out twice) and each driver rebuilds its state,
+ *    adopting its kernel objects or making them again. A network `creating` or `deleting` is an
+ *    operation a crash interrupted: it is rolled back (or finished).
  * 2. Sandboxes are adopted (their namespace still exists: a daemon restart) or made again at the
  *    same path (after a reboot).
- * 3. Joined endpoints keep their published ports (same host ports); when their interface is
- *    intact they are adopted, otherwise they join again. Joins a crash left half done
- *    (`joining`, `leaving`) are undone. Implicit sandboxes left empty are removed.
- * 4. Namespaces under `<runDir>/netns` that no sandbox owns are deleted; drivers finish
- *    (firewall rebuilt in one transaction, orphaned links removed).
+ * 3. Endpoints: each record says what its last operation was. `ready` endpoints are restored
+ *    (addresses replayed). An endpoint `creating` (a create, or a connect: endpoint + join) is
+ *    rolled back whole; one `deleting` (a delete, or a disconnect: leave + delete) is finished;
+ *    a join `joining` is undone and one `leaving` finished, the endpoint kept. Joins of a sandbox
+ *    being removed are finished the same way.
+ * 4. Joined endpoints are re-attached in join order (JoinRecord.seq), so interface names and the
+ *    default route come back as they were; they keep their published ports (same host ports).
+ *    Intact kernel objects are adopted; otherwise the endpoint joins again, same addresses.
+ * 5. Sandboxes being removed, and implicit sandboxes left empty, are removed.
+ * 6. Namespaces under `<runDir>/netns` and directories under `<runDir>/sandboxes` that no sandbox
+ *    owns are deleted; drivers finish (firewall rebuilt in one transaction, orphans removed).
+ *
+ * Recovery never lies: when undoing or finishing something fails, its record is kept (the next
+ * start tries again), its addresses stay allocated, and the failure is in `problems`. Only what
+ * was really done is in `rolledBack`.
  */
 
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   DEFAULT_IPAM,
   IPAM_GATEWAY_ADDRESS_TYPE,
@@ -23,16 +35,19 @@ import {
 } from '../driver-api/ipam.ts';
 import { deleteNetns, listNetns } from '../os/netns/index.ts';
 import { Endpoint, type JoinState, Network, type NetworkController } from './controller.ts';
-import { type EndpointRecord, keys, type NetworkRecord } from './persist.ts';
+import { del, type EndpointRecord, type JoinRecord, keys, type NetworkRecord, put } from './persist.ts';
+import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
 
 const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
 
-/** Problems met while restoring: reported, never fatal for the rest of the state. */
+/** What a restore found and did: reported, never fatal for the rest of the state. */
 export interface RestoreReport {
   restoredNetworks: number;
   restoredEndpoints: number;
+  /** Interrupted operations undone or finished (really done: a failure is a problem instead). */
   rolledBack: string[];
+  /** What could not be restored, undone or finished; its record is kept for the next start. */
   problems: string[];
 }
 
@@ -71,6 +86,37 @@ function needsReplay(ipam: IpamDriver): Promise<boolean> {
   return r;
 }
 
+/** The endpoint's addresses, requested again as at create (with its MAC when the IPAM wants it). */
+async function replayAddresses(n: Network, rec: EndpointRecord): Promise<void> {
+  if (!n.ipam || !(await needsReplay(n.ipam))) return;
+  const mac = rec.iface.macAddress;
+  const withMac = mac !== undefined && (await n.ipam.capabilities()).requiresMacAddress;
+  const options = withMac ? { options: { [IPAM_MAC_ADDRESS_OPTION]: mac } } : {};
+  if (rec.poolV4 && rec.iface.address)
+    await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
+  if (rec.poolV6 && rec.iface.addressIPv6)
+    await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
+}
+
+/** What a record says to do with its endpoint (and its join) now. */
+type Disposition =
+  | { do: 'restore'; join?: JoinRecord } // keep the endpoint; re-attach `join` if given
+  | { do: 'unjoin' } // keep the endpoint; undo (or finish taking down) its join
+  | { do: 'remove' }; // undo the join, if any, and delete the endpoint
+
+function dispositionOf(
+  rec: EndpointRecord,
+  sandboxGoing: (containerId: string) => boolean | undefined,
+): Disposition {
+  if (rec.state !== 'ready') return { do: 'remove' };
+  const j = rec.join;
+  if (!j) return { do: 'restore' };
+  if (j.state !== 'joined') return { do: 'unjoin' };
+  const going = sandboxGoing(j.containerId);
+  if (going === undefined) return { do: 'restore', join: j };
+  return going ? { do: 'remove' } : { do: 'unjoin' };
+}
+
 export async function restoreController(ctl: NetworkController): Promise<RestoreReport> {
   const report: RestoreReport = { restoredNetworks: 0, restoredEndpoints: 0, rolledBack: [], problems: [] };
   const persist = ctl.persist;
@@ -86,21 +132,26 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
       problem(`network ${rec.name}: driver ${rec.type} not available, kept in the store`, err);
       continue;
     }
-    const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
-    const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
-    n.created = new Date(rec.created);
-    n.driverData = { ...(rec.driverData ?? {}) };
-    if (rec.state !== 'ready') {
-      // Interrupted create or delete: make sure nothing of it stays.
-      await driver.restoreNetwork?.(n.createRequest(), n.driverData).catch(() => undefined);
-      await driver.deleteNetwork(rec.id).catch(() => undefined);
-      for (const e of endpoints.filter((x) => x.networkId === rec.id))
-        await persist.delete(keys.endpoint(rec.id, e.id));
-      await persist.delete(keys.network(rec.id));
-      report.rolledBack.push(`network ${rec.name} (${rec.state})`);
-      continue;
-    }
     try {
+      const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
+      const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
+      n.created = new Date(rec.created);
+      n.driverData = { ...(rec.driverData ?? {}) };
+      if (rec.state !== 'ready') {
+        // Interrupted create or delete: nothing of it may stay. restoreNetwork rebuilds the
+        // driver's memory of what may be half made (it may fail on a half-made network: the
+        // deleteNetwork that follows is what tells whether anything is left).
+        try {
+          await driver.restoreNetwork?.(n.createRequest(), n.driverData);
+        } catch {}
+        await driver.deleteNetwork(rec.id);
+        await persist.commit([
+          ...endpoints.filter((x) => x.networkId === rec.id).map((e) => del(keys.endpoint(rec.id, e.id))),
+          del(keys.network(rec.id)),
+        ]);
+        report.rolledBack.push(`network ${rec.name} (${rec.state})`);
+        continue;
+      }
       // The built-in IPAM keeps no state of its own: replay. A remote IPAM keeps its own, and
       // gets the requests again only when it asks for it (RequiresRequestReplay), as dockerd does.
       if (ipam && (await needsReplay(ipam))) await replayPools(ipam, rec);
@@ -112,72 +163,73 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
     }
   }
 
-  // 2. endpoints
-  const joins: { ep: Endpoint; rec: EndpointRecord }[] = [];
-  for (const rec of endpoints) {
-    const n = ctl.networkByID(rec.networkId);
-    if (!n) {
-      if (!networks.some((x) => x.id === rec.networkId))
-        await persist.delete(keys.endpoint(rec.networkId, rec.id));
-      continue;
-    }
-    const ep = new Endpoint(n, rec.id, rec.name, rec.iface, rec.poolV4, rec.poolV6, rec.options);
-    if (rec.state !== 'ready') {
-      await n.driver.restoreEndpoint?.(ep.createRequest()).catch(() => undefined);
-      await n.driver.deleteEndpoint(n.id, rec.id).catch(() => undefined);
-      await persist.delete(keys.endpoint(n.id, rec.id));
-      report.rolledBack.push(`endpoint ${rec.name} (${rec.state})`);
-      continue;
-    }
-    try {
-      if (n.ipam && (await needsReplay(n.ipam))) {
-        // The same request as at create: with the endpoint's MAC when the driver wants it.
-        const mac = rec.iface.macAddress;
-        const withMac = mac !== undefined && (await n.ipam.capabilities()).requiresMacAddress;
-        const options = withMac ? { options: { [IPAM_MAC_ADDRESS_OPTION]: mac } } : {};
-        if (rec.poolV4 && rec.iface.address)
-          await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
-        if (rec.poolV6 && rec.iface.addressIPv6)
-          await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
-      }
-      await n.driver.restoreEndpoint?.(ep.createRequest());
-      n.adopt(ep);
-      report.restoredEndpoints++;
-      if (rec.join) joins.push({ ep, rec });
-    } catch (err) {
-      problem(`endpoint ${rec.name}`, err);
-    }
-  }
-
-  // 3. sandboxes
+  // 2. sandboxes
+  const going = new Map<string, boolean>(); // containerId → deleteEndpoints, for sandboxes being removed
   for (const rec of sandboxes) {
     try {
       if (!ctl.sandboxes.restore(rec)) {
         // An external namespace that is gone: the sandbox is dropped; its joins are undone below.
-        await persist.delete(keys.sandbox(rec.containerId));
+        await persist.commit([del(keys.sandbox(rec.containerId))]);
         report.rolledBack.push(`sandbox of ${rec.containerId} (its namespace ${rec.key} is gone)`);
+        continue;
       }
+      if (rec.state === 'deleting') going.set(rec.containerId, rec.deleteEndpoints === true);
     } catch (err) {
       problem(`sandbox of ${rec.containerId}`, err);
     }
   }
+  const sandboxGoing = (containerId: string) => going.get(containerId);
 
-  // 4. joins, in a stable order so interfaces keep their names
-  for (const { ep, rec } of joins) {
-    const j = rec.join;
-    if (!j) continue;
-    const sb = ctl.sandboxes.get(j.containerId);
-    const driver = ep.network.driver;
-    if (!sb || j.state !== 'joined') {
-      // Interrupted join or leave: undo what may be there.
-      if (sb && j.ifName && j.srcName)
-        await Promise.resolve(sb.os.removeInterface(j.ifName, j.srcName)).catch(() => undefined);
-      await driver.revokeExternalConnectivity?.(ep.network.id, ep.id).catch(() => undefined);
-      await driver.leave(ep.network.id, ep.id).catch(() => undefined);
-      await persist.put(keys.endpoint(ep.network.id, ep.id), ep.record('ready'));
-      report.rolledBack.push(`join of ${rec.name} by ${j.containerId} (${j.state})`);
+  // 3. endpoints
+  const joins: { ep: Endpoint; rec: EndpointRecord; join: JoinRecord }[] = [];
+  let maxSeq = 0;
+  for (const rec of endpoints) {
+    const n = ctl.networkByID(rec.networkId);
+    if (!n) {
+      // Its network was rolled back above, or its record is gone: nothing of it can exist.
+      if (!networks.some((x) => x.id === rec.networkId)) {
+        await persist
+          .commit([del(keys.endpoint(rec.networkId, rec.id))])
+          .catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
+      }
       continue;
     }
+    maxSeq = Math.max(maxSeq, rec.join?.seq ?? 0);
+    const ep = new Endpoint(n, rec.id, rec.name, rec.iface, rec.poolV4, rec.poolV6, rec.options);
+    const d = dispositionOf(rec, sandboxGoing);
+    if (d.do === 'remove') {
+      const done = await takeDown(ctl, ep, rec, true, report);
+      if (!done) {
+        // Still partly there: its addresses stay taken until a later start removes it.
+        await replayAddresses(n, rec).catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
+      }
+      continue;
+    }
+    try {
+      await replayAddresses(n, rec);
+      await n.driver.restoreEndpoint?.(ep.createRequest());
+      n.adopt(ep);
+      report.restoredEndpoints++;
+    } catch (err) {
+      problem(`endpoint ${rec.name}`, err);
+      continue;
+    }
+    if (d.do === 'unjoin') await takeDown(ctl, ep, rec, false, report);
+    else if (d.join) joins.push({ ep, rec, join: d.join });
+  }
+  ctl.nextJoinSeq(maxSeq);
+
+  // 4. joins, in join order: interface names and the default route come back as they were
+  joins.sort((a, b) => (a.join.seq ?? Number.MAX_SAFE_INTEGER) - (b.join.seq ?? Number.MAX_SAFE_INTEGER));
+  for (const { ep, rec, join: j } of joins) {
+    const sb = ctl.sandboxes.get(j.containerId);
+    const driver = ep.network.driver;
+    if (!sb) {
+      // Its sandbox could not be restored (a problem above): undo the join.
+      await takeDown(ctl, ep, rec, false, report);
+      continue;
+    }
+    const seq = j.seq ?? ctl.nextJoinSeq();
     try {
       const intact =
         (await driver.restoreJoin?.(ep.network.id, ep.id, { portMappings: j.portMappings })) ?? true;
@@ -188,6 +240,7 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
           sandbox: sb,
           routes: j.routes,
           portMappings: j.portMappings,
+          seq,
           ...(j.ifName ? { ifName: j.ifName } : {}),
           ...(j.srcName ? { srcName: j.srcName } : {}),
           ...(j.inSandbox ? { inSandbox: true } : {}),
@@ -198,28 +251,34 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
         ep.setJoined(state);
       } else {
         // The kernel side is gone (a reboot, or someone deleted it): join again, same addresses.
-        if (j.ifName && j.srcName)
-          await Promise.resolve(sb.os.removeInterface(j.ifName, j.srcName)).catch(() => undefined);
-        await ep.connect(sb, { ...(sb.options.driverOptions ?? {}) }, []);
+        if (j.ifName && j.srcName && !j.inSandbox) sb.os.removeInterface(j.ifName, j.srcName);
+        await ep.joinSandbox(sb, { ...(sb.options.driverOptions ?? {}) }, new Rollback(), seq);
+        await persist.commit([put(keys.endpoint(ep.network.id, ep.id), ep.record('ready'))]);
       }
     } catch (err) {
       problem(`join of ${rec.name} by ${j.containerId}`, err);
-      await persist.put(keys.endpoint(ep.network.id, ep.id), ep.record('ready')).catch(() => undefined);
     }
   }
 
-  // 5. empty implicit sandboxes go; the others get their files rewritten
+  // 5. sandboxes being removed, and implicit sandboxes left empty, go; the others get their files
   for (const sb of ctl.sandboxes.all()) {
-    if (sb.isEmpty() && !sb.explicit) {
-      await ctl.sandboxes.destroy(sb).catch((err: unknown) => problem(`sandbox of ${sb.containerId}`, err));
-      await persist.delete(keys.sandbox(sb.containerId));
+    const removing = going.has(sb.containerId);
+    if (sb.isEmpty() && (removing || !sb.explicit)) {
+      try {
+        await ctl.sandboxes.destroy(sb);
+        await persist.commit([del(keys.sandbox(sb.containerId))]);
+        if (removing) report.rolledBack.push(`removal of the sandbox of ${sb.containerId} (finished)`);
+      } catch (err) {
+        problem(`sandbox of ${sb.containerId}`, err);
+      }
     } else {
       await sb.writeFiles().catch((err: unknown) => problem(`files of ${sb.containerId}`, err));
     }
   }
 
-  // 6. namespaces nobody owns (a crash between creating one and recording it)
-  const owned = new Set(ctl.sandboxes.all().map((s: Sandbox) => s.key));
+  // 6. namespaces and sandbox directories nobody owns (a crash between making one and recording it)
+  const live = ctl.sandboxes.all();
+  const owned = new Set(live.map((s: Sandbox) => s.key));
   for (const name of listNetns({ runDir: ctl.runDir })) {
     const path = `${ctl.runDir}/netns/${name}`;
     if (name !== 'default' && !owned.has(path)) {
@@ -231,10 +290,84 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
       }
     }
   }
+  const dirs = new Set(live.map((s: Sandbox) => s.dir));
+  const sandboxesDir = join(ctl.runDir, 'sandboxes');
+  for (const id of readdirIfExists(sandboxesDir)) {
+    if (dirs.has(join(sandboxesDir, id))) continue;
+    try {
+      rmSync(join(sandboxesDir, id), { recursive: true, force: true });
+      report.rolledBack.push(`sandbox directory ${id} (no sandbox)`);
+    } catch (err) {
+      problem(`sandbox directory ${id}`, err);
+    }
+  }
 
   for (const d of ctl.drivers.loadedNetworkDrivers()) {
     await d.restoreDone?.().catch((err: unknown) => problem(`driver ${d.type}`, err));
   }
   ctl.lastRestore = report;
   return report;
+}
+
+function readdirIfExists(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * Undoes (or finishes taking down) an endpoint's join and, with `deleteEndpoint`, deletes the
+ * endpoint, from its record alone. Every step is attempted; when one fails the record is kept
+ * as it is (the next start tries again) and the failures are a problem. True when all was done.
+ */
+async function takeDown(
+  ctl: NetworkController,
+  ep: Endpoint,
+  rec: EndpointRecord,
+  deleteEndpoint: boolean,
+  report: RestoreReport,
+): Promise<boolean> {
+  const n = ep.network;
+  const driver = n.driver;
+  const j = rec.join;
+  const what = deleteEndpoint
+    ? `endpoint ${rec.name} (${rec.state}${j ? `, join ${j.state}` : ''})`
+    : `join of ${rec.name} by ${j?.containerId} (${j?.state})`;
+  const t = new Teardown(what);
+  if (deleteEndpoint) {
+    // Rebuilds the driver's memory of an endpoint that may be half made; it may fail on exactly
+    // that, and the deleteEndpoint below is what tells whether anything is left.
+    try {
+      await driver.restoreEndpoint?.(ep.createRequest());
+    } catch {}
+  }
+  const sb = j ? ctl.sandboxes.get(j.containerId) : undefined;
+  if (j) {
+    if (sb && j.ifName) {
+      const ifName = j.ifName;
+      if (j.inSandbox) sb.os.forgetInterface(ifName);
+      else await t.attempt(() => sb.os.removeInterface(ifName, j.srcName ?? ifName));
+    }
+    await t.attempt(() => driver.revokeExternalConnectivity?.(n.id, ep.id));
+    await t.attempt(() => driver.leave(n.id, ep.id));
+  }
+  if (deleteEndpoint) await t.attempt(() => driver.deleteEndpoint(n.id, ep.id));
+  if (t.failed) {
+    report.problems.push(`${what}: ${t.errors.map(String).join('; ')}; kept on record for the next start`);
+    return false;
+  }
+  const key = keys.endpoint(n.id, ep.id);
+  const committed = await t.attempt(() =>
+    ctl.persist.commit([deleteEndpoint ? del(key) : put(key, ep.record('ready'))]),
+  );
+  if (!committed) {
+    report.problems.push(`${what}: ${t.errors.map(String).join('; ')}`);
+    return false;
+  }
+  if (deleteEndpoint) n.forget(ep);
+  report.rolledBack.push(what);
+  return true;
 }

@@ -19,7 +19,8 @@ import type { SandboxRecord } from './persist.ts';
 import type { JoinOptions } from './types.ts';
 
 export class Sandbox {
-  id = newId();
+  /** When the sandbox was made. */
+  created = new Date();
   private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
   private gw4: string | undefined;
   private gw6: string | undefined;
@@ -28,22 +29,32 @@ export class Sandbox {
 
   /** @internal */
   constructor(
+    /** The core's sandbox ID (its directory under `<runDir>/sandboxes`). */
+    readonly id: string,
     readonly containerId: string,
     /** @internal */ readonly os: OsSandbox,
     readonly options: Readonly<JoinOptions>,
     readonly hostsPath: string,
     readonly resolvConfPath: string,
-    private readonly dir: string,
+    /** @internal Its own directory (default place of hosts and resolv.conf). */
+    readonly dir: string,
     private readonly hostResolvConf: string,
     /** Created on its own (controller.newSandbox): it stays when its last endpoint leaves. */
     readonly explicit = false,
   ) {}
+
+  /** The container's name, if its creator gave one (JoinOptions.containerName). */
+  get name(): string | undefined {
+    return this.options.containerName;
+  }
 
   /** @internal */
   record(): SandboxRecord {
     return {
       id: this.id,
       containerId: this.containerId,
+      ...(this.options.containerName !== undefined ? { name: this.options.containerName } : {}),
+      created: this.created.toISOString(),
       key: this.key,
       isHost: this.isHost,
       explicit: this.explicit,
@@ -214,6 +225,8 @@ function attachIfSame(path: string, inode: number): OsSandbox | undefined {
 /** The controller's sandboxes, one per container. */
 export class SandboxSet {
   private readonly byContainer = new Map<string, Sandbox>();
+  /** By container name (the first sandbox made with a name keeps it). */
+  private readonly named = new Map<string, Sandbox>();
 
   constructor(
     private readonly runDir: string,
@@ -226,6 +239,22 @@ export class SandboxSet {
 
   all(): Sandbox[] {
     return [...this.byContainer.values()];
+  }
+
+  byName(name: string): Sandbox | undefined {
+    return this.named.get(name);
+  }
+
+  private add(sb: Sandbox): void {
+    this.byContainer.set(sb.containerId, sb);
+    const name = sb.name;
+    if (name !== undefined && !this.named.has(name)) this.named.set(name, sb);
+  }
+
+  private remove(sb: Sandbox): void {
+    if (this.byContainer.get(sb.containerId) === sb) this.byContainer.delete(sb.containerId);
+    const name = sb.name;
+    if (name !== undefined && this.named.get(name) === sb) this.named.delete(name);
   }
 
   /**
@@ -253,6 +282,7 @@ export class SandboxSet {
         ? OsSandbox.attach(externalNetns)
         : OsSandbox.create(id.slice(0, 12), this.runDir);
     const sb = new Sandbox(
+      id,
       containerId,
       os,
       { ...options },
@@ -262,7 +292,7 @@ export class SandboxSet {
       this.hostResolvConf,
       explicit,
     );
-    this.byContainer.set(containerId, sb);
+    this.add(sb);
     if (explicit) {
       try {
         await sb.writeFiles();
@@ -301,26 +331,29 @@ export class SandboxSet {
       }
       os = adopted ?? OsSandbox.create(basename(rec.key), dirname(dirname(rec.key)));
     }
-    const dir = join(this.runDir, 'sandboxes', rec.id);
+    // Older versions named the directory apart from the sandbox's ID: where the default hosts file
+    // is, is the directory.
+    const dir = rec.options.hostsPath ? join(this.runDir, 'sandboxes', rec.id) : dirname(rec.hostsPath);
     const sb = new Sandbox(
+      rec.id,
       rec.containerId,
       os,
-      rec.options,
+      { ...rec.options, ...(rec.name !== undefined ? { containerName: rec.name } : {}) },
       rec.hostsPath,
       rec.resolvConfPath,
       dir,
       this.hostResolvConf,
       rec.explicit,
     );
-    sb.id = rec.id;
+    if (rec.created) sb.created = new Date(rec.created);
     sb.adoptFiles();
-    this.byContainer.set(rec.containerId, sb);
+    this.add(sb);
     return sb;
   }
 
   /** Removes the sandbox: its files, its namespace (unless it is the host's). */
   async destroy(sb: Sandbox): Promise<void> {
-    if (this.byContainer.get(sb.containerId) === sb) this.byContainer.delete(sb.containerId);
+    this.remove(sb);
     try {
       sb.os.destroy();
     } finally {
@@ -332,5 +365,6 @@ export class SandboxSet {
   releaseAll(): void {
     for (const sb of this.byContainer.values()) sb.os.release();
     this.byContainer.clear();
+    this.named.clear();
   }
 }

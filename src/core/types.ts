@@ -1,5 +1,6 @@
 /** The public option and info shapes of the core API (src/index.ts re-exports them). */
-import type { ExposedPort, PortBinding, PortMapping } from '../driver-api/driver.ts';
+import type { ExposedPort, NetworkDriver, PortBinding, PortMapping } from '../driver-api/driver.ts';
+import type { IpamDriver } from '../driver-api/ipam.ts';
 import type { KvStore } from '../store/types.ts';
 
 export interface ControllerConfig {
@@ -14,6 +15,12 @@ export interface ControllerConfig {
    * dataDir). With a store, create() restores what it holds. Without one, state lives in memory.
    */
   store?: KvStore;
+  /**
+   * Network and IPAM drivers of the caller's own, registered before the store is restored (so
+   * their networks come back too). Same as registerDriver/registerIpamDriver after create.
+   */
+  drivers?: NetworkDriver[];
+  ipamDrivers?: IpamDriver[];
   /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
   defaultAddressPools?: { base: string; size: number }[];
   /**
@@ -43,6 +50,8 @@ export interface NetworkCreateOptions {
   ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
   enableIPv6?: boolean;
   internal?: boolean;
+  /** Containers may be attached to it by hand (Docker's `--attachable`; recorded and reported). */
+  attachable?: boolean;
   labels?: Record<string, string>;
   /** Driver options: Docker's `com.docker.network.*` keys and the driver's own. */
   options?: Record<string, string>;
@@ -55,6 +64,8 @@ export interface NormalisedNetworkOptions {
   config: IpamConfigEntry[];
   enableIPv6: boolean;
   internal: boolean;
+  /** Absent in records of older versions: false. */
+  attachable?: boolean;
   labels: Record<string, string>;
   driverOptions: Record<string, string>;
 }
@@ -77,6 +88,11 @@ export interface ExtraHost {
 }
 
 export interface JoinOptions {
+  /**
+   * The container's name, kept with its sandbox (set when the sandbox is made: by newSandbox or
+   * the first join). The daemon names containers with it; names need not be unique in the library.
+   */
+  containerName?: string;
   hostname?: string;
   domainname?: string;
   /** DNS servers for resolv.conf (replace the host's). */
@@ -90,6 +106,15 @@ export interface JoinOptions {
   resolvConfPath?: string;
   /** Options handed to the driver's join. */
   driverOptions?: Record<string, string>;
+}
+
+/** A connect (network.connect): an endpoint made for a container and joined to it, as one operation. */
+export interface ConnectOptions {
+  /** The endpoint's name. Default: the container ID. */
+  endpointName?: string;
+  endpoint?: EndpointCreateOptions;
+  /** Used for the sandbox when this is the container's first join (and the driver options always). */
+  join?: JoinOptions;
 }
 
 export interface EndpointInfo {

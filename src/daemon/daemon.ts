@@ -13,8 +13,8 @@ import type { KvStore } from '../store/types.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer } from './api/server.ts';
-import { createLogger, errorFields, type Logger, type LogLevel, type LogSink } from './log.ts';
-import { DaemonRegistry, type RegistrySnapshot } from './registry.ts';
+import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import { DaemonRegistry } from './registry.ts';
 
 export const DEFAULT_RUN_DIR = '/run/dnet';
 export const DEFAULT_DATA_DIR = '/var/lib/dnet';
@@ -81,7 +81,6 @@ export function defaultBridgeOptions(bridgeName: string): Record<string, string>
 /** Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge. */
 export async function ensurePredefinedNetworks(
   controller: NetworkController,
-  registry: DaemonRegistry,
   opts: { defaultBridge: boolean; bridgeName: string },
 ): Promise<void> {
   const want: [type: string, name: string, options: Record<string, string>][] = [
@@ -91,12 +90,9 @@ export async function ensurePredefinedNetworks(
   if (opts.defaultBridge) want.push(['bridge', 'bridge', defaultBridgeOptions(opts.bridgeName)]);
   for (const [type, name, options] of want) {
     if (controller.networkByName(name)) continue;
-    const n = await controller.newNetwork(type, name, { options });
-    registry.setNetworkAttributes(n.id, { attachable: false, ipamOptions: {} });
+    await controller.newNetwork(type, name, { options });
   }
 }
-
-const REGISTRY_KEY = 'dnet/app/registry';
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
@@ -129,33 +125,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   for (const p of restore.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
   for (const r of restore.rolledBack)
     logger.warn({ event: 'restore', rolledBack: r }, `restore: rolled back ${r}`);
-  const saved = await store.get(REGISTRY_KEY);
-  const registry = saved ? DaemonRegistry.restore(saved.value as RegistrySnapshot) : new DaemonRegistry();
-  // Registry changes are written in order; close() waits for the last one.
-  let writes: Promise<unknown> = Promise.resolve();
-  registry.onChange = () => {
-    const snap = registry.snapshot();
-    writes = writes
-      .then(() => store.put(REGISTRY_KEY, snap))
-      .catch((err: unknown) =>
-        logger.error(
-          { event: 'error', error: errorFields(err, true) },
-          `store: cannot save the registry: ${String(err)}`,
-        ),
-      );
-  };
-  const ctx = new ApiContext(controller, registry, {
-    version: DNET_VERSION,
-    runDir,
-    dataDir,
-    startedAt: new Date(),
-  });
+  // Containers are the controller's sandboxes (their names are in the sandbox records).
+  const registry = new DaemonRegistry(controller);
+  const ctx = new ApiContext(
+    controller,
+    registry,
+    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date() },
+    logger,
+  );
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     logger,
   });
   try {
-    await ensurePredefinedNetworks(controller, registry, {
+    await ensurePredefinedNetworks(controller, {
       defaultBridge: options.defaultBridge ?? true,
       bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
     });
@@ -187,7 +170,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await server.close();
         } finally {
           await controller.close();
-          await writes;
           await store.close();
         }
         logger.info({ event: 'stop', durationMs: Date.now() - started }, 'dnet daemon: stopped');

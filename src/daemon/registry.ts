@@ -1,12 +1,15 @@
 /**
- * The daemon's own state, beside the controller's: the containers it knows (Docker's API names
- * containers by ID or name; the core knows only container IDs, which name sandboxes) and the few
- * network attributes of Docker's API that the core does not keep (Attachable, IPAM options).
+ * The daemon's containers. Docker's API names containers by ID or name; the core names sandboxes
+ * by container ID and keeps each sandbox's container name and creation time in the sandbox's own
+ * record (written in the same durable commit as the operation that made it). So the registry
+ * stores nothing: a container is a sandbox, looked up by ID, name or ID prefix.
  *
- * One small object with a plain snapshot (`snapshot()` / `DaemonRegistry.restore()`) and a
- * change hook, so the daemon can persist it beside the controller's store later.
+ * While a connect or a sandbox create is under way, its container is *held*: its name is taken
+ * (a concurrent request with the same name means the same container, one with another ID gets a
+ * name conflict) until the operation has made the sandbox or given up.
  */
-import { isFullId, nameRuleViolation } from '../errors/validate.ts';
+import { isFullId, nameRuleViolation, newId } from '../errors/validate.ts';
+import type { Sandbox } from '../index.ts';
 import {
   AmbiguousContainerError,
   ContainerNameConflictError,
@@ -22,14 +25,11 @@ export interface ContainerRecord {
   readonly created: string;
 }
 
-export interface NetworkAttributes {
-  attachable: boolean;
-  ipamOptions: Record<string, string>;
-}
-
-export interface RegistrySnapshot {
-  containers: ContainerRecord[];
-  networks: Record<string, NetworkAttributes>;
+/** Where the registry finds sandboxes (the controller). */
+export interface SandboxIndex {
+  sandboxByContainer(containerId: string): Sandbox | undefined;
+  sandboxByName(name: string): Sandbox | undefined;
+  allSandboxes(): Sandbox[];
 }
 
 /** The shortest ID prefix that names a container (Docker's short ID): shorter ones are names. */
@@ -45,19 +45,31 @@ export function checkContainerName(name: string): string {
   return n;
 }
 
-export class DaemonRegistry {
-  private readonly byId = new Map<string, ContainerRecord>();
-  private readonly byName = new Map<string, ContainerRecord>();
-  private readonly nets = new Map<string, NetworkAttributes>();
-  /** Called after every change (persistence hooks in here). */
-  onChange: (() => void) | undefined;
+/** A container as its sandbox records it; sandboxes made without a name go by their short ID. */
+export function containerOf(sb: Sandbox): ContainerRecord {
+  return {
+    id: sb.containerId,
+    name: sb.name ?? sb.containerId.slice(0, 12),
+    created: sb.created.toISOString(),
+  };
+}
 
-  containers(): ContainerRecord[] {
-    return [...this.byId.values()];
+export class DaemonRegistry {
+  private readonly held = new Map<string, { rec: ContainerRecord; holds: number }>();
+
+  constructor(private readonly sandboxes: SandboxIndex) {}
+
+  /** The container with this full ID: its sandbox, or a held container. */
+  container(id: string): ContainerRecord | undefined {
+    const sb = this.sandboxes.sandboxByContainer(id);
+    return sb ? containerOf(sb) : this.held.get(id)?.rec;
   }
 
-  container(id: string): ContainerRecord | undefined {
-    return this.byId.get(id);
+  private byName(name: string): ContainerRecord | undefined {
+    const sb = this.sandboxes.sandboxByName(name);
+    if (sb) return containerOf(sb);
+    for (const h of this.held.values()) if (h.rec.name === name) return h.rec;
+    return undefined;
   }
 
   /**
@@ -66,59 +78,45 @@ export class DaemonRegistry {
    * existing container whose ID happens to start with it.
    */
   resolve(ref: string): ContainerRecord | undefined {
-    const exact = this.byId.get(ref) ?? this.byName.get(ref.startsWith('/') ? ref.slice(1) : ref);
+    const exact = this.container(ref) ?? this.byName(ref.startsWith('/') ? ref.slice(1) : ref);
     if (exact) return exact;
     if (ref.length < MIN_ID_PREFIX || !/^[0-9a-f]+$/.test(ref)) return undefined;
-    const matches = [...this.byId.values()].filter((c) => c.id.startsWith(ref));
-    if (matches.length > 1) throw new AmbiguousContainerError(ref, matches.length);
-    return matches[0];
+    const ids = new Set<string>();
+    for (const sb of this.sandboxes.allSandboxes())
+      if (sb.containerId.startsWith(ref)) ids.add(sb.containerId);
+    for (const id of this.held.keys()) if (id.startsWith(ref)) ids.add(id);
+    if (ids.size > 1) throw new AmbiguousContainerError(ref, ids.size);
+    const [id] = ids;
+    return id === undefined ? undefined : this.container(id);
   }
 
-  /** Records a container; its name must be free. */
-  add(rec: ContainerRecord): ContainerRecord {
-    if (!isFullId(rec.id)) throw new Error(`container ID ${rec.id} is not 64 hex characters`);
-    const other = this.byName.get(rec.name);
+  /**
+   * Holds a container for the length of an operation (release it with `release(id)` when done):
+   * `ref` resolved as in `resolve`, or else a new container named `ref` (a new ID), or with ID
+   * `ref` when it is 64 hex characters (named by its short ID).
+   */
+  hold(ref: string): ContainerRecord {
+    const rec =
+      this.resolve(ref) ??
+      (isFullId(ref)
+        ? { id: ref, name: ref.slice(0, 12), created: new Date().toISOString() }
+        : { id: newId(), name: checkContainerName(ref), created: new Date().toISOString() });
+    return this.holdRecord(rec);
+  }
+
+  /** Holds a new container with this ID and name; its name must be free. */
+  holdRecord(rec: ContainerRecord): ContainerRecord {
+    if (!isFullId(rec.id)) throw new InvalidContainerNameError(rec.id, 'a container ID is 64 hex characters');
+    const other = this.byName(rec.name);
     if (other && other.id !== rec.id) throw new ContainerNameConflictError(rec.name, other.id);
-    const frozen = Object.freeze({ ...rec });
-    this.byId.set(rec.id, frozen);
-    this.byName.set(rec.name, frozen);
-    this.onChange?.();
-    return frozen;
+    const h = this.held.get(rec.id);
+    if (h) h.holds++;
+    else this.held.set(rec.id, { rec: Object.freeze({ ...rec }), holds: 1 });
+    return rec;
   }
 
-  remove(id: string): void {
-    const rec = this.byId.get(id);
-    if (!rec) return;
-    this.byId.delete(id);
-    if (this.byName.get(rec.name) === rec) this.byName.delete(rec.name);
-    this.onChange?.();
-  }
-
-  networkAttributes(networkId: string): NetworkAttributes {
-    const a = this.nets.get(networkId);
-    return a ? { ...a, ipamOptions: { ...a.ipamOptions } } : { attachable: false, ipamOptions: {} };
-  }
-
-  setNetworkAttributes(networkId: string, attrs: NetworkAttributes): void {
-    this.nets.set(networkId, { attachable: attrs.attachable, ipamOptions: { ...attrs.ipamOptions } });
-    this.onChange?.();
-  }
-
-  removeNetwork(networkId: string): void {
-    if (this.nets.delete(networkId)) this.onChange?.();
-  }
-
-  snapshot(): RegistrySnapshot {
-    return {
-      containers: this.containers().map((c) => ({ ...c })),
-      networks: Object.fromEntries([...this.nets.keys()].map((id) => [id, this.networkAttributes(id)])),
-    };
-  }
-
-  static restore(s: RegistrySnapshot): DaemonRegistry {
-    const r = new DaemonRegistry();
-    for (const c of s.containers) r.add(c);
-    for (const [id, a] of Object.entries(s.networks)) r.setNetworkAttributes(id, a);
-    return r;
+  release(id: string): void {
+    const h = this.held.get(id);
+    if (h && --h.holds === 0) this.held.delete(id);
   }
 }

@@ -333,3 +333,37 @@ export class SandboxModeError extends DnetError {
     );
   }
 }
+
+// --- teardown and lifecycle ----------------------------------------------------------------
+
+/**
+ * Taking something down (a leave, an endpoint's or a sandbox's removal) met failures. Every step
+ * was attempted; `errors` holds each failure (an aggregate, as AggregateError), and the message
+ * lists them. What may still exist keeps its record: the next start finishes the removal.
+ */
+export class TeardownError extends DnetError {
+  readonly code = 'ERR_TEARDOWN';
+  readonly kind = 'internal';
+  readonly errors: readonly unknown[];
+  constructor(
+    readonly what: string,
+    errors: readonly unknown[],
+  ) {
+    const listed = errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ');
+    super(
+      `${what}: ${plural(errors.length, 'step', 'steps')} failed (${listed}); ` +
+        `what may remain is kept on record and removed again at the next start of dnet`,
+      { cause: errors[0] },
+    );
+    this.errors = [...errors];
+  }
+}
+
+/** The controller was closed: it takes no more operations. */
+export class ControllerClosedError extends DnetError {
+  readonly code = 'ERR_CONTROLLER_CLOSED';
+  readonly kind = 'unavailable';
+  constructor() {
+    super('the network controller is closed: create a new one (NetworkController.create) to go on');
+  }
+}

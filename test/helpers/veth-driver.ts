@@ -17,7 +17,13 @@ import type {
 } from '../../src/driver-api/driver.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 
-type Step = 'createNetwork' | 'createEndpoint' | 'join' | 'programExternalConnectivity' | 'leave';
+type Step =
+  | 'createNetwork'
+  | 'createEndpoint'
+  | 'join'
+  | 'programExternalConnectivity'
+  | 'leave'
+  | 'deleteEndpoint';
 
 export class VethTestDriver implements NetworkDriver {
   readonly type: string;
@@ -64,7 +70,7 @@ export class VethTestDriver implements NetworkDriver {
   }
 
   async deleteEndpoint(_networkId: string, endpointId: string): Promise<void> {
-    this.calls.push('deleteEndpoint');
+    this.step('deleteEndpoint');
     this.endpoints.delete(endpointId);
   }
 

@@ -96,3 +96,48 @@ test('a second daemon on the same data directory is refused', async () => {
     await d.close();
   }
 });
+
+test('sandboxes, container names and their connections survive a restart', async () => {
+  const d1 = await startDaemon({ runDir, dataDir, hosts: [`unix://${sock}`], log: () => {} });
+  const created = await call(sock, 'POST', '/sandboxes', { Name: 'sb1', Hostname: 'sb1' });
+  assert.equal(created.status, 201);
+  const sbId = (created.json as { Id: string }).Id;
+  const net = await call(sock, 'POST', '/networks/create', {
+    Name: 'keep',
+    IPAM: { Config: [{ Subnet: '10.56.0.0/24' }] },
+  });
+  const netId = (net.json as { Id: string }).Id;
+  assert.equal((await call(sock, 'POST', `/networks/${netId}/connect`, { Container: 'sb1' })).status, 200);
+  // A container made by its first connect keeps its name too.
+  assert.equal((await call(sock, 'POST', `/networks/${netId}/connect`, { Container: 'web2' })).status, 200);
+  await d1.close();
+
+  const d2 = await startDaemon({ runDir, dataDir, hosts: [`unix://${sock}`], log: () => {} });
+  try {
+    const sb = await call(sock, 'GET', '/sandboxes/sb1');
+    assert.equal(sb.status, 200, 'POST /sandboxes is durable');
+    const body = sb.json as { Id: string; Name: string; Networks: Record<string, { IPAddress: string }> };
+    assert.equal(body.Id, sbId);
+    assert.equal(body.Name, 'sb1');
+    assert.equal(body.Networks.keep?.IPAddress, '10.56.0.2', 'still connected, same address');
+    const web2 = await call(sock, 'GET', '/sandboxes/web2');
+    assert.equal(web2.status, 200);
+    assert.equal((web2.json as { Name: string }).Name, 'web2');
+    // The names are taken: the same name is the same container, not a second one.
+    assert.equal((await call(sock, 'POST', '/sandboxes', { Name: 'sb1' })).status, 409);
+    const net2 = await call(sock, 'POST', '/networks/create', { Name: 'more' });
+    const net2Id = (net2.json as { Id: string }).Id;
+    assert.equal(
+      (await call(sock, 'POST', `/networks/${net2Id}/connect`, { Container: 'web2' })).status,
+      200,
+    );
+    const all = (await call(sock, 'GET', '/sandboxes')).json as { Name: string }[];
+    assert.deepEqual(all.map((s) => s.Name).sort(), ['sb1', 'web2']);
+    assert.equal((await call(sock, 'DELETE', '/sandboxes/web2')).status, 204);
+    assert.equal((await call(sock, 'DELETE', '/sandboxes/sb1')).status, 204);
+    assert.equal((await call(sock, 'DELETE', `/networks/${netId}`)).status, 204);
+    assert.equal((await call(sock, 'DELETE', `/networks/${net2Id}`)).status, 204);
+  } finally {
+    await d2.close();
+  }
+});

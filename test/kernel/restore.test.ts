@@ -3,13 +3,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { NetworkController } from '../../src/index.ts';
+import { type Network, NetworkController } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { deleteNetns, listNetns } from '../../src/os/netns/index.ts';
 import { applyNft, listNft, NftPlan } from '../../src/os/nftables/index.ts';
 import { LmdbStore } from '../../src/store/index.ts';
 import { world } from '../harness/world.ts';
 import { request, startServer } from '../helpers/traffic.ts';
+import { VethTestDriver } from '../helpers/veth-driver.ts';
 
 const nl = NetlinkHandle.open();
 const links = () =>
@@ -187,5 +188,111 @@ describe('crash safety', () => {
     await s.close();
     assert.deepEqual(links(), ['lo']);
     assert.equal(dnetTable(), undefined);
+  });
+});
+
+describe('recovery never lies', () => {
+  test('a delete the driver refuses keeps the endpoint and its record; each start retries it until it works', async () => {
+    const runDir = join(world.runDir, 'r3');
+    const dataDir = join(world.runDir, 'd3');
+    const start = async (drv: VethTestDriver) => {
+      const store = await LmdbStore.open({ dir: dataDir });
+      const ctl = await NetworkController.create({ runDir, store, drivers: [drv] });
+      return { ctl, store };
+    };
+    const drv = new VethTestDriver('veth-keep');
+    let s = await start(drv);
+    const net = await s.ctl.newNetwork('veth-keep', 'keepnet', {
+      ipam: { config: [{ subnet: '10.79.0.0/24' }] },
+    });
+    const ep = await net.createEndpoint('stuck');
+    const key = `dnet/endpoints/${net.id}/${ep.id}`;
+    drv.failAt = 'deleteEndpoint';
+    await assert.rejects(ep.delete(), /deleteEndpoint fails on purpose/);
+    assert.equal(net.endpointByName('stuck'), ep, 'the endpoint stays: the delete can be retried');
+    assert.equal(((await s.store.get(key))?.value as { state: string }).state, 'deleting');
+    await assert.rejects(net.delete(), /active endpoints/);
+    await s.ctl.close();
+    await s.store.close();
+
+    // The driver still refuses at the next start: reported, record kept, address still taken.
+    const still = new VethTestDriver('veth-keep');
+    still.failAt = 'deleteEndpoint';
+    s = await start(still);
+    assert.equal(s.ctl.lastRestore?.problems.length, 1);
+    assert.match(
+      s.ctl.lastRestore?.problems[0] ?? '',
+      /endpoint stuck \(deleting\).*fails on purpose.*kept on record/,
+    );
+    assert.deepEqual(s.ctl.lastRestore?.rolledBack, []);
+    assert.ok(await s.store.get(key), 'the record is kept');
+    const other = await s.ctl.networkByName('keepnet')?.createEndpoint('other');
+    assert.notEqual(
+      (await other?.info())?.ipv4Address,
+      (await ep.info()).ipv4Address,
+      'its address is not handed out',
+    );
+    still.failAt = undefined;
+    await other?.delete();
+    await s.ctl.close();
+    await s.store.close();
+
+    // Now it works: the start finishes the delete and says so.
+    s = await start(new VethTestDriver('veth-keep'));
+    assert.deepEqual(s.ctl.lastRestore?.problems, []);
+    assert.deepEqual(s.ctl.lastRestore?.rolledBack, ['endpoint stuck (deleting)']);
+    assert.equal(await s.store.get(key), undefined);
+    await s.ctl.networkByName('keepnet')?.delete();
+    await s.ctl.close();
+    await s.store.close();
+  });
+
+  test('the default route comes back through the same network: joins are restored in join order', async () => {
+    const runDir = join(world.runDir, 'r4');
+    const dataDir = join(world.runDir, 'd4');
+    const drv = () => new VethTestDriver('veth-gw');
+    let store = await LmdbStore.open({ dir: dataDir });
+    let ctl = await NetworkController.create({ runDir, store, drivers: [drv()] });
+    const nets: Network[] = [];
+    for (let i = 0; i < 5; i++) {
+      const n = await ctl.newNetwork('veth-gw', `gw${i}`, {
+        ipam: { config: [{ subnet: `10.8${i}.0.0/24` }] },
+      });
+      nets.push(n);
+      await n.connect('multi', { endpointName: 'multi' });
+    }
+    const key = ctl.sandboxByContainer('multi')?.key ?? '';
+    const defaultVia = () => {
+      const h = NetlinkHandle.open({ netns: { path: key } });
+      try {
+        return h.routeList().find((r) => r.dst === 'default' && r.family === 4)?.gateway;
+      } finally {
+        h.close();
+      }
+    };
+    assert.equal(defaultVia(), '10.80.0.1');
+    const names = async () =>
+      Promise.all(
+        nets.map(
+          async (n) => (await ctl.networkByName(n.name)?.endpointByName('multi')?.info())?.interfaceName,
+        ),
+      );
+    const before = await names();
+    await ctl.close();
+    await store.close();
+    store = await LmdbStore.open({ dir: dataDir });
+    ctl = await NetworkController.create({ runDir, store, drivers: [drv()] });
+    assert.deepEqual(ctl.lastRestore?.problems, []);
+    assert.deepEqual(await names(), before, 'each network keeps its interface name');
+    // The first network in join order still gives the default route: taking the others away one
+    // by one (newest first) never moves it.
+    for (const n of [...nets].reverse().slice(0, 4)) {
+      await ctl.networkByName(n.name)?.endpointByName('multi')?.leaveAndDelete();
+      assert.equal(defaultVia(), '10.80.0.1', `after leaving ${n.name}`);
+    }
+    await ctl.networkByName('gw0')?.endpointByName('multi')?.leaveAndDelete();
+    for (const n of nets) await ctl.networkByName(n.name)?.delete();
+    await ctl.close();
+    await store.close();
   });
 });

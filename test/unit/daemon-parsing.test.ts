@@ -133,19 +133,34 @@ describe('small things', () => {
     );
   });
 
-  test('the registry: lookups by ID, name and 12+ character prefix; names unique; snapshot', () => {
-    const r = new DaemonRegistry();
-    const a = r.add({ id: 'ab'.repeat(32), name: 'db', created: 'x' });
-    r.add({ id: `${'ab'.repeat(6)}cd${'0'.repeat(50)}`, name: 'other', created: 'x' });
-    assert.equal(r.resolve('db'), a);
-    assert.equal(r.resolve('/db'), a);
-    assert.equal(r.resolve(a.id), a);
+  test('the registry: lookups by ID, name and 12+ character prefix; names unique while held', () => {
+    // No sandboxes: every container here is held (a connect or sandbox create under way).
+    const r = new DaemonRegistry({
+      sandboxByContainer: () => undefined,
+      sandboxByName: () => undefined,
+      allSandboxes: () => [],
+    });
+    const a = r.holdRecord({ id: 'ab'.repeat(32), name: 'db', created: 'x' });
+    r.holdRecord({ id: `${'ab'.repeat(6)}cd${'0'.repeat(50)}`, name: 'other', created: 'x' });
+    assert.deepEqual(r.resolve('db'), a);
+    assert.deepEqual(r.resolve('/db'), a);
+    assert.deepEqual(r.resolve(a.id), a);
     assert.equal(r.resolve('abab'), undefined, 'short prefixes are names');
     assert.throws(() => r.resolve('ab'.repeat(6)), /ambiguous/);
-    assert.equal(r.resolve(`${'ab'.repeat(6)}ab`), a);
-    assert.throws(() => r.add({ id: 'ef'.repeat(32), name: 'db', created: 'x' }), /already in use/);
-    r.setNetworkAttributes('n', { attachable: true, ipamOptions: { a: 'b' } });
-    const copy = DaemonRegistry.restore(r.snapshot());
-    assert.deepEqual(copy.snapshot(), r.snapshot());
+    assert.deepEqual(r.resolve(`${'ab'.repeat(6)}ab`), a);
+    assert.throws(() => r.holdRecord({ id: 'ef'.repeat(32), name: 'db', created: 'x' }), /already in use/);
+    // hold(name) of a held container is that container; a new name is a new container
+    assert.equal(r.hold('db').id, a.id);
+    const c = r.hold('cache');
+    assert.match(c.id, /^[0-9a-f]{64}$/);
+    assert.equal(c.name, 'cache');
+    const byId = r.hold('12'.repeat(32));
+    assert.equal(byId.name, '121212121212', 'a new container given by ID is named by its short ID');
+    assert.throws(() => r.hold('bad name'), /invalid container name/);
+    // holds are counted: the name is free once every hold is released
+    r.release(a.id);
+    assert.deepEqual(r.resolve('db'), a);
+    r.release(a.id);
+    assert.equal(r.resolve('db'), undefined);
   });
 });

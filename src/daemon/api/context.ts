@@ -1,11 +1,10 @@
 /** What the route handlers share: the controller, the daemon's registry, and the daemon's facts. */
 import { KeyedLock } from '../../core/lock.ts';
 import type { NetworkController } from '../../index.ts';
+import { errorFields, type Logger } from '../log.ts';
 import type { DaemonRegistry } from '../registry.ts';
 
-/** The API versions served: dockerd's range for the network API, 1.40 (Docker 19.03) to 1.48 (28.0). */
-export const MIN_API_VERSION = '1.40';
-export const API_VERSION = '1.48';
+export { API_VERSION, MIN_API_VERSION } from './version.ts';
 
 export interface DaemonFacts {
   version: string;
@@ -22,7 +21,15 @@ export class ApiContext {
     readonly controller: NetworkController,
     readonly registry: DaemonRegistry,
     readonly facts: DaemonFacts,
+    private readonly logger?: Logger,
   ) {}
+
+  /** Logs what a route met but did not fail for (a prune that skipped a network...). */
+  warn(msg: string, err?: unknown): void {
+    if (this.logger) {
+      this.logger.warn({ event: 'warning', ...(err ? { error: errorFields(err, false) } : {}) }, msg);
+    } else process.emitWarning(msg);
+  }
 
   /** Runs fn with the container's lock held. */
   withContainer<T>(containerId: string, fn: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@
  * `NetworkSettings`).
  */
 import type { Endpoint, Network, Sandbox } from '../../index.ts';
-import type { ContainerRecord, DaemonRegistry } from '../registry.ts';
+import type { ContainerRecord } from '../registry.ts';
 import { type DockerPortMap, portMapOf } from './ports.ts';
 
 /** The names of Docker's pre-defined networks. */
@@ -82,12 +82,7 @@ async function endpointResource(ep: Endpoint): Promise<DockerEndpointResource> {
  * A network in Docker's shape. `withContainers`: inspect fills `Containers` (keyed by container
  * ID, or `ep-<endpoint ID>` for an endpoint no container has joined); the list leaves it `{}`.
  */
-export async function dockerNetwork(
-  n: Network,
-  registry: DaemonRegistry,
-  withContainers: boolean,
-): Promise<DockerNetwork> {
-  const attrs = registry.networkAttributes(n.id);
+export async function dockerNetwork(n: Network, withContainers: boolean): Promise<DockerNetwork> {
   const containers: Record<string, DockerEndpointResource> = {};
   if (withContainers) {
     for (const ep of n.endpoints()) {
@@ -102,9 +97,9 @@ export async function dockerNetwork(
     Driver: n.type,
     EnableIPv4: true,
     EnableIPv6: n.enableIPv6,
-    IPAM: { Driver: n.ipamDriverName, Options: attrs.ipamOptions, Config: ipamConfig(n) },
+    IPAM: { Driver: n.ipamDriverName, Options: n.ipamOptions, Config: ipamConfig(n) },
     Internal: n.internal,
-    Attachable: attrs.attachable,
+    Attachable: n.attachable,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
@@ -163,7 +158,7 @@ function splitCidr(cidr: string | undefined): [string, number] {
   return [ip ?? '', Number(len ?? 0)];
 }
 
-export async function dockerSandbox(sb: Sandbox, rec: ContainerRecord | undefined): Promise<DockerSandbox> {
+export async function dockerSandbox(sb: Sandbox, rec: ContainerRecord): Promise<DockerSandbox> {
   const networks: Record<string, DockerSandboxNetwork> = {};
   const ports: DockerPortMap = {};
   for (const ep of sb.endpoints()) {
@@ -189,8 +184,8 @@ export async function dockerSandbox(sb: Sandbox, rec: ContainerRecord | undefine
   const o = sb.options;
   return {
     Id: sb.containerId,
-    Name: rec?.name ?? '',
-    Created: rec?.created ?? '',
+    Name: rec.name,
+    Created: rec.created,
     SandboxID: sb.id,
     SandboxKey: sb.key,
     HostNetwork: sb.isHost,

@@ -261,7 +261,17 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
         throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: no such file`);
       }
       try {
-        sb = await ctx.controller.newSandbox(cid, { externalNetns: req.netns });
+        // The runtime's container name (K8S_POD_NAME) names the sandbox when no other has it.
+        const name =
+          req.name !== undefined &&
+          nameRuleViolation(req.name, 128) === undefined &&
+          !ctx.controller.sandboxByName(req.name)
+            ? req.name
+            : undefined;
+        sb = await ctx.controller.newSandbox(cid, {
+          externalNetns: req.netns,
+          ...(name ? { containerName: name } : {}),
+        });
       } catch (err) {
         // Not a namespace (setns says EINVAL), or the host's own: the caller's mistake.
         if (err instanceof RangeError || (err instanceof SyscallError && err.errnoName === 'EINVAL')) {

@@ -4,7 +4,6 @@
  * are enforced here; everything else is the core's.
  */
 
-import { isFullId, newId } from '../../../errors/validate.ts';
 import {
   AmbiguousNetworkError,
   type Endpoint,
@@ -12,7 +11,6 @@ import {
   PredefinedNetworkError,
   UnknownNetworkError,
 } from '../../../index.ts';
-import { type ContainerRecord, checkContainerName } from '../../registry.ts';
 import type { ApiContext } from '../context.ts';
 import { dockerNetwork, isPredefined } from '../convert.ts';
 import {
@@ -103,26 +101,6 @@ function endpointsOf(ctx: ApiContext, containerId: string): Endpoint[] {
   return ctx.controller.sandboxByContainer(containerId)?.endpoints() ?? [];
 }
 
-/** Drops the container's record once it has neither a sandbox nor an endpoint. */
-export function forgetIfGone(ctx: ApiContext, rec: ContainerRecord): void {
-  if (!ctx.controller.sandboxByContainer(rec.id)) ctx.registry.remove(rec.id);
-}
-
-/** A container dnet does not know gets a record: named as given, or a 64-hex ID with a new name. */
-function resolveOrCreate(ctx: ApiContext, ref: string): ContainerRecord {
-  const rec = ctx.registry.resolve(ref);
-  if (rec) return rec;
-  const created = new Date().toISOString();
-  if (isFullId(ref)) return ctx.registry.add({ id: ref, name: ref.slice(0, 12), created });
-  return ctx.registry.add({ id: newId(), name: checkContainerName(ref), created });
-}
-
-async function leaveAndDelete(ep: Endpoint): Promise<void> {
-  const joined = ep.containerId;
-  if (joined !== undefined) await ep.leave(joined);
-  await ep.delete();
-}
-
 export function networkRoutes(router: Router, ctx: ApiContext): void {
   router.add('GET', '/networks', async (req) => {
     const keep = networkFilter(parseFilters(req.query.get('filters')));
@@ -130,7 +108,7 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
       ctx.controller
         .networks()
         .filter(keep)
-        .map((n) => dockerNetwork(n, ctx.registry, false)),
+        .map((n) => dockerNetwork(n, false)),
     );
     return { status: 200, body: list };
   });
@@ -141,7 +119,7 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
     const n = findNetwork(ctx, req.params.id!);
     const scope = req.query.get('scope');
     if (scope && scope !== 'local') throw new UnknownNetworkError(req.params.id!);
-    return { status: 200, body: await dockerNetwork(n, ctx.registry, true) };
+    return { status: 200, body: await dockerNetwork(n, true) };
   });
 
   router.add('POST', '/networks/create', async (req) => {
@@ -180,10 +158,10 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
       ipam: { driver: r.ipam.driver, config: r.ipam.config, options: r.ipam.options },
       enableIPv6: enableIPv6 ?? false,
       internal: r.internal,
+      attachable: r.attachable,
       labels: r.labels,
       options,
     });
-    ctx.registry.setNetworkAttributes(n.id, { attachable: r.attachable, ipamOptions: r.ipam.options });
     return { status: 201, body: { Id: n.id, Warning: '' } };
   });
 
@@ -191,7 +169,6 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
     const n = findNetwork(ctx, req.params.id!);
     if (isPredefined(n.name)) throw new PredefinedNetworkError(n.name, 'remove');
     await n.delete();
-    ctx.registry.removeNetwork(n.id);
     return { status: 204 };
   });
 
@@ -213,10 +190,11 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
       if (r.aliases.length > 0) throw new NetworkModeError('alias');
       if (r.ipv4Address || r.ipv6Address) throw new NetworkModeError('ip');
     }
-    const rec = resolveOrCreate(ctx, r.container);
-    await ctx.withContainer(rec.id, async () => {
-      if (!ctx.registry.container(rec.id)) ctx.registry.add(rec); // forgotten while we waited
-      try {
+    // A container dnet does not know is made by its first connect (named as given, or with the
+    // 64-hex ID given); it is held, name and all, while the connect runs.
+    const rec = ctx.registry.hold(r.container);
+    try {
+      await ctx.withContainer(rec.id, async () => {
         const sb = ctx.controller.sandboxByContainer(rec.id);
         if (sb?.isHost) throw new NetworkModeError('shared');
         const eps = endpointsOf(ctx, rec.id);
@@ -224,25 +202,24 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
           if (n.name === 'none' || eps.some((e) => e.network.name === 'none'))
             throw new NetworkModeError('none');
         }
-        const ep = await n.createEndpoint(rec.name, {
-          ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}),
-          ...(r.ipv6Address ? { ipv6Address: r.ipv6Address } : {}),
-          ...(r.macAddress ? { macAddress: r.macAddress } : {}),
-          driverOptions: r.driverOpts,
-          exposedPorts: r.exposedPorts,
-          portBindings: r.portBindings,
+        // Endpoint and join as one operation; a first join makes the sandbox, which keeps the
+        // container's name (Docker's default hostname is the short ID).
+        await n.connect(rec.id, {
+          endpointName: rec.name,
+          endpoint: {
+            ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}),
+            ...(r.ipv6Address ? { ipv6Address: r.ipv6Address } : {}),
+            ...(r.macAddress ? { macAddress: r.macAddress } : {}),
+            driverOptions: r.driverOpts,
+            exposedPorts: r.exposedPorts,
+            portBindings: r.portBindings,
+          },
+          join: sb ? {} : { hostname: rec.id.slice(0, 12), containerName: rec.name },
         });
-        try {
-          // A first join creates the sandbox; Docker's default hostname is the short ID.
-          await ep.join(rec.id, sb ? {} : { hostname: rec.id.slice(0, 12) });
-        } catch (err) {
-          await ep.delete().catch(() => {});
-          throw err;
-        }
-      } finally {
-        forgetIfGone(ctx, rec);
-      }
-    });
+      });
+    } finally {
+      ctx.registry.release(rec.id);
+    }
     return { status: 200 };
   });
 
@@ -254,24 +231,17 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
       // dockerd's force: remove an endpoint of that name left behind by a container it lost.
       const stale = r.force ? n.endpointByName(r.container) : undefined;
       if (!stale) throw new UnknownContainerError(r.container);
-      await leaveAndDelete(stale);
+      await stale.leaveAndDelete();
       return { status: 200 };
     }
     if (n.type === 'host') throw new NetworkModeError('host');
     await ctx.withContainer(rec.id, async () => {
-      try {
-        const ep = n.endpoints().find((e) => e.containerId === rec.id);
-        if (ep) {
-          await ep.leave(rec.id);
-          await ep.delete();
-          return;
-        }
-        const stale = r.force ? n.endpointByName(rec.name) : undefined;
-        if (!stale) throw new NotConnectedError(rec.id, n.name);
-        await leaveAndDelete(stale);
-      } finally {
-        forgetIfGone(ctx, rec);
-      }
+      // Leave and delete as one operation (a crash midway is finished at the next start).
+      const ep =
+        n.endpoints().find((e) => e.containerId === rec.id) ??
+        (r.force ? n.endpointByName(rec.name) : undefined);
+      if (!ep) throw new NotConnectedError(rec.id, n.name);
+      await ep.leaveAndDelete();
     });
     return { status: 200 };
   });
@@ -290,10 +260,10 @@ export function networkRoutes(router: Router, ctx: ApiContext): void {
       if (isPredefined(n.name) || n.endpoints().length > 0) continue;
       try {
         await n.delete();
-        ctx.registry.removeNetwork(n.id);
         deleted.push(n.name);
-      } catch {
+      } catch (err) {
         // In use meanwhile, or already gone: not pruned (dockerd logs and goes on).
+        ctx.warn(`prune: network ${n.name} not removed: ${String(err)}`, err);
       }
     }
     return { status: 200, body: { NetworksDeleted: deleted } };

@@ -10,7 +10,7 @@ import {
   SandboxExistsError,
   UnknownSandboxError,
 } from '../../../index.ts';
-import { type ContainerRecord, checkContainerName } from '../../registry.ts';
+import { type ContainerRecord, checkContainerName, containerOf } from '../../registry.ts';
 import type { ApiContext } from '../context.ts';
 import { dockerSandbox } from '../convert.ts';
 import { BadRequestError, UnknownContainerError } from '../errors.ts';
@@ -57,12 +57,12 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
     const extraHosts = parseExtraHosts(ctx, r.extraHosts);
     // A known container has a sandbox already (made by its first connect, or created here).
     if (ctx.registry.container(id)) throw new SandboxExistsError(id);
-    const rec = ctx.registry.add({ id, name, created: new Date().toISOString() });
-    const key = await ctx.withContainer(id, async () => {
-      if (!ctx.registry.container(id)) ctx.registry.add(rec);
-      let created = false;
-      try {
+    const rec = ctx.registry.holdRecord({ id, name, created: new Date().toISOString() });
+    try {
+      const key = await ctx.withContainer(id, async () => {
+        // Recorded (durably, with its name) before newSandbox returns.
         const sb = await ctx.controller.newSandbox(id, {
+          containerName: rec.name,
           hostname: r.hostname ?? id.slice(0, 12),
           ...(r.domainname ? { domainname: r.domainname } : {}),
           ...(r.dns ? { dns: r.dns } : {}),
@@ -71,33 +71,29 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
           extraHosts,
           useHostNamespace: r.useHostNetwork,
         });
-        created = true;
-        if (r.useHostNetwork) {
+        const host = r.useHostNetwork ? ctx.controller.networks().find((n) => n.type === 'host') : undefined;
+        if (host) {
           // As `docker run --network host`: the container shows on the host network.
-          const host = ctx.controller.networks().find((n) => n.type === 'host');
-          if (host) {
-            const ep = await host.createEndpoint(rec.name);
-            try {
-              await ep.join(id);
-            } catch (err) {
-              await ep.delete().catch(() => {});
-              throw err;
-            }
+          try {
+            await host.connect(id, { endpointName: rec.name });
+          } catch (err) {
+            await ctx.controller.deleteSandbox(id, { deleteEndpoints: true }).catch((undoErr: unknown) => {
+              (err as Error & { rollbackErrors?: unknown[] }).rollbackErrors = [undoErr];
+            });
+            throw err;
           }
         }
         return sb.key;
-      } catch (err) {
-        if (created) await ctx.controller.deleteSandbox(id).catch(() => {});
-        if (!ctx.controller.sandboxByContainer(id)) ctx.registry.remove(id);
-        throw err;
-      }
-    });
-    return { status: 201, body: { Id: id, SandboxKey: key } };
+      });
+      return { status: 201, body: { Id: id, SandboxKey: key } };
+    } finally {
+      ctx.registry.release(id);
+    }
   });
 
   router.add('GET', '/sandboxes', async () => {
     const list = await Promise.all(
-      ctx.controller.allSandboxes().map((sb) => dockerSandbox(sb, ctx.registry.container(sb.containerId))),
+      ctx.controller.allSandboxes().map((sb) => dockerSandbox(sb, containerOf(sb))),
     );
     return { status: 200, body: list };
   });
@@ -112,18 +108,10 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
   router.add('DELETE', '/sandboxes/{id}', async (req) => {
     const rec = lookup(ctx, req.params.id!);
     await ctx.withContainer(rec.id, async () => {
-      const sb = ctx.controller.sandboxByContainer(rec.id);
-      if (!sb) {
-        ctx.registry.remove(rec.id);
-        throw new UnknownSandboxError(rec.id);
-      }
-      // Its endpoints leave and go (they were made for it by connect), then the sandbox.
-      for (const ep of sb.endpoints()) {
-        await ep.leave(rec.id);
-        await ep.delete();
-      }
-      if (ctx.controller.sandboxByContainer(rec.id)) await ctx.controller.deleteSandbox(rec.id);
-      ctx.registry.remove(rec.id);
+      if (!ctx.controller.sandboxByContainer(rec.id)) throw new UnknownSandboxError(rec.id);
+      // Its endpoints leave and go (they were made for it by connect), then the sandbox: recorded
+      // as one intent first, so a crash midway is finished at the next start.
+      await ctx.controller.deleteSandbox(rec.id, { deleteEndpoints: true });
     });
     return { status: 204 };
   });
