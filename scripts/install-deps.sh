@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 #   etcd-server (/usr/bin/etcd: the store tests start a private etcd on the world's loopback),
 #   netavark + containernetworking-plugins (the peers `make bench` compares dnet with; the CNI
 #   plugins pull in iptables).
-APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins)
-# The CNI plugin's real-runtime test (test/kernel/podman.test.ts): podman 4.3 with its CNI backend,
-# and busybox-static for the image it imports.
-APT_PKGS+=(podman busybox-static)
+#   docker.io (Docker Engine 20.10: dockerd, containerd, runc, the docker CLI: the Docker plugin tests
+#   run a private dockerd inside the test world, containers on dnet networks) + busybox-static (the
+#   test image, made offline from /bin/busybox).
+APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins
+  docker.io busybox-static)
+# podman (4.3, its CNI backend): the CNI plugin's real-runtime test (test/kernel/podman.test.ts).
+APT_PKGS+=(podman)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,6 +35,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # only need the binary: stop and disable the service we have just installed.
   if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
+  # Likewise docker.io: the tests start their own dockerd in a throwaway world; a system one would
+  # change the machine's firewall (iptables FORWARD policy DROP).
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -2,14 +2,10 @@
  * libnetwork's public entry: the Container Network Model API, the driver API and the errors.
  * Nothing from src/os/ is exported here: the kernel layer is an implementation detail.
  */
-export {
-  ENDPOINT_IFNAME_OPTION,
-  Endpoint,
-  interfaceNameViolation,
-  type JoinState,
-  Network,
-  NetworkController,
-} from './core/controller.ts';
+export { NetworkController } from './core/controller.ts';
+export { Endpoint, type JoinState } from './core/endpoint.ts';
+export { Network } from './core/network.ts';
+export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
 export { Sandbox } from './core/sandbox.ts';
 export type * from './core/types.ts';
 export type * from './driver-api/driver.ts';

@@ -1,6 +1,7 @@
 /** `dnet daemon`: runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. */
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR, startDaemon } from '../daemon/daemon.ts';
 import { createLogger, DEFAULT_LOG_LEVEL, errorFields, isLogLevel, LOG_LEVELS } from '../daemon/log.ts';
+import { DEFAULT_PLUGIN_SOCKET } from '../daemon/plugin/server.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import { help } from './network.ts';
 import type { Io } from './output.ts';
@@ -14,6 +15,9 @@ Options:
   -H, --host string       Address to serve: unix:///path or tcp://addr:port (repeatable;
                           default unix://<run-dir>/dnet.sock)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
+      --plugin-socket string
+                          Serve Docker's network and IPAM plugin protocols (driver "dnet") on
+                          this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
       --run-dir string    Sandboxes' namespaces and files, and the default socket (default "${DEFAULT_RUN_DIR}")
 
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
@@ -29,6 +33,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       'run-dir': { type: 'string' },
       host: { type: 'string', short: 'H', multiple: true },
       'log-level': { type: 'string' },
+      'plugin-socket': { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -50,6 +55,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       ...(runDir ? { runDir } : {}),
       ...(dataDir ? { dataDir } : {}),
       hosts: strs(p, 'host'),
+      pluginSocket: str(p, 'plugin-socket') ?? DEFAULT_PLUGIN_SOCKET,
       logger,
     });
   } catch (err) {

@@ -1,14 +1,18 @@
 /**
  * The driver registry: where the core finds network and IPAM drivers by name. Built-ins are
- * wired here (the only place the core names concrete drivers); remote plugins are found through
- * a resolver installed by whoever owns plugin discovery.
+ * wired here (the only place the core names concrete drivers), and so are remote plugins: a name
+ * that is no built-in is looked up as a Docker plugin (a remote network driver or IPAM).
  */
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
+import { RemoteDriver } from '../drivers/remote/index.ts';
 import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
+import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
+import { hostRouteCidrs } from '../os/routes.ts';
+import { PluginRegistry, type PluginRegistryOptions } from '../plugins/index.ts';
 
 export type Resolver<T> = (name: string) => Promise<T | undefined>;
 
@@ -17,13 +21,24 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.\-/:]{0,127}$/;
 export class DriverRegistry {
   private readonly network = new Map<string, NetworkDriver>();
   private readonly ipam = new Map<string, IpamDriver>();
-  private networkResolver: Resolver<NetworkDriver> | undefined;
-  private ipamResolver: Resolver<IpamDriver> | undefined;
+  private readonly networkResolver: Resolver<NetworkDriver>;
+  private readonly ipamResolver: Resolver<IpamDriver>;
 
-  constructor() {
+  constructor(
+    config: PluginRegistryOptions & { defaultAddressPools?: { base: string; size: number }[] } = {},
+  ) {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
     this.registerNetworkDriver(new BridgeDriver());
+    this.registerIpamDriver(
+      new DefaultIpam({
+        hostRoutes: () => hostRouteCidrs(),
+        ...(config.defaultAddressPools ? { localPools: config.defaultAddressPools } : {}),
+      }),
+    );
+    const plugins = new PluginRegistry(config);
+    this.networkResolver = (name) => RemoteDriver.resolve(plugins, name);
+    this.ipamResolver = (name) => RemoteIpam.resolve(plugins, name);
   }
 
   registerNetworkDriver(d: NetworkDriver): void {
@@ -35,15 +50,6 @@ export class DriverRegistry {
     if (!NAME_RE.test(d.name))
       throw new InvalidOptionError('ipam driver', d.name, 'not a usable driver name');
     this.ipam.set(d.name, d);
-  }
-
-  /** Where unknown network driver names are looked up (remote plugins). */
-  setNetworkResolver(r: Resolver<NetworkDriver>): void {
-    this.networkResolver = r;
-  }
-
-  setIpamResolver(r: Resolver<IpamDriver>): void {
-    this.ipamResolver = r;
   }
 
   async networkDriver(type: string): Promise<NetworkDriver> {

@@ -26,20 +26,16 @@
 
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  DEFAULT_IPAM,
-  IPAM_GATEWAY_ADDRESS_TYPE,
-  IPAM_MAC_ADDRESS_OPTION,
-  IPAM_REQUEST_ADDRESS_TYPE,
-  type IpamDriver,
-} from '../driver-api/ipam.ts';
 import { deleteNetns, listNetns } from '../os/netns/index.ts';
-import { Endpoint, type JoinState, Network, type NetworkController } from './controller.ts';
-import { del, type EndpointRecord, type JoinRecord, keys, type NetworkRecord, put } from './persist.ts';
+import { needsReplay, replayAddresses, replayPools } from './addresses.ts';
+import type { NetworkController } from './controller.ts';
+import { Endpoint, type JoinState } from './endpoint.ts';
+import { Network } from './network.ts';
+import { del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
 
-const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
+const _plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
 
 /** What a restore found and did: reported, never fatal for the rest of the state. */
 export interface RestoreReport {
@@ -49,53 +45,6 @@ export interface RestoreReport {
   rolledBack: string[];
   /** What could not be restored, undone or finished; its record is kept for the next start. */
   problems: string[];
-}
-
-async function replayPools(ipam: IpamDriver, rec: NetworkRecord): Promise<void> {
-  for (const p of rec.pools) {
-    const alloc = await ipam.requestPool({
-      addressSpace: p.addressSpace ?? p.poolId.split('/')[0] ?? 'LocalDefault',
-      pool: p.subnet,
-      ...(p.ipRange ? { subPool: p.ipRange } : {}),
-      options: { ...rec.opts.ipamOptions },
-      v6: p.v6,
-    });
-    if (alloc.poolId !== p.poolId) {
-      throw new Error(`IPAM gave pool ${alloc.poolId} for ${p.subnet}, the store says ${p.poolId}`);
-    }
-    if (p.gateway) {
-      await ipam.requestAddress(p.poolId, {
-        address: plain(p.gateway),
-        options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
-      });
-    }
-    for (const a of Object.values(p.auxAddresses)) await ipam.requestAddress(p.poolId, { address: plain(a) });
-  }
-}
-
-const replayCache = new WeakMap<IpamDriver, Promise<boolean>>();
-function needsReplay(ipam: IpamDriver): Promise<boolean> {
-  let r = replayCache.get(ipam);
-  if (!r) {
-    r =
-      ipam.name === DEFAULT_IPAM
-        ? Promise.resolve(true)
-        : ipam.capabilities().then((c) => c.requiresRequestReplay);
-    replayCache.set(ipam, r);
-  }
-  return r;
-}
-
-/** The endpoint's addresses, requested again as at create (with its MAC when the IPAM wants it). */
-async function replayAddresses(n: Network, rec: EndpointRecord): Promise<void> {
-  if (!n.ipam || !(await needsReplay(n.ipam))) return;
-  const mac = rec.iface.macAddress;
-  const withMac = mac !== undefined && (await n.ipam.capabilities()).requiresMacAddress;
-  const options = withMac ? { options: { [IPAM_MAC_ADDRESS_OPTION]: mac } } : {};
-  if (rec.poolV4 && rec.iface.address)
-    await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
-  if (rec.poolV6 && rec.iface.addressIPv6)
-    await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
 }
 
 /** What a record says to do with its endpoint (and its join) now. */

@@ -14,7 +14,7 @@ import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
 import { deleteNetns } from '../os/netns/index.ts';
 import { OsSandbox } from '../os/sandbox.ts';
-import type { Endpoint, JoinState } from './controller.ts';
+import type { Endpoint, JoinState } from './endpoint.ts';
 import type { SandboxRecord } from './persist.ts';
 import type { JoinOptions } from './types.ts';
 

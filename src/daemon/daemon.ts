@@ -14,6 +14,8 @@ import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer } from './api/server.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import { PluginServer } from './plugin/server.ts';
+import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
 
 export const DEFAULT_RUN_DIR = '/run/dnet';
@@ -53,6 +55,12 @@ export interface DaemonOptions {
   logger?: Logger;
   /** The largest request body accepted, in bytes. */
   bodyLimit?: number;
+  /**
+   * Serve Docker's NetworkDriver and IpamDriver plugin protocols (plugin `dnet`) on this unix
+   * socket, for a real dockerd (`docker network create -d dnet`). Absent or '': not served
+   * (`dnet daemon` serves /run/docker/plugins/dnet.sock unless told otherwise).
+   */
+  pluginSocket?: string;
 }
 
 export interface Daemon {
@@ -62,6 +70,8 @@ export interface Daemon {
   readonly hosts: readonly string[];
   /** The daemon's logger (JSON lines). */
   readonly logger: Logger;
+  /** The Docker plugin socket served, if any. */
+  readonly pluginSocket: string | undefined;
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
@@ -137,6 +147,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     logger,
   });
+  // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
+  const plugin = options.pluginSocket
+    ? new PluginServer(new PluginService(controller, store, logger), logger)
+    : undefined;
   try {
     await ensurePredefinedNetworks(controller, {
       defaultBridge: options.defaultBridge ?? true,
@@ -145,8 +159,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Attachments whose namespace was gone at restore (or half made by a crash): released now.
     for (const r of await reapDetachedAttachments(ctx))
       logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
+    if (plugin && options.pluginSocket) {
+      for (const p of await plugin.service.restoreJoins())
+        logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+      await plugin.listen(options.pluginSocket);
+    }
     for (const h of hosts) await server.listen(h);
   } catch (err) {
+    await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
@@ -154,7 +174,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
   const served = server.addresses();
   logger.info(
-    { event: 'start', version: DNET_VERSION, hosts: served, runDir, dataDir, restore },
+    {
+      event: 'start',
+      version: DNET_VERSION,
+      hosts: served,
+      pluginSocket: plugin?.address,
+      runDir,
+      dataDir,
+      restore,
+    },
     `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
   );
   let closing: Promise<void> | undefined;
@@ -163,10 +191,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     registry,
     hosts: served,
     logger,
+    pluginSocket: plugin?.address,
     close() {
       closing ??= (async () => {
         const started = Date.now();
         try {
+          await plugin?.close();
           await server.close();
         } finally {
           await controller.close();

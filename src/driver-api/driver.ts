@@ -124,6 +124,12 @@ export interface JoinRequest {
   /** The sandbox's network namespace path. */
   sandboxKey: string;
   options: Record<string, string>;
+  /**
+   * Leave both ends of the interface in the host's namespace: whoever asked moves `srcName` into
+   * the sandbox itself (Docker Engine, through dnet's plugin server, owns its containers'
+   * namespaces). Drivers that can make the interface inside the sandbox must not, then.
+   */
+  interfaceInHost?: boolean;
 }
 
 export interface JoinInfo {
@@ -179,6 +185,11 @@ export interface NetworkDriver {
     options: Record<string, string>,
   ): Promise<void>;
   revokeExternalConnectivity?(networkId: string, endpointId: string): Promise<void>;
+  /**
+   * Another firewall on the host (dockerd's) may have (re)appeared: put back whatever the driver
+   * keeps in it for its traffic to pass (the bridge driver's DOCKER-USER rules).
+   */
+  hostFirewallChanged?(): Promise<void>;
   /** The controller is closing: release in-memory resources (not kernel state). */
   close?(): Promise<void>;
   /**

@@ -26,7 +26,6 @@ export {
   PoolOverlapError,
   UnknownPoolError,
 } from './errors.ts';
-export { randomMac } from './mac.ts';
 export {
   DEFAULT_GLOBAL_POOLS,
   DEFAULT_LOCAL_POOLS,

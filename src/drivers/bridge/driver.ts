@@ -20,7 +20,7 @@ import type {
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { DnetError } from '../../errors/index.ts';
 import { NetlinkError } from '../../errors/os.ts';
-import { randomMac } from '../../ipam/mac.ts';
+import { randomMac } from '../../ip/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
@@ -376,7 +376,9 @@ export class BridgeDriver implements NetworkDriver {
     const ownedBridges = new Set<string>();
     for (const n of this.networks.values()) {
       ownedBridges.add(n.cfg.bridgeName);
-      for (const e of n.endpoints.values()) if (e.joined) ownedVeth.add(e.hostVeth);
+      // Every endpoint's: a join the core does not record (Docker's, through dnet's plugin
+      // server, restored after this) keeps its veth; a join a crash left half done was undone.
+      for (const e of n.endpoints.values()) ownedVeth.add(e.hostVeth).add(`${e.hostVeth}c`);
     }
     for (const l of this.nl.linkList()) {
       if (
@@ -463,8 +465,10 @@ export class BridgeDriver implements NetworkDriver {
     const nl = this.nl;
     const peer = `${e.hostVeth}c`;
     // The peer is made inside the sandbox directly: moving it there afterwards would cost the
-    // kernel an RCU grace period (~15 ms here).
-    const sandboxFd = openNetns(req.sandboxKey);
+    // kernel an RCU grace period (~15 ms here). Unless the caller moves it itself (Docker's
+    // plugin path): then both ends stay here, the peer with the endpoint's MAC.
+    const inHost = req.interfaceInHost === true;
+    const sandboxFd = inHost ? undefined : openNetns(req.sandboxKey);
     let index: number;
     try {
       const add = (master: number) =>
@@ -473,7 +477,10 @@ export class BridgeDriver implements NetworkDriver {
           name: e.hostVeth,
           mtu: n.cfg.mtu,
           master,
-          peer: { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
+          peer:
+            sandboxFd === undefined
+              ? { name: peer, mtu: n.cfg.mtu, mac: e.mac }
+              : { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
         });
       try {
         index = add(this.bridgeIndex(n));
@@ -485,7 +492,7 @@ export class BridgeDriver implements NetworkDriver {
         index = add(this.bridgeIndex(n));
       }
     } finally {
-      closeSync(sandboxFd);
+      if (sandboxFd !== undefined) closeSync(sandboxFd);
     }
     try {
       // Hairpin: a container reaches its own published port through the host's address (the
@@ -503,7 +510,7 @@ export class BridgeDriver implements NetworkDriver {
     const gw4 = n.gateways.find(isV4);
     const gw6 = n.gateways.find((g) => !isV4(g));
     return {
-      interfaceName: { srcName: peer, dstPrefix: 'eth', inSandbox: true },
+      interfaceName: { srcName: peer, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
       // Internal networks have no way out: no default route (as Docker).
       ...(gw4 && !n.cfg.internal ? { gateway: plain(gw4) } : {}),
       ...(gw6 && !n.cfg.internal ? { gatewayIPv6: plain(gw6) } : {}),
@@ -670,6 +677,10 @@ export class BridgeDriver implements NetworkDriver {
       );
     }
     return problems;
+  }
+
+  async hostFirewallChanged(): Promise<void> {
+    this.fw?.syncHostFirewalls([...this.networks.values()].map((n) => this.fwNetwork(n)));
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@
 import type { NetnsRef } from '../../os/netns/index.ts';
 import { applyNft, listNft, type NftBatch, type NftRuleset } from '../../os/nftables/index.ts';
 import { sysctlEnsure } from '../../os/sysctl.ts';
+import { changeDockerUser } from './docker-user.ts';
 import {
   FirewallPlanner,
   type FwEndpoint,
@@ -64,6 +65,17 @@ export class Firewall {
     const batch = this.planner.init(networks, ports, endpoints);
     for (const n of networks) this.applySysctls(n);
     this.apply(batch);
+    this.dockerUser({ add: routed(networks), remove: 'others' });
+  }
+
+  /** dnet's accept rules in Docker's DOCKER-USER chain, where dockerd runs (docker-user.ts). */
+  private dockerUser(change: Parameters<typeof changeDockerUser>[0]): void {
+    changeDockerUser(change, this.netns ? { netns: this.netns } : {});
+  }
+
+  /** Another firewall (dockerd's) may have appeared: dnet's rules in it again, for these networks. */
+  syncHostFirewalls(networks: FwNetwork[]): void {
+    this.dockerUser({ add: routed(networks), remove: 'others' });
   }
 
   /** Sets the bridge's sysctls, then adds the network's set elements (no rule changes). */
@@ -71,11 +83,13 @@ export class Firewall {
     const batch = this.planner.addNetwork(n);
     this.applySysctls(n);
     this.apply(batch);
+    this.dockerUser({ add: routed([n]), remove: [] });
   }
 
   /** Removes the network's set elements (idempotent). Remove its ports and endpoints first. */
   removeNetwork(n: FwNetwork): void {
     this.apply(this.planner.removeNetwork(n));
+    this.dockerUser({ add: [], remove: [n.bridge] });
   }
 
   /** ICC off: the endpoints' veths can no longer exchange frames with other ports of the bridge. */
@@ -101,10 +115,16 @@ export class Firewall {
   /** Removes dnet's tables entirely (idempotent). */
   destroy(): void {
     this.apply(this.planner.destroy());
+    this.dockerUser({ add: [], remove: 'others' });
   }
 
   /** The inet table as libnftables lists it (for inspection and tests). */
   list(): NftRuleset {
     return listNft({ table: { family: 'inet', name: this.table } }, this.netns ? { netns: this.netns } : {});
   }
+}
+
+/** The bridges whose traffic is routed (all but internal networks'). */
+function routed(networks: FwNetwork[]): string[] {
+  return networks.filter((n) => !n.internal).map((n) => n.bridge);
 }

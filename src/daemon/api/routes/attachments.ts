@@ -300,19 +300,14 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
       for (const [i, name] of names.entries()) {
         if (n.endpointByName(name) && i < names.length - 1) continue;
         try {
-          ep = await n.createEndpoint(name, options);
+          // Endpoint and join as one operation (one intent, one result in the store).
+          ep = await n.connect(cid, { endpointName: name, endpoint: options });
           break;
         } catch (err) {
           if (!(err instanceof EndpointExistsError) || i === names.length - 1) throw err;
         }
       }
       if (!ep) throw new AttachmentConflictError(`no free endpoint name for container ${cid} on ${n.name}`);
-      try {
-        await ep.join(cid);
-      } catch (err) {
-        await ep.delete().catch(() => {});
-        throw err;
-      }
       return ep;
     } catch (err) {
       if (created && ctx.controller.sandboxByContainer(cid)?.isEmpty()) {
@@ -330,8 +325,8 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
  */
 async function detachEndpoint(ctx: ApiContext, ep: Endpoint, containerId: string): Promise<void> {
   const errors: unknown[] = [];
-  if (ep.containerId !== undefined) await ep.leave(ep.containerId).catch((e: unknown) => errors.push(e));
-  await ep.delete().catch((e: unknown) => errors.push(e));
+  // Leave and delete as one operation: a crash midway is finished at the next start.
+  await ep.leaveAndDelete().catch((e: unknown) => errors.push(e));
   const sb = ctx.controller.sandboxByContainer(containerId);
   if (sb?.external && sb.isEmpty()) {
     await ctx.controller.deleteSandbox(containerId).catch((e: unknown) => errors.push(e));
@@ -451,7 +446,7 @@ export async function reapDetachedAttachments(ctx: ApiContext): Promise<string[]
   for (const ep of attachmentEndpoints(ctx)) {
     if (ep.containerId !== undefined) continue;
     const a = attachmentOf(ep);
-    await ep.delete();
+    await ep.leaveAndDelete();
     removed.push(`attachment ${a?.containerId}/${a?.ifName} (endpoint ${ep.name} on ${ep.network.name})`);
   }
   for (const sb of ctx.controller.allSandboxes()) {

@@ -1,0 +1,112 @@
+/**
+ * What the core asks of an IPAM driver for its networks: pools, gateways and auxiliary addresses
+ * at create (allocatePools), and the same requests again at start (replayPools, replayAddresses)
+ * for IPAM drivers that keep no state of their own: allocations are not stored apart from the
+ * network and endpoint records, so nothing can be handed out twice.
+ */
+import {
+  DEFAULT_IPAM,
+  IPAM_GATEWAY_ADDRESS_TYPE,
+  IPAM_MAC_ADDRESS_OPTION,
+  IPAM_REQUEST_ADDRESS_TYPE,
+  type IpamDriver,
+} from '../driver-api/ipam.ts';
+import { familyOf, plain } from '../ip/index.ts';
+import type { Network } from './network.ts';
+import type { EndpointRecord, NetworkRecord } from './persist.ts';
+import type { Rollback } from './rollback.ts';
+import type { IpamConfigEntry, NormalisedNetworkOptions, PoolInfo } from './types.ts';
+
+/** Pool, then gateway, then each auxiliary address, per config entry; `undo` gets the reverse. */
+export async function allocatePools(
+  ipam: IpamDriver,
+  o: NormalisedNetworkOptions,
+  rb: Rollback,
+): Promise<PoolInfo[]> {
+  const spaces = await ipam.defaultAddressSpaces();
+  const entries: { entry: IpamConfigEntry; v6: boolean }[] = o.config.map((entry) => ({
+    entry,
+    v6: entry.subnet !== undefined && familyOf(entry.subnet) === 6,
+  }));
+  if (!entries.some((e) => !e.v6)) entries.unshift({ entry: {}, v6: false });
+  if (o.enableIPv6 && !entries.some((e) => e.v6)) entries.push({ entry: {}, v6: true });
+  const pools: PoolInfo[] = [];
+  for (const { entry, v6 } of entries) {
+    const alloc = await ipam.requestPool({
+      addressSpace: spaces.local,
+      ...(entry.subnet ? { pool: entry.subnet } : {}),
+      ...(entry.ipRange ? { subPool: entry.ipRange } : {}),
+      options: { ...o.ipamOptions },
+      v6,
+    });
+    rb.undoRecord(() => ipam.releasePool(alloc.poolId));
+    const gw = await ipam.requestAddress(alloc.poolId, {
+      ...(entry.gateway ? { address: entry.gateway } : {}),
+      options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
+    });
+    rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(gw.address)));
+    const aux: Record<string, string> = {};
+    for (const [k, ip] of Object.entries(entry.auxAddresses ?? {})) {
+      const a = await ipam.requestAddress(alloc.poolId, { address: ip });
+      rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(a.address)));
+      aux[k] = a.address;
+    }
+    pools.push({
+      poolId: alloc.poolId,
+      addressSpace: spaces.local,
+      subnet: alloc.pool,
+      ...(entry.ipRange ? { ipRange: entry.ipRange } : {}),
+      gateway: gw.address,
+      auxAddresses: aux,
+      v6,
+    });
+  }
+  return pools;
+}
+
+export async function replayPools(ipam: IpamDriver, rec: NetworkRecord): Promise<void> {
+  for (const p of rec.pools) {
+    const alloc = await ipam.requestPool({
+      addressSpace: p.addressSpace ?? p.poolId.split('/')[0] ?? 'LocalDefault',
+      pool: p.subnet,
+      ...(p.ipRange ? { subPool: p.ipRange } : {}),
+      options: { ...rec.opts.ipamOptions },
+      v6: p.v6,
+    });
+    if (alloc.poolId !== p.poolId) {
+      throw new Error(`IPAM gave pool ${alloc.poolId} for ${p.subnet}, the store says ${p.poolId}`);
+    }
+    if (p.gateway) {
+      await ipam.requestAddress(p.poolId, {
+        address: plain(p.gateway),
+        options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
+      });
+    }
+    for (const a of Object.values(p.auxAddresses)) await ipam.requestAddress(p.poolId, { address: plain(a) });
+  }
+}
+
+const replayCache = new WeakMap<IpamDriver, Promise<boolean>>();
+export function needsReplay(ipam: IpamDriver): Promise<boolean> {
+  let r = replayCache.get(ipam);
+  if (!r) {
+    r =
+      ipam.name === DEFAULT_IPAM
+        ? Promise.resolve(true)
+        : ipam.capabilities().then((c) => c.requiresRequestReplay);
+    replayCache.set(ipam, r);
+  }
+  return r;
+}
+
+/** The endpoint's addresses, requested again as at create (with its MAC when the IPAM wants it). */
+export async function replayAddresses(n: Network, rec: EndpointRecord): Promise<void> {
+  if (!n.ipam || !(await needsReplay(n.ipam))) return;
+  const mac = rec.iface.macAddress;
+  const withMac = mac !== undefined && (await n.ipam.capabilities()).requiresMacAddress;
+  const options = withMac ? { options: { [IPAM_MAC_ADDRESS_OPTION]: mac } } : {};
+  if (rec.poolV4 && rec.iface.address)
+    await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
+  if (rec.poolV6 && rec.iface.addressIPv6)
+    await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
+}

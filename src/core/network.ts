@@ -1,0 +1,367 @@
+/**
+ * A network: a group of endpoints that can talk directly, made by a driver (a bridge, a VXLAN...)
+ * with pools from an IPAM driver. Endpoints are made under the network's lock (their name and
+ * addresses), then without it: creations on one network run concurrently.
+ */
+import type { CreateNetworkRequest, NetworkDriver } from '../driver-api/driver.ts';
+import { IPAM_MAC_ADDRESS_OPTION, type IpamDriver } from '../driver-api/ipam.ts';
+import {
+  ActiveEndpointsError,
+  EndpointExistsError,
+  InvalidOptionError,
+  UnknownNetworkError,
+} from '../errors/cnm.ts';
+import { newId, validateContainerId } from '../errors/validate.ts';
+import { cidrContains, plain } from '../ip/index.ts';
+import { randomMac } from '../ip/mac.ts';
+import type { NetworkController } from './controller.ts';
+import { Endpoint, joiningRecord } from './endpoint.ts';
+import { checkEndpointOptions, checkStringMap } from './options.ts';
+import { del, keys, type NetworkRecord, put } from './persist.ts';
+import { Rollback, Teardown } from './rollback.ts';
+import type { ConnectOptions, EndpointCreateOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
+
+export class Network {
+  private readonly eps = new Map<string, Endpoint>();
+  /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
+  private readonly reserved = new Set<string>();
+  private deleted = false;
+  created = new Date();
+  /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
+  driverData: Record<string, string> = {};
+
+  /** @internal */
+  constructor(
+    readonly controller: NetworkController,
+    /** @internal */ readonly driver: NetworkDriver,
+    /** @internal */ readonly ipam: IpamDriver | undefined,
+    readonly id: string,
+    readonly name: string,
+    readonly type: string,
+    /** @internal */ readonly opts: NormalisedNetworkOptions,
+    readonly pools: readonly PoolInfo[],
+  ) {}
+
+  get enableIPv6(): boolean {
+    return this.opts.enableIPv6;
+  }
+
+  get internal(): boolean {
+    return this.opts.internal;
+  }
+
+  get attachable(): boolean {
+    return this.opts.attachable === true;
+  }
+
+  get labels(): Record<string, string> {
+    return { ...this.opts.labels };
+  }
+
+  get options(): Record<string, string> {
+    return { ...this.opts.driverOptions };
+  }
+
+  get ipamDriverName(): string {
+    return this.opts.ipamDriver;
+  }
+
+  get ipamOptions(): Record<string, string> {
+    return { ...this.opts.ipamOptions };
+  }
+
+  /** @internal */
+  record(state: NetworkRecord['state']): NetworkRecord {
+    return {
+      id: this.id,
+      name: this.name,
+      type: this.type,
+      created: this.created.toISOString(),
+      state,
+      opts: this.opts,
+      pools: [...this.pools],
+      driverData: this.driverData,
+    };
+  }
+
+  /** @internal The request the driver got (or gets again on restore). */
+  createRequest(): CreateNetworkRequest {
+    const toData = (p: PoolInfo) => ({
+      addressSpace: p.addressSpace ?? p.poolId.split('/')[0] ?? '',
+      pool: p.subnet,
+      ...(p.gateway ? { gateway: p.gateway } : {}),
+      auxAddresses: { ...p.auxAddresses },
+    });
+    return {
+      networkId: this.id,
+      options: {
+        generic: { ...this.opts.driverOptions },
+        enableIPv6: this.opts.enableIPv6,
+        internal: this.opts.internal,
+        labels: { ...this.opts.labels },
+        name: this.name,
+      },
+      ipv4Data: this.pools.filter((p) => !p.v6).map(toData),
+      ipv6Data: this.pools.filter((p) => p.v6).map(toData),
+    };
+  }
+
+  /** @internal */
+  adopt(ep: Endpoint): void {
+    this.eps.set(ep.id, ep);
+  }
+
+  async createEndpoint(name: string, options: EndpointCreateOptions = {}): Promise<Endpoint> {
+    const driverOptions = checkEndpointOptions(name, options);
+    const persist = this.controller.persist;
+    const rb = new Rollback();
+    try {
+      const draft = await this.reserveEndpoint(name, options, driverOptions, rb);
+      const key = keys.endpoint(this.id, draft.id);
+      await persist.commit([put(key, draft.record('creating'))]);
+      rb.undoRecord(() => persist.commit([del(key)]));
+      const ep = await this.createInDriver(draft, rb);
+      await persist.commit([put(key, ep.record('ready'))]);
+      this.admit(ep);
+      return ep;
+    } catch (err) {
+      return rb.fail(err);
+    }
+  }
+
+  /**
+   * Makes an endpoint for a container and joins it, as one operation (the Docker API's connect):
+   * after a crash at any point, the next start finds either all of it or none of it. The
+   * container's sandbox is made on its first join, as with Endpoint.join.
+   */
+  async connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+    validateContainerId(containerId);
+    const name = options.endpointName ?? containerId;
+    const epOptions = options.endpoint ?? {};
+    const driverOptions = checkEndpointOptions(name, epOptions);
+    const joinOptions = options.join ?? {};
+    const joinDriverOptions = checkStringMap('driverOptions', joinOptions.driverOptions);
+    const ctl = this.controller;
+    const rb = new Rollback();
+    let draft: Endpoint;
+    try {
+      draft = await this.reserveEndpoint(name, epOptions, driverOptions, rb);
+    } catch (err) {
+      return rb.fail(err);
+    }
+    return ctl.locks.run(`ep:${draft.id}`, () =>
+      ctl.locks.run(`sb:${containerId}`, async () => {
+        try {
+          const host = this.driver.usesHostNamespace === true;
+          const { sandbox, created } = await ctl.sandboxes.getOrCreate(containerId, host, joinOptions);
+          if (created) rb.undoKernel(() => ctl.sandboxes.destroy(sandbox));
+          const seq = ctl.nextJoinSeq();
+          const epKey = keys.endpoint(this.id, draft.id);
+          const sbKey = keys.sandbox(containerId);
+          // The intent: the endpoint being made and joined, and the sandbox if this join makes it.
+          await ctl.persist.commit([
+            put(epKey, draft.record('creating', joiningRecord(containerId, seq))),
+            ...(created ? [put(sbKey, sandbox.record())] : []),
+          ]);
+          rb.undoRecord(() => ctl.persist.commit([del(epKey), ...(created ? [del(sbKey)] : [])]));
+          const ep = await this.createInDriver(draft, rb);
+          await ep.joinSandbox(sandbox, joinDriverOptions, rb, seq);
+          // The result.
+          await ctl.persist.commit([put(epKey, ep.record('ready'))]);
+          this.admit(ep);
+          return ep;
+        } catch (err) {
+          return rb.fail(err);
+        }
+      }),
+    );
+  }
+
+  /**
+   * An endpoint's first step, under the network's lock: its name is reserved (no other endpoint
+   * can take it until it is made or given up) and its addresses are allocated. Nothing is
+   * recorded yet: allocations are replayed from records at start, so a crash loses them.
+   */
+  private async reserveEndpoint(
+    name: string,
+    options: EndpointCreateOptions,
+    driverOptions: Record<string, string>,
+    rb: Rollback,
+  ): Promise<Endpoint> {
+    return this.controller.locks.run(`net:${this.id}`, async () => {
+      this.controller.checkOpen();
+      if (this.deleted) throw new UnknownNetworkError(this.name);
+      if (this.endpointByName(name) || this.reserved.has(name))
+        throw new EndpointExistsError(name, this.name);
+      this.reserved.add(name);
+      rb.undoKernel(() => {
+        this.reserved.delete(name);
+      });
+      // An IPAM driver that asks for it (RequiresMACAddress) gets the endpoint's MAC in its
+      // address requests; when the user gave none, one is made up first and the endpoint keeps
+      // it (as Docker does). Otherwise no MAC is chosen here (the network driver may pick one).
+      let macAddress = options.macAddress?.toLowerCase();
+      const ipamOptions: Record<string, string> = {};
+      if (this.ipam && (await this.ipam.capabilities()).requiresMacAddress) {
+        macAddress ??= randomMac();
+        ipamOptions[IPAM_MAC_ADDRESS_OPTION] = macAddress;
+      }
+      const v4 = await this.allocateAddress(false, options.ipv4Address, ipamOptions, rb);
+      const v6 = this.enableIPv6
+        ? await this.allocateAddress(true, options.ipv6Address, ipamOptions, rb)
+        : undefined;
+      if (options.ipv6Address !== undefined && !this.enableIPv6) {
+        throw new InvalidOptionError('ipv6Address', options.ipv6Address, `network ${this.name} has no IPv6`);
+      }
+      const iface = {
+        ...(v4 ? { address: v4.address } : {}),
+        ...(v6 ? { addressIPv6: v6.address } : {}),
+        ...(macAddress ? { macAddress } : {}),
+      };
+      const epOptions: EndpointCreateOptions = {
+        exposedPorts: [...(options.exposedPorts ?? [])],
+        portBindings: [...(options.portBindings ?? [])],
+        driverOptions,
+        ...(options.macAddress ? { macAddress: options.macAddress } : {}),
+      };
+      return new Endpoint(this, newId(), name, iface, v4?.poolId, v6?.poolId, epOptions);
+    });
+  }
+
+  /** The driver makes the endpoint; the endpoint as made, with what the driver added (a MAC...). */
+  private async createInDriver(draft: Endpoint, rb: Rollback): Promise<Endpoint> {
+    const res = await this.driver.createEndpoint(draft.createRequest());
+    rb.undoKernel(() => this.driver.deleteEndpoint(this.id, draft.id));
+    const got = res.iface ?? {};
+    for (const k of ['address', 'addressIPv6', 'macAddress'] as const) {
+      if (got[k] !== undefined && draft.iface[k] !== undefined && got[k] !== draft.iface[k]) {
+        throw new InvalidOptionError(
+          `driver ${this.type}`,
+          got,
+          `the driver returned an interface ${k} for endpoint ${draft.name}, but one was already set`,
+        );
+      }
+    }
+    return new Endpoint(
+      this,
+      draft.id,
+      draft.name,
+      { ...draft.iface, ...got },
+      draft.poolV4,
+      draft.poolV6,
+      draft.options,
+    );
+  }
+
+  /** The endpoint is made: it takes its reserved name's place in the network. */
+  private admit(ep: Endpoint): void {
+    this.reserved.delete(ep.name);
+    this.eps.set(ep.id, ep);
+  }
+
+  private async allocateAddress(
+    v6: boolean,
+    wanted: string | undefined,
+    options: Record<string, string>,
+    rb: Rollback,
+  ): Promise<{ poolId: string; address: string } | undefined> {
+    const ipam = this.ipam;
+    const pools = this.pools.filter((p) => p.v6 === v6);
+    if (!ipam || pools.length === 0) {
+      if (wanted !== undefined) {
+        throw new InvalidOptionError(
+          v6 ? 'ipv6Address' : 'ipv4Address',
+          wanted,
+          `network ${this.name} has no subnet`,
+        );
+      }
+      return undefined;
+    }
+    const candidates = wanted === undefined ? pools : pools.filter((p) => cidrContains(p.subnet, wanted));
+    if (candidates.length === 0) {
+      throw new InvalidOptionError(
+        v6 ? 'ipv6Address' : 'ipv4Address',
+        wanted,
+        `not inside any subnet of network ${this.name} (${pools.map((p) => p.subnet).join(', ')})`,
+      );
+    }
+    let last: unknown;
+    for (const p of candidates) {
+      try {
+        const a = await ipam.requestAddress(p.poolId, {
+          ...(wanted === undefined ? {} : { address: wanted }),
+          ...(Object.keys(options).length > 0 ? { options: { ...options } } : {}),
+        });
+        rb.undoRecord(() => ipam.releaseAddress(p.poolId, plain(a.address)));
+        return { poolId: p.poolId, address: a.address };
+      } catch (err) {
+        last = err;
+        if (wanted !== undefined) throw err;
+      }
+    }
+    throw last;
+  }
+
+  endpoints(): Endpoint[] {
+    return [...this.eps.values()];
+  }
+
+  endpointByName(name: string): Endpoint | undefined {
+    for (const e of this.eps.values()) if (e.name === name) return e;
+    return undefined;
+  }
+
+  endpointByID(id: string): Endpoint | undefined {
+    return this.eps.get(id);
+  }
+
+  walkEndpoints(fn: (e: Endpoint) => unknown): void {
+    for (const e of [...this.eps.values()]) if (fn(e) === true) return;
+  }
+
+  /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
+  async delete(): Promise<void> {
+    await this.controller.locks.run(`netname:${this.name}`, () =>
+      this.controller.locks.run(`net:${this.id}`, async () => {
+        if (this.deleted) throw new UnknownNetworkError(this.name);
+        if (this.eps.size > 0 || this.reserved.size > 0) {
+          throw new ActiveEndpointsError(this.name, [
+            ...this.endpoints().map((e) => e.name),
+            ...this.reserved,
+          ]);
+        }
+        const persist = this.controller.persist;
+        await persist.commit([put(keys.network(this.id), this.record('deleting'))]);
+        await this.driver.deleteNetwork(this.id);
+        this.deleted = true;
+        this.controller.forget(this);
+        await persist.commit([del(keys.network(this.id))]);
+        // Reverse of creation: aux addresses, gateway, pool. A failure here leaks an
+        // allocation, never a kernel object; every one is reported after the network is gone.
+        const t = new Teardown(`releasing the addresses of network ${this.name}`);
+        if (this.ipam) {
+          const ipam = this.ipam;
+          for (const p of [...this.pools].reverse()) {
+            for (const a of Object.values(p.auxAddresses)) {
+              await t.attempt(() => ipam.releaseAddress(p.poolId, plain(a)));
+            }
+            const gw = p.gateway;
+            if (gw) await t.attempt(() => ipam.releaseAddress(p.poolId, plain(gw)));
+            await t.attempt(() => ipam.releasePool(p.poolId));
+          }
+        }
+        t.check();
+      }),
+    );
+  }
+
+  /** @internal */
+  forget(ep: Endpoint): void {
+    this.eps.delete(ep.id);
+  }
+
+  /** @internal */
+  isDeleted(): boolean {
+    return this.deleted;
+  }
+}
