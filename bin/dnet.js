@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `dnet` command. The project ships TypeScript sources run through tsx's loader (no
-// transpile step to forget), so this launcher registers tsx and hands over to src/cli/main.ts.
+// The checkout's `dnet` from the TypeScript sources: registers tsx and hands over to
+// src/cli/main.ts (no build step; the tests run this). The package's own `dnet` is the compiled
+// dist/cli/bin.js (package.json "bin"); bin/dnet runs that build in a checkout.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -21,7 +21,7 @@ LOG=$DIR/daemon.log
 export DNET_HOST=unix://$SOCK
 mkdir -p "$DIR"
 
-dnet() { node ./bin/dnet.js "$@"; }
+dnet() { ./bin/dnet "$@"; }
 # Prints a command as a user would type it, then runs it.
 show() {
   echo "\$ dnet $*"
@@ -50,7 +50,7 @@ trap cleanup EXIT
 echo "dnet walkthrough, part 1: the daemon and its CLI, in a throwaway world"
 echo
 echo "starting: dnet daemon --run-dir $DIR/run --data-dir $DIR/data --log-level info 2>$LOG &"
-node ./bin/dnet.js daemon --run-dir "$DIR/run" --data-dir "$DIR/data" --log-level info 2>"$LOG" &
+./bin/dnet daemon --run-dir "$DIR/run" --data-dir "$DIR/data" --log-level info 2>"$LOG" &
 daemon_pid=$!
 # The socket appears once the daemon has restored its state and created the pre-defined networks.
 for _ in $(seq 300); do

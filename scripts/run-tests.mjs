@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node:test through tsx. Node 20's --test takes no
 // globs, so the files are listed here. Kernel test files put themselves into a throwaway
-// world (test/harness/world.ts); unit tests run as they are.
+// world (test/harness/world.ts); unit tests run as they are. The build (dist/: bin/dnet, the
+// examples and the package test run it) is brought up to date first.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,11 @@ function find(dir) {
     return e.name.endsWith('.test.ts') ? [p] : [];
   });
 }
+
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+});
+if (build.status !== 0) process.exit(build.status ?? 1);
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : find('test').sort();

@@ -3,13 +3,16 @@
  * Nothing from src/os/ is exported here: the kernel layer is an implementation detail.
  */
 export { NetworkController } from './core/controller.ts';
-export { Endpoint, type JoinState } from './core/endpoint.ts';
+export { Endpoint } from './core/endpoint.ts';
 export { Network } from './core/network.ts';
 export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
+export type { RestoreReport } from './core/restore.ts';
 export { Sandbox } from './core/sandbox.ts';
 export type * from './core/types.ts';
 export type * from './driver-api/driver.ts';
 export * from './driver-api/ipam.ts';
+// The built-in drivers (null, host, bridge) are registered by the controller and used through
+// newNetwork(type, ...): not exported; the errors they throw are, for instanceof.
 export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts';
 export * from './errors/cnm.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';

@@ -1,10 +1,12 @@
 /**
  * The CLI's client of the daemon's API: node:http over a unix socket (`unix:///path`) or TCP
- * (`tcp://addr:port`), JSON in and out. A daemon error becomes a DaemonError carrying dockerd's
- * `{"message"}`; an unreachable daemon a ConnectionError.
+ * (`tcp://addr:port`; HTTPS when given TLS settings, ./tls.ts), JSON in and out. A daemon error
+ * becomes a DaemonError carrying dockerd's `{"message"}`; an unreachable daemon a ConnectionError.
  */
-import { request } from 'node:http';
-import { API_VERSION } from '../daemon/api/version.ts';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { API_VERSION } from '../version.ts';
+import type { ClientTls } from './tls.ts';
 
 export const DEFAULT_HOST = 'unix:///run/dnet/dnet.sock';
 
@@ -24,8 +26,14 @@ export class ConnectionError extends Error {
   constructor(
     readonly host: string,
     override readonly cause: Error,
+    hint = '',
   ) {
-    super(`Cannot connect to the dnet daemon at ${host}. Is the daemon running? (${cause.message})`);
+    // OpenSSL's text ("80...:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate
+    // required:../deps/...") shortened to its reason.
+    const ssl = /SSL routines:[^:]*:([^:]+)/.exec(cause.message)?.[1];
+    super(
+      `Cannot connect to the dnet daemon at ${host}. Is the daemon running? (${ssl ? `TLS: ${ssl}` : cause.message})${hint}`,
+    );
     this.name = 'ConnectionError';
   }
 }
@@ -59,6 +67,8 @@ export class Client {
   constructor(
     readonly host: string,
     private readonly timeoutMs = 120_000,
+    /** TLS for a `tcp://` host (unix sockets are never TLS). */
+    private readonly tls?: ClientTls,
   ) {
     this.target = parseHost(host);
   }
@@ -74,10 +84,20 @@ export class Client {
     const q = qs.toString();
     const fullPath = `/v${API_VERSION}${path}${q ? `?${q}` : ''}`;
     const data = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const tls = 'port' in this.target ? this.tls : undefined;
+    const request = tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
         {
           ...this.target,
+          ...(tls
+            ? {
+                rejectUnauthorized: tls.verify,
+                ...(tls.ca ? { ca: tls.ca } : {}),
+                ...(tls.cert ? { cert: tls.cert } : {}),
+                ...(tls.key ? { key: tls.key } : {}),
+              }
+            : {}),
           method,
           path: fullPath,
           headers: {
@@ -117,9 +137,22 @@ export class Client {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(err instanceof DaemonError ? err : new ConnectionError(this.host, err)),
-      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err instanceof DaemonError) return reject(err);
+        // A TLS port answers plain HTTP, and a daemon a client without a certificate, by
+        // closing the connection.
+        const closed = err.code === 'ECONNRESET' || err.message === 'socket hang up';
+        const certRequired = err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
+        const hint =
+          !('port' in this.target) || !(closed || certRequired)
+            ? ''
+            : !tls
+              ? ' If the daemon serves TLS, use --tlsverify (see dnet --help).'
+              : !tls.cert
+                ? ' If the daemon requires client certificates, give --tlscert and --tlskey (or cert.pem and key.pem in $DNET_CERT_PATH).'
+                : '';
+        reject(new ConnectionError(this.host, err, hint));
+      });
       req.end(data);
     });
   }

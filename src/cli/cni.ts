@@ -23,8 +23,12 @@ Options:
 
 /** The plugin's entry file in this installation (run through tsx, as bin/dnet.js). */
 export const CNI_ENTRY = fileURLToPath(new URL('../../bin/dnet-cni.js', import.meta.url));
-/** The plugin's sources, bundled into one plain JavaScript file at install time. */
-const CNI_SOURCE = fileURLToPath(new URL('../cni/run.ts', import.meta.url));
+/** The plugin's entry beside this module: src/cni/run.ts in a checkout, dist/cni/run.js when built. */
+const CNI_RUN = fileURLToPath(
+  new URL(`../cni/run.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
+);
+/** This CLI runs compiled (the package's dist/): the plugin is plain JavaScript already. */
+const COMPILED = !import.meta.url.endsWith('.ts');
 
 const shQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
@@ -41,7 +45,7 @@ export async function bundledPlugin(node: string = process.execPath): Promise<st
     return undefined;
   }
   const r = await esbuild.build({
-    entryPoints: [CNI_SOURCE],
+    entryPoints: [CNI_RUN],
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -70,8 +74,13 @@ async function install(io: Io, args: string[]): Promise<number> {
   const target = join(dir, 'dnet');
   // Written beside and renamed over: a runtime running the plugin meanwhile sees one or the other.
   const tmp = `${target}.tmp-${process.pid}`;
-  // The bundle when it can be made; else a shell launcher running the sources through tsx.
-  await writeFile(tmp, (await bundledPlugin()) ?? launcherScript());
+  // Compiled (the package): a launcher running dist/cni/run.js, plain JavaScript that loads only
+  // the plugin's modules and the HTTP client. From the sources: one bundled file when esbuild is
+  // there, else a launcher running the sources through tsx.
+  const text = COMPILED
+    ? launcherScript(process.execPath, CNI_RUN)
+    : ((await bundledPlugin()) ?? launcherScript());
+  await writeFile(tmp, text);
   await chmod(tmp, 0o755);
   await rename(tmp, target);
   io.out(`${target}\n`);

@@ -1,28 +1,56 @@
 /** `dnet daemon`: runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. */
-import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR, startDaemon } from '../daemon/daemon.ts';
-import { createLogger, DEFAULT_LOG_LEVEL, errorFields, isLogLevel, LOG_LEVELS } from '../daemon/log.ts';
-import { DEFAULT_PLUGIN_SOCKET } from '../daemon/plugin/server.ts';
+import type { Daemon } from '../daemon/daemon.ts';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_PLUGIN_SOCKET,
+  DEFAULT_RUN_DIR,
+  DEFAULT_SOCKET_GROUP,
+} from '../daemon/defaults.ts';
+import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS } from '../daemon/log-levels.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
+import {
+  CONFIG_KEYS,
+  changedSettings,
+  type DaemonConfig,
+  DaemonConfigError,
+  DEFAULT_CONFIG_FILE,
+  readDaemonConfig,
+} from './daemon-config.ts';
 import { help } from './network.ts';
 import type { Io } from './output.ts';
+import { daemonTls } from './tls.ts';
 
 export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
+      --config-file string  JSON settings: log-level, data-dir, run-dir, hosts (default
+                          "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads its log-level
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
+  -G, --group string      Group of the unix sockets (mode 0660): a name or a group ID; "" for the
+                          daemon's own (default "${DEFAULT_SOCKET_GROUP}"; the daemon's own if it does not exist)
   -H, --host string       Address to serve: unix:///path or tcp://addr:port (repeatable;
-                          default unix://<run-dir>/dnet.sock)
+                          default unix://<run-dir>/dnet.sock). tcp:// needs TLS or --insecure-tcp
+      --insecure-tcp      Serve tcp:// hosts without TLS: anyone reaching the port controls this
+                          host's networking (logged as a warning)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
       --plugin-socket string
                           Serve Docker's network and IPAM plugin protocols (driver "dnet") on
                           this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
       --run-dir string    Sandboxes' namespaces and files, and the default socket (default "${DEFAULT_RUN_DIR}")
+      --tls               Serve tcp:// hosts with TLS, without client certificates; implied by --tlsverify
+      --tlscacert string  CA that client certificates must be signed by (default "$DNET_CERT_PATH/ca.pem")
+      --tlscert string    Server certificate (default "$DNET_CERT_PATH/cert.pem")
+      --tlskey string     Server key (default "$DNET_CERT_PATH/key.pem")
+      --tlsverify         Serve TLS and require client certificates signed by the CA
+                          (default: on when $DNET_TLS_VERIFY is set)
 
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
 SIGINT or SIGTERM stop it: requests in flight finish; containers keep their network.
+SIGHUP re-reads the configuration file and applies its log-level.
 Logs are JSON lines on stderr: start, each API request (with its X-Request-Id), stop.
+$DNET_CERT_PATH defaults to ~/.dnet. See "Securing dnet" in the README.
 `;
 
 export async function daemonCommand(io: Io, args: string[]): Promise<number> {
@@ -34,34 +62,118 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       host: { type: 'string', short: 'H', multiple: true },
       'log-level': { type: 'string' },
       'plugin-socket': { type: 'string' },
+      group: { type: 'string', short: 'G' },
+      'insecure-tcp': { type: 'boolean' },
+      tls: { type: 'boolean' },
+      tlsverify: { type: 'boolean' },
+      tlscacert: { type: 'string' },
+      tlscert: { type: 'string' },
+      tlskey: { type: 'string' },
+      'config-file': { type: 'string' },
     },
     DAEMON_USAGE,
   );
   if (flag(p, 'help')) return help(io, DAEMON_USAGE);
   positionals(p, 0, DAEMON_USAGE, 'daemon');
-  const runDir = str(p, 'run-dir');
-  const dataDir = str(p, 'data-dir');
-  const level = str(p, 'log-level') ?? DEFAULT_LOG_LEVEL;
+  // The configuration file: settings not given as flags (a setting given both ways is refused).
+  // The default file is optional (absent: no settings), at start and at each SIGHUP.
+  const named = str(p, 'config-file');
+  const configFile = named ?? DEFAULT_CONFIG_FILE;
+  let config: DaemonConfig;
+  try {
+    config = readDaemonConfig(configFile, named !== undefined) ?? {};
+  } catch (err) {
+    if (!(err instanceof DaemonConfigError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  for (const k of CONFIG_KEYS) {
+    const asFlag = k === 'hosts' ? 'host' : k;
+    if (config[k] !== undefined && p.values[asFlag] !== undefined) {
+      throw new UsageError(
+        `--${asFlag} is given both as a flag and in ${configFile}: give it once`,
+        DAEMON_USAGE,
+      );
+    }
+  }
+  const runDir = str(p, 'run-dir') ?? config['run-dir'];
+  const dataDir = str(p, 'data-dir') ?? config['data-dir'];
+  const levelFlag = str(p, 'log-level');
+  const level = levelFlag ?? config['log-level'] ?? DEFAULT_LOG_LEVEL;
   if (!isLogLevel(level)) {
     throw new UsageError(
       `invalid --log-level ${JSON.stringify(level)}: use one of ${LOG_LEVELS.join(', ')}`,
       DAEMON_USAGE,
     );
   }
+  // The daemon (the library, lmdb, koffi, pino) is loaded only here: `dnet daemon --help` and the
+  // client commands never load it.
+  const { startDaemon } = await import('../daemon/daemon.ts');
+  const { createLogger, errorFields } = await import('../daemon/log.ts');
   const logger = createLogger({ level, sink: (line) => io.err(`${line}\n`) });
-  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  const group = str(p, 'group');
+  let daemon: Daemon;
   try {
+    const tls = daemonTls(
+      {
+        tls: flag(p, 'tls'),
+        tlsverify: flag(p, 'tlsverify'),
+        tlscacert: str(p, 'tlscacert'),
+        tlscert: str(p, 'tlscert'),
+        tlskey: str(p, 'tlskey'),
+      },
+      io.env,
+    );
     daemon = await startDaemon({
       ...(runDir ? { runDir } : {}),
       ...(dataDir ? { dataDir } : {}),
-      hosts: strs(p, 'host'),
       pluginSocket: str(p, 'plugin-socket') ?? DEFAULT_PLUGIN_SOCKET,
+      ...(tls ? { tls } : {}),
+      ...(flag(p, 'insecure-tcp') ? { insecureTcp: true } : {}),
+      ...(group !== undefined ? { group } : {}),
+      hosts: config.hosts ?? strs(p, 'host'),
       logger,
     });
   } catch (err) {
     logger.fatal({ event: 'error', error: errorFields(err) }, `cannot start: ${(err as Error).message}`);
     return 1;
   }
+  // SIGHUP: re-read the configuration file; apply its log-level, report what needs a restart.
+  const reload = () => {
+    const base = { event: 'reload', signal: 'SIGHUP' };
+    let next: DaemonConfig;
+    try {
+      next = readDaemonConfig(configFile, named !== undefined) ?? {};
+      if (levelFlag !== undefined && next['log-level'] !== undefined) {
+        throw new DaemonConfigError(
+          configFile,
+          'log-level is also given as a flag (--log-level): give it once',
+        );
+      }
+    } catch (err) {
+      logger.error(
+        { ...base, configFile, error: errorFields(err) },
+        `SIGHUP: ${(err as Error).message}; nothing changed`,
+      );
+      return;
+    }
+    const needsRestart = changedSettings(config, next).filter((k) => k !== 'log-level');
+    const previous = logger.level;
+    const now = levelFlag ?? next['log-level'] ?? DEFAULT_LOG_LEVEL;
+    const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, needsRestart };
+    const msg =
+      `SIGHUP: re-read ${configFile}: log-level ${now} (was ${previous})` +
+      (needsRestart.length > 0 ? `; ${needsRestart.join(', ')} changed: a restart applies that` : '');
+    // Logged under whichever of the two levels shows it.
+    if (logger.isLevelEnabled('info')) {
+      logger.info(fields, msg);
+      logger.level = now;
+    } else {
+      logger.level = now;
+      logger.info(fields, msg);
+    }
+    config = next;
+  };
   const code = await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -84,6 +196,9 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    process.on('SIGHUP', () => {
+      if (!stopping) reload();
+    });
   });
   // Whatever handle might still hold the event loop must not keep a stopped daemon alive.
   setTimeout(() => process.exit(code), 2000).unref();

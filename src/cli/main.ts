@@ -4,15 +4,11 @@
  * error from (or reaching) the daemon, 2 a command line that cannot be used.
  */
 import { createInterface } from 'node:readline/promises';
-import { API_VERSION } from '../daemon/api/context.ts';
-import { DNET_VERSION } from '../daemon/daemon.ts';
+import { API_VERSION, DNET_VERSION } from '../version.ts';
 import { UsageError } from './args.ts';
 import { Client, ConnectionError, DEFAULT_HOST, parseHost } from './client.ts';
-import { cniCommand } from './cni.ts';
-import { daemonCommand } from './daemon.ts';
-import { networkCommand, reportError } from './network.ts';
 import { type Io, json } from './output.ts';
-import { sandboxCommand } from './sandbox.ts';
+import { clientTls, TlsConfigError, type TlsFlags } from './tls.ts';
 
 const USAGE = `Usage: dnet [OPTIONS] COMMAND
 
@@ -20,16 +16,24 @@ The Container Network Model daemon and its client
 
 Commands:
   cni         Install the CNI plugin of type dnet
+  completion  Print a shell completion script (bash, zsh)
   daemon      Run the daemon
   network     Manage networks
   sandbox     Manage sandboxes
   version     Show the dnet version information
 
 Global options:
-  -H, --host string   Daemon to talk to: unix:///path or tcp://addr:port
-                      (default $DNET_HOST, else ${DEFAULT_HOST})
-  -h, --help          Print usage
-  -v, --version       Print version information and quit
+  -H, --host string        Daemon to talk to: unix:///path or tcp://addr:port
+                           (default $DNET_HOST, else ${DEFAULT_HOST})
+  -h, --help               Print usage
+      --tls                Use TLS with a tcp:// host; implied by --tlsverify
+      --tlscacert string   Trust certificates signed only by this CA (default "$DNET_CERT_PATH/ca.pem")
+      --tlscert string     TLS certificate file (default "$DNET_CERT_PATH/cert.pem")
+      --tlskey string      TLS key file (default "$DNET_CERT_PATH/key.pem")
+      --tlsverify          Use TLS and verify the daemon (default: on when $DNET_TLS_VERIFY is set)
+  -v, --version            Print version information and quit
+
+$DNET_CERT_PATH defaults to ~/.dnet.
 
 Run 'dnet COMMAND --help' for more information on a command.
 `;
@@ -114,21 +118,36 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     io.err(`${failure.message}\n`);
     return 1;
   }
-  if (failure !== undefined) return reportError(io, failure);
+  if (failure !== undefined) return (await import('./network.ts')).reportError(io, failure);
   return 0;
+}
+
+/** What `dnet <argv>` prints on stdout: the help texts the completion script is generated from. */
+async function helpOf(argv: string[]): Promise<string> {
+  const parts: string[] = [];
+  await main(argv, { ...defaultIo, out: (t) => void parts.push(t), err: () => {} });
+  return parts.join('');
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let host: string | undefined;
+  const tlsFlags: TlsFlags = {};
   let i = 0;
   try {
     for (; i < argv.length; i++) {
       const a = argv[i]!;
+      const tlsFile = /^--(tlscacert|tlscert|tlskey)(?:=(.*))?$/s.exec(a);
       if (a === '-H' || a === '--host') {
         host = argv[++i];
         if (host === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
       } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
-      else if (a === '-v' || a === '--version') {
+      else if (a === '--tls') tlsFlags.tls = true;
+      else if (a === '--tlsverify') tlsFlags.tlsverify = true;
+      else if (tlsFile) {
+        const v = tlsFile[2] ?? argv[++i];
+        if (v === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
+        tlsFlags[tlsFile[1] as 'tlscacert' | 'tlscert' | 'tlskey'] = v;
+      } else if (a === '-v' || a === '--version') {
         io.out(`dnet ${DNET_VERSION}\n`);
         return 0;
       } else if (a === '-h' || a === '--help') {
@@ -145,19 +164,27 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } catch (err) {
         throw new UsageError((err as Error).message, USAGE);
       }
-      return new Client(target);
+      return new Client(
+        target,
+        undefined,
+        target.startsWith('tcp://') ? clientTls(tlsFlags, io.env) : undefined,
+      );
     };
     switch (cmd) {
       case 'cni':
-        return await cniCommand(io, rest);
+        return await (await import('./cni.ts')).cniCommand(io, rest);
       case 'daemon':
-        return await daemonCommand(io, rest);
+        return await (await import('./daemon.ts')).daemonCommand(io, rest);
+      // Each command's module is loaded when it runs: `dnet --help` and `dnet version` load
+      // neither, and no client command loads the daemon (nor etcd3, lmdb, koffi or pino).
       case 'network':
-        return await networkCommand(client, io, rest);
+        return await (await import('./network.ts')).networkCommand(client, io, rest);
       case 'sandbox':
-        return await sandboxCommand(client, io, rest);
+        return await (await import('./sandbox.ts')).sandboxCommand(client, io, rest);
       case 'version':
         return await version(client(), io, rest);
+      case 'completion':
+        return await (await import('./completion.ts')).completionCommand(io, rest, helpOf);
       case undefined:
       case 'help':
         io.out(USAGE);
@@ -172,6 +199,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
     if (err instanceof ConnectionError) {
       io.err(`${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof TlsConfigError) {
+      io.err(`dnet: ${err.message}\n`);
       return 1;
     }
     io.err(`dnet: ${(err as Error)?.stack ?? String(err)}\n`);

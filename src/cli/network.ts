@@ -1,5 +1,5 @@
 /** `dnet network create|ls|inspect|rm|connect|disconnect|prune`. */
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
 import type { DockerNetwork } from '../daemon/api/convert.ts';
 import {
   type DockerPortBinding,
@@ -129,7 +129,12 @@ interface IpamConfig {
   AuxiliaryAddresses?: Record<string, string>;
 }
 
+// ipaddr.js (CommonJS) is loaded on first use: only `network create` needs it, and loading it is
+// a noticeable part of the start-up of every other command.
+const require = createRequire(import.meta.url);
+
 function contains(cidr: string, ipOrCidr: string): boolean {
+  const ipaddr = require('ipaddr.js') as typeof import('ipaddr.js');
   try {
     const range = ipaddr.parseCIDR(cidr);
     const addr = ipOrCidr.includes('/') ? ipaddr.parseCIDR(ipOrCidr)[0] : ipaddr.parse(ipOrCidr);

@@ -93,13 +93,13 @@ export class Sandbox {
     return this.attached.size === 0;
   }
 
-  /** The lowest free `<prefix>N` among this sandbox's interfaces. */
+  /** The lowest free `<prefix>N` among this sandbox's interfaces. @internal */
   nextInterfaceName(prefix: string): string {
     const used = new Set([...this.attached.values()].map((a) => a.state.ifName));
     for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
   }
 
-  /** Records a joined endpoint; the first endpoint that brings a gateway gives the default route. */
+  /** Records a joined endpoint; the first endpoint that brings a gateway gives the default route. @internal */
   attach(ep: Endpoint, state: JoinState): void {
     this.attached.set(ep.id, { ep, state });
     try {
@@ -117,7 +117,7 @@ export class Sandbox {
     }
   }
 
-  /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. */
+  /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. @internal */
   detach(ep: Endpoint): void {
     if (!this.attached.delete(ep.id)) return;
     if (this.gw4 === ep.id) {
@@ -140,7 +140,7 @@ export class Sandbox {
     }
   }
 
-  /** (Re)writes hosts and resolv.conf from the sandbox's current state. */
+  /** (Re)writes hosts and resolv.conf from the sandbox's current state. @internal */
   async writeFiles(): Promise<void> {
     // An external namespace's owner (a CNI runtime) writes the container's files itself.
     if (this.external) return;

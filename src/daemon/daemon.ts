@@ -4,22 +4,25 @@
  * kernel state stays (containers keep their network).
  */
 
-import { readFileSync } from 'node:fs';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/driver.ts';
 import { type ControllerConfig, NetworkController } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
+import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
-import { ApiServer } from './api/server.ts';
+import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
+import { resolveSocketGroup } from './api/unix-socket.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
 
-export const DEFAULT_RUN_DIR = '/run/dnet';
-export const DEFAULT_DATA_DIR = '/var/lib/dnet';
+export { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 /** The default bridge's Linux bridge (Docker's docker0). */
 export const DEFAULT_BRIDGE_NAME = 'dnet0';
 
@@ -27,9 +30,7 @@ export const DEFAULT_BRIDGE_NAME = 'dnet0';
 export const defaultHost = (runDir: string = DEFAULT_RUN_DIR): string =>
   `unix://${join(runDir, 'dnet.sock')}`;
 
-export const DNET_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { DNET_VERSION };
 
 export interface DaemonOptions {
   /** Sandboxes' namespaces and files, and the default socket. Default /run/dnet. */
@@ -61,6 +62,15 @@ export interface DaemonOptions {
    * (`dnet daemon` serves /run/docker/plugins/dnet.sock unless told otherwise).
    */
   pluginSocket?: string;
+  /** TLS for `tcp://` hosts (PEM; `verify` requires client certificates signed by `ca`). */
+  tls?: ServerTlsOptions;
+  /** Serve `tcp://` hosts without TLS: refused otherwise (anyone reaching the port controls the host). */
+  insecureTcp?: boolean;
+  /**
+   * The unix sockets' group (Docker's `--group`): a name or a numeric ID from /etc/group; `''` for
+   * the daemon's own group. Default `dnet` (the daemon's group when no such group exists).
+   */
+  group?: string;
 }
 
 export interface Daemon {
@@ -108,6 +118,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const hosts = options.hosts && options.hosts.length > 0 ? [...options.hosts] : [defaultHost(runDir)];
+  // Who may connect is settled before any state is opened: a bad group, certificate or a plain
+  // tcp:// host fails the start without touching the kernel.
+  const socketGroup = resolveSocketGroup(options.group);
+  checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // The embedded store in dataDir: everything the controller holds is persisted there and
@@ -133,6 +147,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     problems: [],
   };
   for (const p of restore.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+  // What the bridge driver repaired after someone else changed its links or nftables tables.
+  const onHeal = (m: unknown) => {
+    const r = m as HealReport;
+    logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
+  };
+  subscribe(HEAL_CHANNEL, onHeal);
   for (const r of restore.rolledBack)
     logger.warn({ event: 'restore', rolledBack: r }, `restore: rolled back ${r}`);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
@@ -145,8 +165,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   );
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.insecureTcp ? { insecureTcp: true } : {}),
+    socketGid: socketGroup.gid,
     logger,
   });
+  if (socketGroup.warning) logger.warn({ event: 'warning', group: options.group }, socketGroup.warning);
   // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
@@ -168,6 +192,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   } catch (err) {
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
+    unsubscribe(HEAL_CHANNEL, onHeal);
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
@@ -182,6 +207,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       runDir,
       dataDir,
       restore,
+      socketGroup: { gid: socketGroup.gid, ...(socketGroup.name ? { name: socketGroup.name } : {}) },
+      ...(socketGroup.note ? { note: socketGroup.note } : {}),
     },
     `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
   );
@@ -199,6 +226,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await plugin?.close();
           await server.close();
         } finally {
+          unsubscribe(HEAL_CHANNEL, onHeal);
           await controller.close();
           await store.close();
         }

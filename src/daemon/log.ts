@@ -11,15 +11,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino';
+import { DEFAULT_LOG_LEVEL, type LogLevel } from './log-levels.ts';
 
-/** The levels `dnet daemon --log-level` takes (dockerd's, plus pino's trace and silent). */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
-
-export function isLogLevel(s: string): s is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(s);
-}
+export { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS, type LogLevel } from './log-levels.ts';
 
 /** Receives each log line: one JSON object, without the trailing newline. */
 export type LogSink = (line: string) => void;

@@ -13,15 +13,7 @@
  * - Every request has a deadline (`timeoutMs`); a connection failure, a timeout or a refusal is a
  *   StoreUnavailableError naming the hosts.
  */
-import {
-  Etcd3,
-  type ICompare,
-  type IKeyValue,
-  type IRangeResponse,
-  type IRequestOp,
-  type ITxnResponse,
-  type Watcher,
-} from 'etcd3';
+import type { Etcd3, ICompare, IKeyValue, IRangeResponse, IRequestOp, ITxnResponse, Watcher } from 'etcd3';
 import { DnetError } from '../errors/base.ts';
 import {
   InvalidKeyError,
@@ -115,6 +107,8 @@ export class EtcdStore implements KvStore {
       throw new StoreUnavailableError('etcd', 'connect', 'no etcd hosts given (e.g. http://127.0.0.1:2379)');
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Loaded on first use: importing libnetwork does not load etcd3 (and its gRPC stack).
+    const { Etcd3 } = await import('etcd3');
     const client = new Etcd3({
       hosts,
       dialTimeout: timeoutMs,

@@ -15,7 +15,7 @@
  *   process writes the directory (the lock), so nothing is missed.
  */
 import { join } from 'node:path';
-import { type Database, open, type RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { KeyExistsError, StoreClosedError, StoreCorruptError, VersionMismatchError } from './errors.ts';
 import {
   type CheckedOp,
@@ -74,6 +74,8 @@ export class LmdbStore implements KvStore {
     const lock = await lockDataDir(dir);
     let root: RootDatabase<unknown, string> | undefined;
     try {
+      // Loaded on first use: importing libnetwork does not load lmdb's native module.
+      const { open } = await import('lmdb');
       root = open<unknown, string>({
         path: join(dir, STORE_FILE),
         maxDbs: 4,

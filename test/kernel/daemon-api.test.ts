@@ -95,6 +95,7 @@ before(async () => {
     runDir,
     dataDir: join(world.runDir, 'data'),
     hosts: [`unix://${sock}`, 'tcp://127.0.0.1:0'],
+    insecureTcp: true, // plain HTTP on TCP (test/kernel/daemon-tls.test.ts covers TLS)
     controllerConfig: { hostResolvConf: resolvConf },
     bodyLimit: 64 * 1024,
     log: () => {},

@@ -7,14 +7,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-// `make start`'s first part, examples/walkthrough-cli.sh, as it stands: `dnet daemon` in the
-// background, the CLI walkthrough, SIGTERM. Here in this test's world, with its state under the
-// test's run directory.
+// `make demo` (the first part of `make start`), examples/walkthrough-cli.sh, as it stands: `dnet
+// daemon` in the background, the CLI walkthrough, SIGTERM. Here in this test's world, with its
+// state under the test's run directory. `make start`'s last part, examples/serve.sh: serve.test.ts.
 
-test('make start runs the CLI walkthrough (examples/walkthrough-cli.sh)', () => {
+test('make demo runs the CLI walkthrough; make start runs it, then serves (examples/serve.sh)', () => {
   const makefile = readFileSync(join(world.root, 'Makefile'), 'utf8');
-  const start = /^start:.*\n((?:\t.*\n)+)/m.exec(makefile)?.[1] ?? '';
-  assert.match(start, /scripts\/in-world\.sh bash examples\/walkthrough-cli\.sh/);
+  const recipe = (target: string) => new RegExp(`^${target}:(.*)\n((?:\t.*\n)+)`, 'm').exec(makefile);
+  assert.match(recipe('demo')?.[2] ?? '', /scripts\/in-world\.sh bash examples\/walkthrough-cli\.sh/);
+  assert.match(recipe('start')?.[1] ?? '', /\bdemo\b/);
+  assert.match(recipe('start')?.[2] ?? '', /scripts\/in-world\.sh bash examples\/serve\.sh/);
 });
 
 test('the CLI walkthrough: network, two sandboxes, traffic both ways, a published port, SIGTERM', async () => {

@@ -6,12 +6,16 @@ import {
   decodeAddr,
   decodeLink,
   decodeNeigh,
+  decodeNftEvent,
+  decodeNftRule,
   decodeRoute,
   encodeAddr,
   encodeLinkAdd,
   encodeLinkDel,
   encodeLinkSet,
   encodeNeigh,
+  encodeNftGetGen,
+  encodeNftRuleDump,
   encodeRoute,
   NLM_F,
   NLMSG,
@@ -36,6 +40,9 @@ function msg(type: number, flags: number, seq: number, body: number[]): Buffer {
   return Buffer.from([...u32(len), ...u16(type), ...u16(flags), ...u32(seq), ...u32(0), ...body]);
 }
 const NESTED = 0x8000;
+const be32 = (v: number) => [(v >>> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
+/** An nf_tables message body: nfgenmsg (family, version 0, res_id big endian) + attributes. */
+const nfgen = (family: number, resId = 0) => [family, 0, resId >> 8, resId & 0xff];
 
 describe('netlink codec: encoding, byte for byte', () => {
   test('veth pair with the peer in another namespace', () => {
@@ -120,6 +127,28 @@ describe('netlink codec: encoding, byte for byte', () => {
     assert.deepEqual(got, msg(28, 0x1 | 0x4 | 0x400 | 0x800, 1, body));
   });
 
+  test('link set alias (IFLA_IFALIAS, the text without a NUL, as iproute2 sends it)', () => {
+    const got = encodeLinkSet(9, { alias: 'dnet:ab12' }).finish(2);
+    const body = [0, 0, 0, 0, ...u32(9), ...u32(0), ...u32(0), ...nla(20, [...Buffer.from('dnet:ab12')])];
+    assert.deepEqual(got, msg(19, 0x5, 2, body));
+    // '' removes the alias: an empty attribute
+    const clear = encodeLinkSet(9, { alias: '' }).finish(2);
+    assert.deepEqual(clear, msg(19, 0x5, 2, [0, 0, 0, 0, ...u32(9), ...u32(0), ...u32(0), ...nla(20, [])]));
+    assert.throws(() => encodeLinkSet(9, { alias: 'x'.repeat(256) }), /at most 255 bytes/);
+    assert.throws(() => encodeLinkSet(9, { alias: 'a\0b' }), /no NUL/);
+  });
+
+  test('nf_tables: get generation, and a rule dump of one table', () => {
+    // NFNL_SUBSYS_NFTABLES (10) << 8 | NFT_MSG_GETGEN (16), NLM_F_REQUEST
+    assert.deepEqual(encodeNftGetGen().finish(3), msg(0x0a10, 0x1, 3, nfgen(0)));
+    // NFT_MSG_GETRULE (7), NLM_F_REQUEST | NLM_F_DUMP, family NFPROTO_INET (1), NFTA_RULE_TABLE
+    assert.deepEqual(
+      encodeNftRuleDump('inet', 'dnet').finish(4),
+      msg(0x0a07, 0x301, 4, [...nfgen(1), ...nla(1, str('dnet'))]),
+    );
+    assert.equal(encodeNftRuleDump('bridge', 'dnet').finish(1).readUInt8(16), 7);
+  });
+
   test('bad input is refused before anything is sent', () => {
     assert.throws(() => encodeLinkAdd({ kind: 'bridge', name: 'a-name-that-is-too-long' }), /1-15 bytes/);
     assert.throws(() => encodeLinkAdd({ kind: 'bridge', name: 'a/b' }), /invalid interface name/);
@@ -173,6 +202,78 @@ describe('netlink codec: decoding', () => {
     assert.deepEqual(parseError(m), { errno: 17, extack: 'File exists here' });
   });
 
+  test('a link with an alias (IFLA_IFALIAS, as the kernel sends it: NUL-terminated)', () => {
+    const body = [
+      0,
+      0,
+      1,
+      0,
+      ...u32(4),
+      ...u32(0),
+      ...u32(0),
+      ...nla(3, str('dv0')),
+      ...nla(20, str('dnet:ep1')),
+    ];
+    const [m] = parseMessages(msg(16, 0, 1, body));
+    assert.ok(m);
+    assert.equal(decodeLink(m.payload).alias, 'dnet:ep1');
+    const none = [0, 0, 1, 0, ...u32(4), ...u32(0), ...u32(0), ...nla(3, str('dv0'))];
+    const [n] = parseMessages(msg(16, 0, 1, none));
+    assert.ok(n);
+    assert.equal(decodeLink(n.payload).alias, undefined);
+  });
+
+  test('nf_tables notifications: object changes with their table, and the generation with its process', () => {
+    const ev = (type: number, body: number[]) => {
+      const [m] = parseMessages(msg(type, 0, 0, body));
+      assert.ok(m);
+      return decodeNftEvent(m);
+    };
+    // NFT_MSG_DELTABLE of `inet dnet` (NFTA_TABLE_NAME = 1)
+    assert.deepEqual(ev(0x0a02, [...nfgen(1), ...nla(1, str('dnet'))]), {
+      kind: 'change',
+      op: 'del',
+      object: 'table',
+      family: 'inet',
+      table: 'dnet',
+    });
+    // NFT_MSG_DELRULE in `bridge dnet` (NFTA_RULE_TABLE = 1, NFTA_RULE_CHAIN = 2)
+    assert.deepEqual(ev(0x0a08, [...nfgen(7), ...nla(1, str('dnet')), ...nla(2, str('forward'))]), {
+      kind: 'change',
+      op: 'del',
+      object: 'rule',
+      family: 'bridge',
+      table: 'dnet',
+    });
+    // NFT_MSG_NEWSETELEM in an unnamed family number
+    assert.deepEqual(ev(0x0a0c, [...nfgen(99), ...nla(1, str('t'))]), {
+      kind: 'change',
+      op: 'new',
+      object: 'element',
+      family: 99,
+      table: 't',
+    });
+    // NFT_MSG_NEWGEN: NFTA_GEN_ID, NFTA_GEN_PROC_PID (big endian), NFTA_GEN_PROC_NAME
+    assert.deepEqual(
+      ev(0x0a0f, [...nfgen(0, 7), ...nla(1, be32(70000)), ...nla(2, be32(4242)), ...nla(3, str('nft'))]),
+      { kind: 'gen', id: 70000, pid: 4242, procName: 'nft' },
+    );
+    assert.throws(() => ev(0x0a0f, nfgen(0)), NetlinkDecodeError);
+    // other subsystems (ctnetlink: 1) and nf_tables GET replies are not events
+    assert.equal(ev(0x0100, nfgen(2)), undefined);
+    assert.equal(ev(0x0a01, [...nfgen(1), ...nla(1, str('dnet'))]), undefined);
+    assert.throws(() => ev(0x0a02, [1, 0]), /shorter than nfgenmsg/);
+    // a rule of a dump: table and chain
+    const [r] = parseMessages(
+      msg(0x0a06, 2, 1, [...nfgen(1), ...nla(1, str('dnet')), ...nla(2, str('guard'))]),
+    );
+    assert.ok(r);
+    assert.deepEqual(decodeNftRule(r), { family: 'inet', table: 'dnet', chain: 'guard' });
+    const [bad] = parseMessages(msg(0x0a06, 2, 1, [...nfgen(1), ...nla(1, str('dnet'))]));
+    assert.ok(bad);
+    assert.throws(() => decodeNftRule(bad), /table or chain/);
+  });
+
   test('route, address and neighbour replies', () => {
     const r = decodeRoute(
       Buffer.from([2, 24, 0, 0, 254, 2, 253, 1, ...u32(0), ...nla(1, [10, 0, 0, 0]), ...nla(4, u32(2))]),
@@ -209,6 +310,17 @@ describe('netlink codec: decoding', () => {
           dec(m.payload);
         } catch (err) {
           assert.ok(err instanceof NetlinkDecodeError || err instanceof RangeError, String(err));
+        }
+      }
+      // the same bytes as nf_tables notifications and rule dump entries
+      for (const type of [0x0a02, 0x0a06, 0x0a0c, 0x0a0f]) {
+        const nm = { ...m, type };
+        for (const dec of [decodeNftEvent, decodeNftRule]) {
+          try {
+            dec(nm);
+          } catch (err) {
+            assert.ok(err instanceof NetlinkDecodeError, String(err));
+          }
         }
       }
     }

@@ -4,7 +4,8 @@ import type { NetworkController } from '../../index.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { DaemonRegistry } from '../registry.ts';
 
-export { API_VERSION, MIN_API_VERSION } from './version.ts';
+/** The API versions served (src/version.ts: the CLI reads them without loading the daemon). */
+export { API_VERSION, MIN_API_VERSION } from '../../version.ts';
 
 export interface DaemonFacts {
   version: string;

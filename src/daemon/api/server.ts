@@ -3,12 +3,17 @@
  * without a `/v1.xx` prefix; a version outside [MIN_API_VERSION, API_VERSION] is refused with
  * 400. Every error goes through src/errors/http.ts (status from the error's kind, body
  * `{"message": ...}`).
+ *
+ * Who may connect, as dockerd: a unix socket is `0660` with the owner and group asked for
+ * (./unix-socket.ts); a TCP host is TLS (`tls`, with client certificates required and verified
+ * against a CA when `verify`), and plain HTTP on TCP is refused unless `insecureTcp` says so.
  */
-import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { errorResponse } from '../../errors/http.ts';
 import {
@@ -26,6 +31,7 @@ import { attachmentRoutes } from './routes/attachments.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { systemRoutes } from './routes/system.ts';
+import { listenUnixSocket } from './unix-socket.ts';
 
 /** The largest request body accepted (network create bodies are a few hundred bytes). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -36,6 +42,70 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Without `logger`: where the JSON log lines go. Default: stderr. */
   log?: LogSink;
+  /** TLS for `tcp://` hosts (Docker's `--tls`, `--tlsverify`). Unix sockets stay plain. */
+  tls?: ServerTlsOptions;
+  /** Serve `tcp://` hosts without TLS (refused otherwise; a warning is logged). Default false. */
+  insecureTcp?: boolean;
+  /** The unix sockets' permission bits. Default 0o660. */
+  socketMode?: number;
+  /** The unix sockets' group ID (`--group`). Default: the process's group. */
+  socketGid?: number;
+}
+
+/** PEM certificates and key for a TLS listener. */
+export interface ServerTlsOptions {
+  /** The server's certificate (chain). */
+  cert: string | Buffer;
+  /** Its private key. */
+  key: string | Buffer;
+  /** The CA(s) client certificates must be signed by; required with `verify`. */
+  ca?: string | Buffer;
+  /** Require a client certificate signed by `ca` (Docker's `--tlsverify`). */
+  verify: boolean;
+}
+
+/**
+ * Checks what `listen` would refuse, before anything is started: TLS material that cannot be used
+ * (so a bad certificate fails the start, not each handshake) and a `tcp://` host without TLS
+ * (unless `insecureTcp`).
+ */
+export function checkListenOptions(
+  hosts: readonly string[],
+  options: Pick<ApiServerOptions, 'tls' | 'insecureTcp'>,
+): void {
+  if (options.tls) checkTls(options.tls);
+  for (const h of hosts)
+    if (h.startsWith('tcp://') && !options.tls && !options.insecureTcp) throw plainTcpError(h);
+}
+
+function plainTcpError(host: string): InvalidOptionError {
+  return new InvalidOptionError(
+    'host',
+    host,
+    "plain HTTP on TCP lets anyone who can reach the port control this host's networking: " +
+      'serve it with TLS and client certificates (--tlsverify --tlscacert --tlscert --tlskey; ' +
+      'see "Securing dnet" in the README), or pass --insecure-tcp to serve it without TLS anyway',
+  );
+}
+
+function checkTls(tls: ServerTlsOptions): void {
+  if (tls.verify && (tls.ca === undefined || String(tls.ca).trim() === '')) {
+    throw new InvalidOptionError(
+      'tls.ca',
+      '(none)',
+      'verifying clients (--tlsverify) needs the CA that signs their certificates (--tlscacert)',
+    );
+  }
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+  } catch (err) {
+    throw new InvalidOptionError(
+      'tls',
+      '(PEM)',
+      `the TLS certificate, key or CA cannot be used (${(err as Error).message}): give PEM files, ` +
+        'and the key that belongs to the certificate (see "Securing dnet" in the README)',
+    );
+  }
 }
 
 const VERSION_RE = /^\/v([0-9.]+)(\/.*)$/;
@@ -82,17 +152,21 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 }
 
 export class ApiServer {
-  private readonly servers: { server: Server; address: string }[] = [];
+  private readonly servers: { server: Server | TlsServer; address: string }[] = [];
   private readonly bodyLimit: number;
   private readonly logger: Logger;
   private readonly router: Router;
   private readonly serverHeader: string;
+
+  private readonly options: ApiServerOptions;
 
   constructor(ctx: ApiContext, options: ApiServerOptions = {}) {
     this.router = buildRouter(ctx);
     this.serverHeader = `dnet/${ctx.facts.version} (linux)`;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.logger = options.logger ?? createLogger(options.log ? { sink: options.log } : {});
+    if (options.tls) checkTls(options.tls);
+    this.options = options;
   }
 
   /** The addresses listened on (`unix:///run/dnet/dnet.sock`, `tcp://127.0.0.1:2375`). */
@@ -188,9 +262,12 @@ export class ApiServer {
     res.end(req.method === 'HEAD' ? undefined : payload);
   }
 
-  /** Listens on `unix:///path` (mode 0660, a stale socket removed) or `tcp://addr:port`. */
+  /**
+   * Listens on `unix:///path` (mode 0660 and the group asked for; a stale socket of this user
+   * removed) or `tcp://addr:port` (TLS when configured; plain only with `insecureTcp`).
+   */
   async listen(host: string): Promise<string> {
-    const server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const requestId = requestIdFor(req.headers['x-request-id']);
       this.handle(req, res, requestId).catch((err: unknown) => {
         this.logger.error(
@@ -199,15 +276,17 @@ export class ApiServer {
         );
         res.destroy();
       });
-    });
+    };
+    let server: Server | TlsServer;
     if (host.startsWith('unix://')) {
       const path = host.slice('unix://'.length);
       if (!path.startsWith('/'))
         throw new InvalidOptionError('host', host, 'a unix socket needs an absolute path');
-      await mkdir(dirname(path), { recursive: true });
-      await removeStaleSocket(path);
-      await listenOn(server, { path });
-      await chmod(path, 0o660);
+      server = createServer(onRequest);
+      await listenUnixSocket(server, path, {
+        mode: this.options.socketMode ?? 0o660,
+        ...(this.options.socketGid !== undefined ? { gid: this.options.socketGid } : {}),
+      });
     } else if (host.startsWith('tcp://')) {
       let u: URL;
       try {
@@ -217,22 +296,87 @@ export class ApiServer {
       }
       if (u.port === '' || u.pathname !== '/')
         throw new InvalidOptionError('host', host, 'expected tcp://addr:port');
+      const tls = this.options.tls;
+      if (!tls && !this.options.insecureTcp) throw plainTcpError(host);
       const hostname = u.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (tls) {
+        const s = createTlsServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+            requestCert: tls.verify,
+            rejectUnauthorized: tls.verify,
+            minVersion: 'TLSv1.2',
+          },
+          onRequest,
+        );
+        this.logHandshakeFailures(s, host);
+        server = s;
+      } else {
+        server = createServer(onRequest);
+      }
       await listenOn(server, { host: hostname, port: Number(u.port) });
       const bound = server.address();
       if (bound && typeof bound === 'object') {
         const h = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
         host = `tcp://${h}:${bound.port}`; // the port actually bound (tcp://127.0.0.1:0 picks one)
       }
-      this.logger.warn(
-        { event: 'warning', host },
-        `listening on ${host} without TLS or authentication: anyone who can reach it controls the host's networking`,
-      );
+      if (!tls) {
+        this.logger.warn(
+          { event: 'warning', host },
+          `listening on ${host} without TLS or authentication (--insecure-tcp): anyone who can reach it controls the host's networking`,
+        );
+      } else if (!tls.verify) {
+        this.logger.warn(
+          { event: 'warning', host },
+          `listening on ${host} with TLS but without client certificates (--tls without --tlsverify): anyone who can reach it controls the host's networking`,
+        );
+      }
     } else {
       throw new InvalidOptionError('host', host, 'expected unix:///path or tcp://addr:port');
     }
     this.servers.push({ server, address: host });
     return host;
+  }
+
+  /**
+   * Logs a `tls` warning for each connection whose TLS handshake fails. Node's TLS server checks a
+   * client certificate once the handshake is done and, when it is not valid (another CA, expired),
+   * closes the connection with no event and no reason: a connection closed before its handshake
+   * completed is logged as such. A missing certificate or plain HTTP is a TLS error, logged with it.
+   */
+  private logHandshakeFailures(server: TlsServer, host: string): void {
+    const pending = new Set<string>();
+    const keyOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) =>
+      `${s.remoteAddress}:${s.remotePort}`;
+    server.on('connection', (raw: Socket) => {
+      const remote = keyOf(raw);
+      pending.add(remote);
+      raw.once('close', () => {
+        if (!pending.delete(remote)) return;
+        this.logger.warn(
+          {
+            event: 'tls',
+            host,
+            remote,
+            error: { code: 'ERR_TLS_HANDSHAKE_CLOSED', message: 'closed during the handshake' },
+          },
+          `TLS connection from ${remote} closed before its handshake completed: its client certificate was refused (not signed by the CA, expired, or not for client use), or it gave up`,
+        );
+      });
+    });
+    server.on('secureConnection', (socket: TLSSocket) => pending.delete(keyOf(socket)));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      // A refused certificate's connection, already closed (and logged), reports a reset after.
+      if (socket.remotePort === undefined) return;
+      const remote = keyOf(socket);
+      pending.delete(remote);
+      this.logger.warn(
+        { event: 'tls', host, remote, error: { code: err.code, message: err.message } },
+        `TLS handshake from ${remote} failed: ${err.message}`,
+      );
+    });
   }
 
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes connections. */
@@ -256,7 +400,7 @@ export class ApiServer {
   }
 }
 
-function listenOn(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+function listenOn(server: Server | TlsServer, opts: { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts, () => {
@@ -264,32 +408,4 @@ function listenOn(server: Server, opts: { path: string } | { host: string; port:
       resolve();
     });
   });
-}
-
-/** Removes a socket nobody listens on; refuses to remove anything else, or a live daemon's socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (!st) return;
-  if (!st.isSocket()) {
-    throw new InvalidOptionError(
-      'host',
-      `unix://${path}`,
-      'the path exists and is not a socket; remove it or choose another',
-    );
-  }
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (alive) {
-    throw new InvalidOptionError('host', `unix://${path}`, 'another daemon is listening on this socket');
-  }
-  await rm(path, { force: true });
 }

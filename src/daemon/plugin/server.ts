@@ -16,8 +16,6 @@ import { DockerPluginRequestError } from './errors.ts';
 import type { Body, PluginService } from './service.ts';
 import { Req } from './wire.ts';
 
-/** Where dockerd looks for plugin sockets first; dnet's is `dnet.sock` there. */
-export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/dnet.sock';
 /** The plugin's name: Docker's network driver `dnet` and IPAM driver `dnet`. */
 export const PLUGIN_NAME = 'dnet';
 const MAX_BODY = 1 << 20;

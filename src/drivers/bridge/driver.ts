@@ -5,6 +5,7 @@
  * and published ports are nftables (firewall.ts); host ports come from the port allocator and,
  * when enabled, an in-process userland proxy serves them too.
  */
+import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import type {
   CreateEndpointRequest,
@@ -19,15 +20,16 @@ import type {
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { DnetError } from '../../errors/index.ts';
-import { NetlinkError } from '../../errors/os.ts';
+import { NetlinkError, NftablesError } from '../../errors/os.ts';
 import { randomMac } from '../../ip/mac.ts';
-import type { NetlinkHandle } from '../../os/netlink/index.ts';
+import type { Link, NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { ipv6Available, sysctlEnsure, sysctlSet } from '../../os/sysctl.ts';
 import { type Allocated, PortAllocator, type ProxyHandle, startProxy } from '../../portmapper/index.ts';
 import { checkFirewallElements } from './check.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
+import { type HealScope, TamperWatch } from './heal.ts';
 import {
   type Binding,
   type BridgeDriverConfig,
@@ -57,6 +59,33 @@ export class BridgeStateError extends DnetError {
   readonly code = 'ERR_BRIDGE_UNKNOWN_OBJECT';
   readonly kind = 'not-found';
 }
+
+/**
+ * The mark dnet puts on every link it makes (IFLA_IFALIAS, `ip link show` prints it as `alias`):
+ * `dnet:` + the network's ID on a bridge, + the endpoint's ID on a host-side veth. Restore removes
+ * a leftover link only when it carries the mark or a record names it: other software names its
+ * links `br-<12 hex>` too (Docker).
+ */
+export const LINK_MARK = 'dnet:';
+const markOf = (id: string) => `${LINK_MARK}${id}`;
+
+/**
+ * What the bridge driver repaired after someone else changed its kernel objects, published on the
+ * diagnostics channel `dnet:bridge:heal` (the daemon logs it as event `heal`).
+ */
+export interface HealReport {
+  /** What was noticed ("nft (pid 42) deleted 31 nftables object(s)...", "periodic check"). */
+  reason: string;
+  /** What was repaired ("bridge br-0123456789ab re-created, 2 veth(s) re-attached", "firewall rebuilt"). */
+  repaired: string[];
+  /** What could not be repaired, and what to do about it. */
+  problems: string[];
+  durationMs: number;
+}
+
+/** The diagnostics channel of HealReports. */
+export const HEAL_CHANNEL = 'dnet:bridge:heal';
+const healChannel = channel(HEAL_CHANNEL);
 
 interface BridgeNetwork {
   id: string;
@@ -128,8 +157,18 @@ export class BridgeDriver implements NetworkDriver {
       this.fw.destroy();
       this.fw = undefined;
     }
+    const watchChanged =
+      cfg.selfHeal !== this.cfg.selfHeal || cfg.healCheckInterval !== this.cfg.healCheckInterval;
     this.cfg = cfg;
-    if (cfg.enableFirewall && this.networks.size > 0) this.rebuildFirewall();
+    if (cfg.enableFirewall && this.networks.size > 0) {
+      // The rebuild sets sysctls on every bridge: make sure they are all there first.
+      this.heal({ links: true, firewall: false }, 'configure');
+      this.rebuildFirewall();
+    }
+    if (watchChanged) {
+      this.stopWatch();
+      this.ensureWatch();
+    }
   }
 
   private hasPorts(): boolean {
@@ -158,6 +197,28 @@ export class BridgeDriver implements NetworkDriver {
       this.allFwPorts(),
       this.allFwEndpoints(),
     );
+  }
+
+  /**
+   * Runs one firewall operation. When it fails because dnet's tables are not intact (someone
+   * flushed the ruleset, deleted a table or chain: libnftables then says ENOENT), the tables are
+   * rebuilt from state and the operation is tried once more; otherwise the error stands.
+   * `create`: make the firewall if there is none yet (the first network).
+   */
+  private fwDo(op: (fw: Firewall) => void, opts: { create?: boolean } = {}): void {
+    const fw = opts.create ? this.firewall() : this.fw;
+    if (!fw) return;
+    try {
+      op(fw);
+    } catch (err) {
+      if (!(err instanceof NftablesError) || fw.intact()) throw err;
+      // A flush took the tables; a bridge may be gone too (the rebuild needs them all).
+      this.heal(
+        { links: true, firewall: 'rebuild' },
+        `a firewall update failed (${err.message}): dnet's tables were not intact`,
+      );
+      op(fw);
+    }
   }
 
   private allFwEndpoints(): FwEndpoint[] {
@@ -252,14 +313,15 @@ export class BridgeDriver implements NetworkDriver {
       // The gateway addresses are given by IPAM: no duplicate address detection on the bridge,
       // whose tentative link-local address would otherwise hold IPv6 up for a second or two.
       if (this.hasIPv6()) sysctlSet(`net/ipv6/conf/${cfg.bridgeName}/accept_dad`, 0);
-      nl.linkSet(cfg.bridgeName, { up: true });
+      // A bridge dnet made carries its mark (LINK_MARK); one it was given by name does not.
+      nl.linkSet(cfg.bridgeName, { up: true, ...(n.created ? { alias: markOf(n.id) } : {}) });
       if (this.cfg.enableIPForwarding) {
         sysctlEnsure('net.ipv4.ip_forward', 1);
         if (n.subnets6.length > 0) sysctlEnsure('net.ipv6.conf.all.forwarding', 1);
       }
       this.networks.set(n.id, n);
       try {
-        if (!this.restoring) this.firewall()?.addNetwork(this.fwNetwork(n));
+        if (!this.restoring) this.fwDo((fw) => fw.addNetwork(this.fwNetwork(n)), { create: true });
       } catch (err) {
         this.networks.delete(n.id);
         throw err;
@@ -269,6 +331,7 @@ export class BridgeDriver implements NetworkDriver {
       else for (const a of added) nl.addrDel(cfg.bridgeName, a);
       throw err;
     }
+    if (!this.restoring) this.ensureWatch();
     return { data: { createdBridge: n.created ? 'true' : 'false' } };
   }
 
@@ -293,14 +356,20 @@ export class BridgeDriver implements NetworkDriver {
         .map((d) => d.gateway)
         .filter((g): g is string => !!g);
       for (const gw of gateways) if (!have.has(gw)) this.nl.addrAdd(existing.index, gw, { noDad: !isV4(gw) });
-      this.nl.linkSet(existing.index, { up: true, mtu: cfg.mtu });
+      const created = data.createdBridge !== 'false';
+      // Marked now if dnet made it (a bridge from a dnet without marks gets one).
+      this.nl.linkSet(existing.index, {
+        up: true,
+        mtu: cfg.mtu,
+        ...(created ? { alias: markOf(req.networkId) } : {}),
+      });
       this.networks.set(req.networkId, {
         id: req.networkId,
         cfg,
         subnets4: req.ipv4Data.map((d) => d.pool),
         subnets6: req.ipv6Data.map((d) => d.pool),
         gateways,
-        created: data.createdBridge !== 'false',
+        created,
         endpoints: new Map(),
       });
       if (this.cfg.enableIPForwarding) {
@@ -369,33 +438,186 @@ export class BridgeDriver implements NetworkDriver {
 
   async restoreDone(): Promise<void> {
     this.restoring = false;
-    // Links named like ours that no endpoint or network owns: left by a crash.
-    const vethRe = /^dv[0-9a-f]{10}c?$/;
-    const bridgeRe = /^br-[0-9a-f]{12}$/;
-    const ownedVeth = new Set<string>();
-    const ownedBridges = new Set<string>();
-    for (const n of this.networks.values()) {
-      ownedBridges.add(n.cfg.bridgeName);
-      // Every endpoint's: a join the core does not record (Docker's, through dnet's plugin
-      // server, restored after this) keeps its veth; a join a crash left half done was undone.
-      for (const e of n.endpoints.values()) ownedVeth.add(e.hostVeth).add(`${e.hostVeth}c`);
-    }
-    for (const l of this.nl.linkList()) {
-      if (
-        (vethRe.test(l.name) && !ownedVeth.has(l.name)) ||
-        (bridgeRe.test(l.name) && !ownedBridges.has(l.name))
-      ) {
-        this.nl.linkDelIfExists(l.index);
+    for (const l of this.nl.linkList()) if (this.isOrphan(l)) this.nl.linkDelIfExists(l.index);
+    if (this.cfg.enableFirewall) {
+      if (this.networks.size === 0) {
+        // Nothing to protect: make sure no table of ours is left from before.
+        new Firewall().destroy();
+        this.fw = undefined;
+      } else {
+        this.rebuildFirewall();
       }
     }
-    if (!this.cfg.enableFirewall) return;
-    if (this.networks.size === 0) {
-      // Nothing to protect: make sure no table of ours is left from before.
-      new Firewall().destroy();
-      this.fw = undefined;
-      return;
+    this.ensureWatch();
+  }
+
+  /**
+   * A link left by a crash that no network or endpoint owns, which dnet can prove it made: it
+   * carries dnet's mark. Never a link merely named like ours: Docker's bridges are `br-<12 hex>`
+   * too. Every restored endpoint owns its veth, joined or not: a join the core does not record
+   * (Docker's, through dnet's plugin server) is restored after this, and a join a crash left half
+   * done was undone by the core before this.
+   */
+  private isOrphan(l: Link): boolean {
+    for (const n of this.networks.values()) {
+      if (n.cfg.bridgeName === l.name) return false; // a network's bridge
+      for (const e of n.endpoints.values()) {
+        if (e.hostVeth === l.name || `${e.hostVeth}c` === l.name) return false;
+      }
     }
-    this.rebuildFirewall();
+    return l.alias?.startsWith(LINK_MARK) === true;
+  }
+
+  // --- self-healing ----------------------------------------------------------------------------
+
+  private watch: TamperWatch | undefined;
+  /** Endpoints whose missing veth was reported already (reported once, not at every check). */
+  private readonly reportedMissing = new Set<string>();
+
+  /** Watches for tampering while the driver has networks (and selfHeal is on). */
+  private ensureWatch(): void {
+    if (!this.cfg.selfHeal || this.networks.size === 0 || this.restoring) return;
+    if (this.watch?.running) return;
+    this.watch = new TamperWatch({
+      table: this.fw?.table ?? 'dnet',
+      checkInterval: this.cfg.healCheckInterval,
+      owns: (name) => this.ownsLink(name),
+      onTamper: (scope, reason) => this.heal(scope, reason),
+      onError: (err) =>
+        this.report({
+          reason: "watching for changes to dnet's links and tables",
+          repaired: [],
+          problems: [`${String(err)}; the next periodic check looks again`],
+          durationMs: 0,
+        }),
+    });
+    try {
+      this.watch.start();
+    } catch (err) {
+      // The network works without it; say so rather than fail the operation that got here.
+      this.watch = undefined;
+      this.report({
+        reason: 'starting the tamper watch',
+        repaired: [],
+        problems: [
+          `cannot watch for changes to dnet's links and tables (${String(err)}): nothing is repaired`,
+        ],
+        durationMs: 0,
+      });
+    }
+  }
+
+  private stopWatch(): void {
+    this.watch?.stop();
+    this.watch = undefined;
+  }
+
+  /** A network's bridge or a joined endpoint's host-side veth. */
+  private ownsLink(name: string): boolean {
+    for (const n of this.networks.values()) {
+      if (n.cfg.bridgeName === name) return true;
+      for (const e of n.endpoints.values()) if (e.joined && e.hostVeth === name) return true;
+    }
+    return false;
+  }
+
+  private report(r: HealReport): void {
+    if (healChannel.hasSubscribers) healChannel.publish(r);
+  }
+
+  /**
+   * Compares what the driver made with the kernel and repairs from state: a missing bridge is made
+   * again (addresses, settings, mark) with the veths that were its ports; a veth that left its
+   * bridge is put back; the firewall is rebuilt in ONE transaction (isolation, ICC, NAT and
+   * published ports come back together, so there is no moment with ports open and isolation
+   * missing) when its tables are not intact or someone deleted elements. A joined endpoint whose
+   * veth is gone cannot be repaired here (its container's side went with it): that is reported.
+   * Synchronous: no other driver call runs in between. Returns what it did (also published on
+   * HEAL_CHANNEL when it did or found something).
+   */
+  heal(scope: HealScope = { links: true, firewall: 'verify' }, reason = 'asked'): HealReport {
+    const started = performance.now();
+    const report: HealReport = { reason, repaired: [], problems: [], durationMs: 0 };
+    if (this.restoring || this.networks.size === 0) return report;
+    let rebuild = scope.firewall === 'rebuild';
+    if (scope.links) {
+      const links = new Map(this.nl.linkList().map((l) => [l.name, l]));
+      for (const n of this.networks.values()) {
+        try {
+          if (this.healNetworkLinks(n, links, report)) rebuild = true;
+        } catch (err) {
+          report.problems.push(`network ${n.id.slice(0, 12)} (bridge ${n.cfg.bridgeName}): ${String(err)}`);
+        }
+      }
+    }
+    const fw = this.cfg.enableFirewall ? this.fw : undefined;
+    if (fw) {
+      try {
+        if (rebuild || (scope.firewall === 'verify' && !fw.intact())) {
+          this.rebuildFirewall();
+          report.repaired.push('firewall rebuilt from state (one transaction)');
+        }
+      } catch (err) {
+        report.problems.push(`firewall: ${String(err)}`);
+      }
+    }
+    report.durationMs = performance.now() - started;
+    if (report.repaired.length > 0 || report.problems.length > 0) this.report(report);
+    return report;
+  }
+
+  /** Repairs one network's links; true when the firewall must be rebuilt (a new bridge). */
+  private healNetworkLinks(n: BridgeNetwork, links: Map<string, Link>, report: HealReport): boolean {
+    const nl = this.nl;
+    const name = n.cfg.bridgeName;
+    let br = links.get(name);
+    let remade = false;
+    if (br && br.info.kind !== 'bridge') {
+      report.problems.push(
+        `bridge ${name}: a ${br.info.kind} link took its name; delete it, dnet then makes the bridge again`,
+      );
+      return false;
+    }
+    if (!br) {
+      // `ip link del` of the bridge: its ports were released (the veths stay). Made as createNetwork does.
+      nl.linkAdd({ kind: 'bridge', name, mtu: n.cfg.mtu });
+      try {
+        for (const gw of n.gateways) nl.addrAdd(name, gw, { noDad: !isV4(gw) });
+        if (this.hasIPv6()) sysctlSet(`net/ipv6/conf/${name}/accept_dad`, 0);
+        nl.linkSet(name, { up: true, alias: markOf(n.id) });
+      } catch (err) {
+        nl.linkDelIfExists(name);
+        throw err;
+      }
+      n.bridgeIndex = undefined;
+      br = nl.linkGet(name);
+      if (!br) throw new NetlinkError(`link get ${name}`, 19, 'the bridge vanished again');
+      remade = true;
+    }
+    const index = br.index;
+    n.bridgeIndex = index;
+    let reattached = 0;
+    for (const e of n.endpoints.values()) {
+      if (!e.joined) continue;
+      const v = links.get(e.hostVeth);
+      if (!v) {
+        if (!this.reportedMissing.has(e.id)) {
+          this.reportedMissing.add(e.id);
+          report.problems.push(
+            `endpoint ${e.id.slice(0, 12)}: its veth ${e.hostVeth} was deleted, and its container's interface ` +
+              'on this network with it; disconnect the container from the network and connect it again',
+          );
+        }
+        continue;
+      }
+      if (v.master === index) continue;
+      nl.linkSet(v.index, { master: index, up: true });
+      nl.bridgePortSet(v.index, { hairpin: true });
+      reattached++;
+    }
+    if (remade) report.repaired.push(`bridge ${name} re-created (${reattached} veth(s) re-attached)`);
+    else if (reattached > 0) report.repaired.push(`${reattached} veth(s) put back on bridge ${name}`);
+    return remade;
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -406,8 +628,9 @@ export class BridgeDriver implements NetworkDriver {
         `network ${networkId.slice(0, 12)} still has endpoints`,
       );
     }
-    this.fw?.removeNetwork(this.fwNetwork(n));
+    this.fwDo((fw) => fw.removeNetwork(this.fwNetwork(n)));
     this.networks.delete(networkId);
+    if (this.networks.size === 0) this.stopWatch();
     if (this.networks.size === 0 && this.fw) {
       // Nothing left to protect or publish: dnet's table goes too.
       this.fw.destroy();
@@ -448,6 +671,7 @@ export class BridgeDriver implements NetworkDriver {
     await this.unpublish(e);
     this.nl.linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
+    this.reportedMissing.delete(endpointId);
   }
 
   async endpointOperInfo(networkId: string, endpointId: string): Promise<EndpointOperInfo> {
@@ -485,10 +709,16 @@ export class BridgeDriver implements NetworkDriver {
       try {
         index = add(this.bridgeIndex(n));
       } catch (err) {
-        // The bridge was made again under the same name (a new ifindex): look it up, once.
-        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV' && n.bridgeIndex !== undefined))
+        // A master that is not there is EINVAL (ENODEV when its name is looked up). The bridge was
+        // made again under the same name (a new ifindex): look it up, once. Or it was deleted
+        // (`ip link del`) and the watch has not repaired it yet: repair it now, then try again.
+        if (!(err instanceof NetlinkError && (err.errnoName === 'ENODEV' || err.errnoName === 'EINVAL')))
           throw err;
+        const br = this.nl.linkGet(n.cfg.bridgeName);
+        if (br && br.index === n.bridgeIndex) throw err; // the bridge is fine: something else
         n.bridgeIndex = undefined;
+        if (!br)
+          this.heal({ links: true, firewall: false }, `the bridge ${n.cfg.bridgeName} was missing at a join`);
         index = add(this.bridgeIndex(n));
       }
     } finally {
@@ -500,8 +730,15 @@ export class BridgeDriver implements NetworkDriver {
       nl.bridgePortSet(index, { hairpin: true });
       // A bridge port needs no IP of its own: no link-local address (so no DAD, no router
       // solicitations), set with the same request that brings it up.
-      this.nl.linkSet(index, { up: true, ...(this.hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}) });
-      this.fw?.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
+      // The same request marks it as dnet's (LINK_MARK; the kernel takes no alias at creation).
+      this.nl.linkSet(index, {
+        up: true,
+        alias: markOf(e.id),
+        ...(this.hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}),
+      });
+      this.fwDo((fw) =>
+        fw.addEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]),
+      );
     } catch (err) {
       nl.linkDelIfExists(index);
       throw err;
@@ -535,7 +772,9 @@ export class BridgeDriver implements NetworkDriver {
     const e = this.ep(networkId, endpointId);
     await this.unpublish(e);
     // Always: the veth's name could come back on another network.
-    this.fw?.removeEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]);
+    this.fwDo((fw) =>
+      fw.removeEndpoints(this.fwNetwork(n), [{ bridge: n.cfg.bridgeName, ifname: e.hostVeth }]),
+    );
     // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
     try {
       this.nl.linkDelIfExists(e.hostVeth);
@@ -543,6 +782,7 @@ export class BridgeDriver implements NetworkDriver {
       if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
     }
     e.joined = false;
+    this.reportedMissing.delete(e.id);
   }
 
   /** Publishes the endpoint's ports: all host ports allocated or none, then one firewall transaction. */
@@ -603,7 +843,7 @@ export class BridgeDriver implements NetworkDriver {
       return { alloc, mapping, fw };
     });
     try {
-      if (!this.restoring) this.firewall()?.addPorts(ports.map((p) => p.fw));
+      if (!this.restoring) this.fwDo((fw) => fw.addPorts(ports.map((p) => p.fw)), { create: true });
     } catch (err) {
       for (const p of ports) this.ports.release(p.alloc);
       throw err;
@@ -646,7 +886,7 @@ export class BridgeDriver implements NetworkDriver {
     await Promise.allSettled(proxies.map((p) => p.close()));
     if (e.ports.length === 0) return;
     const ports = e.ports;
-    this.fw?.removePorts(ports.map((p) => p.fw));
+    this.fwDo((fw) => fw.removePorts(ports.map((p) => p.fw)));
     e.ports = [];
     for (const p of ports) this.ports.release(p.alloc);
   }
@@ -684,6 +924,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async close(): Promise<void> {
+    this.stopWatch();
     for (const n of this.networks.values()) {
       for (const e of n.endpoints.values()) {
         const proxies = e.proxies;

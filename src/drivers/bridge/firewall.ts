@@ -14,7 +14,7 @@
  *     DNAT sends the frame back out its ingress port); without br_netfilter that path is routed.
  */
 import type { NetnsRef } from '../../os/netns/index.ts';
-import { applyNft, listNft, type NftBatch, type NftRuleset } from '../../os/nftables/index.ts';
+import { applyNft, listNft, type NftBatch, type NftRuleset, nftRuleCounts } from '../../os/nftables/index.ts';
 import { sysctlEnsure } from '../../os/sysctl.ts';
 import { changeDockerUser } from './docker-user.ts';
 import {
@@ -40,10 +40,37 @@ export class Firewall {
   readonly planner: FirewallPlanner;
   private readonly netns: NetnsRef | undefined;
 
+  /** How many rules each chain of each table has when intact (they do not depend on state). */
+  private readonly expectedRules: Record<'inet' | 'bridge', Map<string, number>>;
+
   constructor(opts: { netns?: NetnsRef; table?: string } = {}) {
     this.table = opts.table ?? 'dnet';
     this.planner = new FirewallPlanner(this.table);
     this.netns = opts.netns;
+    this.expectedRules = { inet: new Map(), bridge: new Map() };
+    for (const c of this.planner.init([], []).nftables) {
+      const r = 'add' in c && 'rule' in c.add ? c.add.rule : undefined;
+      if (!r || (r.family !== 'inet' && (r.family as string) !== 'bridge')) continue;
+      const m = this.expectedRules[r.family as 'inet' | 'bridge'];
+      m.set(r.chain, (m.get(r.chain) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * Whether both tables are there with every rule of every chain (someone may have flushed the
+   * ruleset, deleted a table, chain or rule). Two netlink rule dumps of dnet's tables, no
+   * libnftables listing (that would fetch the set elements too). Set elements are not compared:
+   * the notifications say when someone else deletes one (see heal.ts).
+   */
+  intact(): boolean {
+    const opts = this.netns ? { netns: this.netns } : {};
+    for (const family of ['inet', 'bridge'] as const) {
+      const have = nftRuleCounts(family, this.table, opts);
+      const want = this.expectedRules[family];
+      if (have.size !== want.size) return false;
+      for (const [chain, n] of want) if (have.get(chain) !== n) return false;
+    }
+    return true;
   }
 
   private apply(batch: NftBatch): void {

@@ -25,6 +25,13 @@ export interface BridgeDriverConfig {
   userlandProxy: boolean;
   /** Ephemeral host ports come from this range. Default 49153-65535. */
   portRange: { start: number; end: number };
+  /**
+   * Notice when someone else deletes what the driver made (its nftables tables, rules or
+   * elements, a bridge, a veth) and repair it from state. Default true.
+   */
+  selfHeal: boolean;
+  /** Milliseconds between the periodic checks of the tables and links (0: notifications only). Default 5000. */
+  healCheckInterval: number;
 }
 
 export const DEFAULT_DRIVER_CONFIG: BridgeDriverConfig = {
@@ -32,6 +39,8 @@ export const DEFAULT_DRIVER_CONFIG: BridgeDriverConfig = {
   enableFirewall: true,
   userlandProxy: false,
   portRange: { start: 49153, end: 65535 },
+  selfHeal: true,
+  healCheckInterval: 5000,
 };
 
 /** Go's strconv.ParseBool, as Docker parses boolean options. */
@@ -76,11 +85,20 @@ export function parseDriverConfig(
         cfg.portRange = { start, end };
         break;
       }
+      case 'selfHeal':
+        cfg.selfHeal = parseBool(k, v);
+        break;
+      case 'healCheckInterval': {
+        const ms = parseInt10(k, v, 0, 86_400_000);
+        if (ms > 0 && ms < 100) throw new InvalidOptionError(k, v, 'expected 0 (off) or at least 100 (ms)');
+        cfg.healCheckInterval = ms;
+        break;
+      }
       default:
         throw new InvalidOptionError(
           k,
           v,
-          'unknown bridge driver option; known: enableIPForwarding, enableFirewall, userlandProxy, portRange',
+          'unknown bridge driver option; known: enableIPForwarding, enableFirewall, userlandProxy, portRange, selfHeal, healCheckInterval',
         );
     }
   }

@@ -39,11 +39,14 @@ const c = {
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_RCVTIMEO = 20;
+export const SO_RCVBUFFORCE = 33;
 export const SOL_NETLINK = 270;
+export const NETLINK_ADD_MEMBERSHIP = 1;
 export const NETLINK_CAP_ACK = 10;
 export const NETLINK_EXT_ACK = 11;
 export const NETLINK_GET_STRICT_CHK = 12;
@@ -115,6 +118,22 @@ export function recv(fd: number, buf: Buffer, flags = 0): number {
     const n = Number(c.recvfrom(fd, buf, buf.length, flags, null, null));
     if (n >= 0) return n;
     const e = koffi.errno();
+    if (e !== EINTR) throw new SyscallError('recvfrom', e);
+  }
+}
+
+const EAGAIN = 11;
+
+/**
+ * recvfrom(2) with MSG_DONTWAIT: the number of bytes received, or -1 when nothing is queued
+ * (EAGAIN). Other errors (ENOBUFS: the kernel dropped messages) throw a SyscallError.
+ */
+export function recvNonBlocking(fd: number, buf: Buffer): number {
+  for (;;) {
+    const n = Number(c.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null));
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e === EAGAIN) return -1;
     if (e !== EINTR) throw new SyscallError('recvfrom', e);
   }
 }

@@ -54,6 +54,14 @@ export type {
   RouteSpec,
 } from './codec/index.ts';
 export { NTF, NUD, RT_SCOPE, RT_TABLE, RTN, RTPROT } from './codec/index.ts';
+export {
+  type LinkEvent,
+  LinkEvents,
+  NetlinkSubscription,
+  NftEvents,
+  NftQuery,
+  type NftTransaction,
+} from './events.ts';
 export { NetlinkSocket } from './socket.ts';
 
 /** A link by name or ifindex. */

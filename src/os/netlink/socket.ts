@@ -56,9 +56,13 @@ export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
 
+  /** The netlink protocol (NETLINK_ROUTE by default; NETLINK_NETFILTER for nf_tables). */
+  readonly protocol: number;
+
   /** Opens a socket in the calling thread's current network namespace. */
-  constructor(opts: { timeoutMs?: number } = {}) {
-    this.fd = socketRoute();
+  constructor(opts: { timeoutMs?: number; protocol?: number } = {}) {
+    this.protocol = opts.protocol ?? NETLINK_ROUTE;
+    this.fd = socket(AF_NETLINK, SOCK_RAW, this.protocol);
     try {
       setsockoptInt(this.fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
       setsockoptInt(this.fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
@@ -101,7 +105,10 @@ export class NetlinkSocket {
     const seq = this.seq;
     const bytes = msg.finish(seq, this.pid);
     const flags = bytes.readUInt16LE(6);
-    const dump = (flags & NLM_F.DUMP) === NLM_F.DUMP && bytes.readUInt16LE(4) % 4 === 2; // GET* types
+    // rtnetlink's GET* types are 4n+2; other protocols (nf_tables) only dump with NLM_F_DUMP.
+    const dump =
+      (flags & NLM_F.DUMP) === NLM_F.DUMP &&
+      (this.protocol !== NETLINK_ROUTE || bytes.readUInt16LE(4) % 4 === 2);
     const wantsAck = (flags & NLM_F.ACK) !== 0;
     sendto(this.fd, bytes, bytes.length, KERNEL);
     recvBuf ??= Buffer.alloc(RECV_SIZE);
@@ -146,8 +153,4 @@ export class NetlinkSocket {
     this.closed = true;
     close(this.fd);
   }
-}
-
-function socketRoute(): number {
-  return socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 }

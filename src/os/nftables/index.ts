@@ -16,6 +16,7 @@ export {
   nftElements,
 } from './apply.ts';
 export { expr, stmt, verdict } from './expr.ts';
+export { nftGeneration, nftRuleCounts } from './inspect.ts';
 export {
   type BaseChainSpec,
   NFT_PRIO,

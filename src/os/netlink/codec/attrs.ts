@@ -69,6 +69,11 @@ export class Attrs {
     return this.need(type, 2, where)?.readUInt16BE(0);
   }
 
+  /** A big-endian (network byte order) u32, e.g. nf_tables' NFTA_GEN_ID. */
+  be32(type: number, where = 'attribute'): number | undefined {
+    return this.need(type, 4, where)?.readUInt32BE(0);
+  }
+
   u32(type: number, where = 'attribute'): number | undefined {
     return this.need(type, 4, where)?.readUInt32LE(0);
   }

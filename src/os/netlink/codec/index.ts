@@ -6,5 +6,6 @@ export * from './ip.ts';
 export * from './link.ts';
 export * from './message.ts';
 export * from './neigh.ts';
+export * from './nft.ts';
 export * from './route.ts';
 export { align4, MessageWriter } from './writer.ts';

@@ -21,6 +21,8 @@ import { bytesToIp, bytesToMac, familyOf, ipToBytes, macToBytes } from './ip.ts'
 import { MessageWriter } from './writer.ts';
 
 export const IFINFOMSG_LEN = 16;
+/** The kernel's IFALIASZ: an alias holds at most 255 bytes (and its NUL). */
+export const IFALIASZ = 256;
 export type MacvlanMode = keyof typeof MACVLAN_MODE;
 
 /** Where a new link (or a veth peer) is created: a namespace fd, or a process's namespace. */
@@ -106,6 +108,8 @@ export interface Link {
   /** IFLA_LINK: the parent or peer ifindex (in linkNetnsId's namespace when that is set). */
   parentIndex?: number;
   linkNetnsId?: number;
+  /** IFLA_IFALIAS (`ip link set <dev> alias <text>`): dnet marks the links it makes with it. */
+  alias?: string;
   info: LinkInfo;
 }
 
@@ -122,6 +126,11 @@ export interface LinkChanges {
    * router solicitation). Equivalent to: `ip link set <dev> addrgenmode none`.
    */
   ipv6AddrGenMode?: keyof typeof IN6_ADDR_GEN_MODE;
+  /**
+   * The link's alias (IFLA_IFALIAS, at most 255 bytes; '' removes it). Equivalent to:
+   * `ip link set <dev> alias <text>`. The kernel takes it on RTM_SETLINK only, not on creation.
+   */
+  alias?: string;
 }
 
 function writeIfinfo(w: MessageWriter, index: number, flags: number, change: number): void {
@@ -247,6 +256,16 @@ export function encodeLinkSet(target: number | string, ch: LinkChanges): Message
   if (ch.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(ch.mac));
   if (ch.master !== undefined) w.u32(IFLA.MASTER, ch.master);
   if (ch.netns !== undefined) writeNs(w, ch.netns);
+  if (ch.alias !== undefined) {
+    // As iproute2 sends it: the text without a NUL (the kernel stores len bytes and terminates them).
+    const text = Buffer.from(ch.alias, 'utf8');
+    if (text.length > IFALIASZ - 1 || text.includes(0)) {
+      throw new RangeError(
+        `invalid link alias ${JSON.stringify(ch.alias)}: at most ${IFALIASZ - 1} bytes, no NUL`,
+      );
+    }
+    w.attr(IFLA.IFALIAS, text);
+  }
   if (ch.ipv6AddrGenMode !== undefined) {
     const mode = IN6_ADDR_GEN_MODE[ch.ipv6AddrGenMode];
     if (mode === undefined)
@@ -394,5 +413,7 @@ export function decodeLink(payload: Buffer): Link {
   if (parent !== undefined) link.parentIndex = parent;
   const nsid = a.s32(IFLA.LINK_NETNSID);
   if (nsid !== undefined) link.linkNetnsId = nsid;
+  const alias = a.str(IFLA.IFALIAS);
+  if (alias) link.alias = alias;
   return link;
 }

@@ -1,4 +1,5 @@
-// The README's usage example. The test suite runs this file unchanged, in a throwaway world.
+// The README's usage example, plain JavaScript for Node 20 (and valid TypeScript). The test suite runs
+// this file unchanged in a throwaway world, and from the packed tarball installed in an empty project.
 import { NetworkController } from 'libnetwork';
 
 const controller = await NetworkController.create({ runDir: process.env.DNET_RUN_DIR ?? '/run/dnet' });
