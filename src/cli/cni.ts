@@ -52,6 +52,8 @@ export async function bundledPlugin(node: string = process.execPath): Promise<st
     target: 'node20',
     write: false,
     logLevel: 'silent',
+    // src/version.ts reads ../package.json beside itself: give it its own URL in the bundle.
+    define: { 'import.meta.url': JSON.stringify(new URL('../version.ts', import.meta.url).href) },
     banner: { js: `#!${node}\n// The CNI plugin of type "dnet", written by \`dnet cni install\`.` },
   });
   return r.outputFiles[0]?.text;

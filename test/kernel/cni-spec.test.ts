@@ -321,10 +321,15 @@ describe('CNI plugin dnet (spec 1.1)', () => {
     const bad = await cni('CHECK', env, conf('1.0.0', { ...ports, prevResult: add.out }));
     assert.equal((bad.out as { code: number }).code, 101, bad.raw);
     assert.match((bad.out as { details: string }).details, new RegExp(`lacks its address ${addr}`));
-    // ...and someone flushes the firewall: CHECK names the missing elements.
+    // ...and someone flushes the firewall: CHECK names the missing elements, unless the daemon's
+    // tamper watch (src/drivers/bridge/heal.ts, ~100 ms) has already put them back.
     execFileSync('nft', ['flush', 'map', 'inet', 'dnet', 'pub4any_addr']);
     const fw = await cni('CHECK', env, conf('1.0.0', { ...ports, prevResult: add.out }));
-    assert.match((fw.out as { details: string }).details, /published port element .* missing/);
+    const details = (fw.out as { details?: string } | undefined)?.details ?? '';
+    if (!/published port element .* missing/.test(details)) {
+      assert.doesNotMatch(details, /published port/, 'either reported missing or repaired');
+      assert.deepEqual(publishedHostPorts(), [18080], 'repaired by the daemon');
+    }
     // The runtime deletes the namespace without DEL first, then DELs: all of it is released.
     const host = (await attachments())[0]!.HostInterface;
     netnsDel(ns.name);
@@ -498,7 +503,8 @@ describe('CNI plugin dnet (spec 1.1)', () => {
     const text = readFileSync(PLUGIN, 'utf8');
     assert.ok(text.startsWith(`#!${process.execPath}\n`));
     const required = [...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]).sort();
-    assert.deepEqual([...new Set(required)], ['node:http'], 'only node:http is loaded');
+    // node:http(s) for the daemon (src/cli/client.ts), node:fs for the version (src/version.ts).
+    assert.deepEqual([...new Set(required)], ['node:fs', 'node:http', 'node:https'], 'only these are loaded');
     for (const heavy of ['lmdb', 'koffi', 'etcd3', 'pino', 'startDaemon', 'NetworkController'])
       assert.ok(!text.includes(heavy), `${heavy} is not in the plugin`);
   });
