@@ -27,6 +27,7 @@ import {
   EndpointExistsError,
   interfaceNameViolation,
   type Network,
+  PoolExhaustedError,
   type Sandbox,
 } from '../../../index.ts';
 import type { ApiContext } from '../context.ts';
@@ -51,6 +52,15 @@ export class UnknownAttachmentError extends DnetError {
         'GET /attachments?network=NAME lists them',
     );
   }
+}
+
+/**
+ * The network has no free address for the attachment. A condition that clears when others detach:
+ * 503, whatever status the IPAM's own error has (the CNI plugin answers "try again later", 11).
+ */
+export class AttachmentNoAddressError extends DnetError {
+  readonly code = 'ERR_ATTACHMENT_NO_ADDRESS';
+  readonly kind = 'unavailable';
 }
 
 /** The attachment cannot be made as asked (taken interface name, another namespace, a dnet sandbox). */
@@ -304,6 +314,9 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
           ep = await n.connect(cid, { endpointName: name, endpoint: options });
           break;
         } catch (err) {
+          if (err instanceof PoolExhaustedError) {
+            throw new AttachmentNoAddressError(`network ${n.name}: ${err.message}`, { cause: err });
+          }
           if (!(err instanceof EndpointExistsError) || i === names.length - 1) throw err;
         }
       }
