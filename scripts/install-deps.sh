@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 #   test image, made offline from /bin/busybox).
 APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark containernetworking-plugins
   docker.io busybox-static)
+# podman (4.3, its CNI backend): the CNI plugin's real-runtime test (test/kernel/podman.test.ts).
+APT_PKGS+=(podman)
 # openssl: the TLS tests make their CAs and certificates with it, as README "Securing dnet" shows
 # (docker.io's docker CLI is the TLS client they drive too).
 APT_PKGS+=(openssl)

@@ -15,6 +15,7 @@ const USAGE = `Usage: dnet [OPTIONS] COMMAND
 The Container Network Model daemon and its client
 
 Commands:
+  cni         Install the CNI plugin of type dnet
   completion  Print a shell completion script (bash, zsh)
   daemon      Run the daemon
   network     Manage networks
@@ -170,6 +171,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       );
     };
     switch (cmd) {
+      case 'cni':
+        return await (await import('./cni.ts')).cniCommand(io, rest);
       case 'daemon':
         return await (await import('./daemon.ts')).daemonCommand(io, rest);
       // Each command's module is loaded when it runs: `dnet --help` and `dnet version` load

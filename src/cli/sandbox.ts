@@ -117,7 +117,11 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
           list.map((s) => [
             id(s),
             s.Name,
-            Object.keys(s.Networks).sort(naturalCompare).join(',') || '-',
+            // An attached (CNI) namespace shows each network with its interface: dn/eth0.
+            Object.keys(s.Networks)
+              .sort(naturalCompare)
+              .map((n) => (s.External ? `${n}/${s.Networks[n]?.InterfaceName}` : n))
+              .join(',') || '-',
             s.SandboxKey,
           ]),
         ),

@@ -170,15 +170,24 @@ export class NetworkController {
    * Creates a container's sandbox before any join (the daemon's `sandbox create`): a namespace
    * with loopback up and its hosts/resolv.conf, or the host's namespace with `useHostNamespace`.
    * Unlike a sandbox made by a first join, it stays when its last endpoint leaves, until
-   * deleteSandbox.
+   * deleteSandbox. With `externalNetns` (a path), the sandbox is that existing namespace, made
+   * by someone else (a CNI runtime's `CNI_NETNS`): dnet adds its interfaces there and never
+   * removes the namespace; no hosts/resolv.conf are written for it.
    */
   async newSandbox(
     containerId: string,
-    options: JoinOptions & { useHostNamespace?: boolean } = {},
+    options: JoinOptions & { useHostNamespace?: boolean; externalNetns?: string } = {},
   ): Promise<Sandbox> {
     this.checkOpen();
     validateContainerId(containerId);
-    const { useHostNamespace, ...joinOptions } = options;
+    const { useHostNamespace, externalNetns, ...joinOptions } = options;
+    if (externalNetns !== undefined && (useHostNamespace || !externalNetns.startsWith('/'))) {
+      throw new InvalidOptionError(
+        'externalNetns',
+        externalNetns,
+        useHostNamespace ? 'cannot be combined with useHostNamespace' : 'expected an absolute path',
+      );
+    }
     return this.locks.run(`sb:${containerId}`, async () => {
       if (this.sandboxes.get(containerId)) throw new SandboxExistsError(containerId);
       const { sandbox } = await this.sandboxes.getOrCreate(
@@ -186,6 +195,7 @@ export class NetworkController {
         useHostNamespace === true,
         joinOptions,
         true,
+        externalNetns,
       );
       // Durable before it is acknowledged; a crash before this commit leaves a namespace and a
       // directory that no record owns, which the next start removes.

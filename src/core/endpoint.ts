@@ -15,7 +15,7 @@ import { validateContainerId } from '../errors/validate.ts';
 import { plain } from '../ip/index.ts';
 import type { KeyedLock } from './lock.ts';
 import type { Network } from './network.ts';
-import { checkStringMap } from './options.ts';
+import { checkStringMap, ENDPOINT_IFNAME_OPTION } from './options.ts';
 import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
@@ -196,7 +196,9 @@ export class Endpoint {
           'the driver gave an interface for a container in the host namespace',
         );
       }
-      const ifName = sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
+      const ifName =
+        this.options.driverOptions?.[ENDPOINT_IFNAME_OPTION] ??
+        sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
       const inSandbox = info.interfaceName.inSandbox === true;
       const srcName = info.interfaceName.srcName;
       sandbox.os.addInterface({

@@ -36,13 +36,31 @@ export function checkStringMap(option: string, m: unknown): Record<string, strin
 }
 
 /** Checks an endpoint's name and options (createEndpoint, connect); its driver options, checked. */
+/**
+ * Endpoint driver option naming the interface inside the sandbox (Docker 28's
+ * `--driver-opt com.docker.network.endpoint.ifname=NAME`; the CNI plugin's `CNI_IFNAME`).
+ */
+export const ENDPOINT_IFNAME_OPTION = 'com.docker.network.endpoint.ifname';
+
+/** Linux's rule for an interface name: 1-15 bytes, not `.` or `..`, no `/`, `:` or whitespace. */
+export function interfaceNameViolation(name: string): string | undefined {
+  if (name.length === 0 || Buffer.byteLength(name) > 15) return 'it must be 1 to 15 bytes long';
+  if (name === '.' || name === '..') return 'it cannot be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'it cannot contain "/", ":" or whitespace';
+  return undefined;
+}
+
 export function checkEndpointOptions(name: string, options: EndpointCreateOptions): Record<string, string> {
   validateEndpointName(name);
   checkIp('ipv4Address', options.ipv4Address, 4);
   checkIp('ipv6Address', options.ipv6Address, 6);
   const macWrong = options.macAddress === undefined ? undefined : macProblem(options.macAddress);
   if (macWrong !== undefined) throw new InvalidOptionError('macAddress', options.macAddress, macWrong);
-  return checkStringMap('driverOptions', options.driverOptions);
+  const driverOptions = checkStringMap('driverOptions', options.driverOptions);
+  const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
+  const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
+  if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
+  return driverOptions;
 }
 
 export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOptions {

@@ -77,6 +77,8 @@ export interface SandboxRecord {
   options: JoinOptions;
   hostsPath: string;
   resolvConfPath: string;
+  /** The namespace at `key` is someone else's (attached by path); inode tells it from a later one. */
+  externalNetns?: { inode: number };
 }
 
 export const keys = {

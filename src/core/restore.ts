@@ -116,7 +116,12 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
   const going = new Map<string, boolean>(); // containerId → deleteEndpoints, for sandboxes being removed
   for (const rec of sandboxes) {
     try {
-      ctl.sandboxes.restore(rec);
+      if (!ctl.sandboxes.restore(rec)) {
+        // An external namespace that is gone: the sandbox is dropped; its joins are undone below.
+        await persist.commit([del(keys.sandbox(rec.containerId))]);
+        report.rolledBack.push(`sandbox of ${rec.containerId} (its namespace ${rec.key} is gone)`);
+        continue;
+      }
       if (rec.state === 'deleting') going.set(rec.containerId, rec.deleteEndpoints === true);
     } catch (err) {
       problem(`sandbox of ${rec.containerId}`, err);

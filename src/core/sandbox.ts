@@ -61,7 +61,18 @@ export class Sandbox {
       options: { ...this.options },
       hostsPath: this.hostsPath,
       resolvConfPath: this.resolvConfPath,
+      ...(this.os.external ? { externalNetns: { inode: this.os.inode } } : {}),
     };
+  }
+
+  /** The namespace is someone else's (attached by path): dnet neither made it nor removes it. */
+  get external(): boolean {
+    return this.os.external;
+  }
+
+  /** The endpoint whose gateway gives the sandbox's default route of a family, if any. */
+  defaultRouteEndpoint(fam: 4 | 6): string | undefined {
+    return fam === 4 ? this.gw4 : this.gw6;
   }
 
   /** The namespace path (`sandboxKey`). */
@@ -131,6 +142,8 @@ export class Sandbox {
 
   /** (Re)writes hosts and resolv.conf from the sandbox's current state. @internal */
   async writeFiles(): Promise<void> {
+    // An external namespace's owner (a CNI runtime) writes the container's files itself.
+    if (this.external) return;
     const o = this.options;
     const hostResolv = readFileIfExists(this.hostResolvConf);
     if (this.isHost) {
@@ -195,6 +208,20 @@ export class Sandbox {
   }
 }
 
+/** The external namespace at `path` when it is still the one of inode `inode`, else undefined. */
+function attachIfSame(path: string, inode: number): OsSandbox | undefined {
+  if (!existsSync(path)) return undefined;
+  let os: OsSandbox;
+  try {
+    os = OsSandbox.attach(path);
+  } catch {
+    return undefined; // not a namespace any more (an unmounted file)
+  }
+  if (os.inode === inode) return os;
+  os.release();
+  return undefined;
+}
+
 /** The controller's sandboxes, one per container. */
 export class SandboxSet {
   private readonly byContainer = new Map<string, Sandbox>();
@@ -239,6 +266,8 @@ export class SandboxSet {
     host: boolean,
     options: JoinOptions,
     explicit = false,
+    /** Attach this existing namespace (by path) instead of making one (see OsSandbox.attach). */
+    externalNetns?: string,
   ): Promise<{ sandbox: Sandbox; created: boolean }> {
     const have = this.byContainer.get(containerId);
     if (have) {
@@ -247,7 +276,11 @@ export class SandboxSet {
     }
     const id = newId();
     const dir = join(this.runDir, 'sandboxes', id);
-    const os = host ? OsSandbox.host(this.runDir) : OsSandbox.create(id.slice(0, 12), this.runDir);
+    const os = host
+      ? OsSandbox.host(this.runDir)
+      : externalNetns !== undefined
+        ? OsSandbox.attach(externalNetns)
+        : OsSandbox.create(id.slice(0, 12), this.runDir);
     const sb = new Sandbox(
       id,
       containerId,
@@ -273,12 +306,18 @@ export class SandboxSet {
 
   /**
    * Restore: the sandbox of a record, its namespace adopted when it still exists (a daemon
-   * restart) or made again at the same path (after a reboot).
+   * restart) or made again at the same path (after a reboot). An external namespace is adopted
+   * when the same namespace is still at its path; otherwise (its owner deleted it, a reboot)
+   * the sandbox is not restored: undefined.
    */
-  restore(rec: SandboxRecord): Sandbox {
+  restore(rec: SandboxRecord): Sandbox | undefined {
     let os: OsSandbox;
     if (rec.isHost) os = OsSandbox.host(this.runDir);
-    else {
+    else if (rec.externalNetns) {
+      const adopted = attachIfSame(rec.key, rec.externalNetns.inode);
+      if (!adopted) return undefined;
+      os = adopted;
+    } else {
       let adopted: OsSandbox | undefined;
       if (existsSync(rec.key)) {
         try {

@@ -13,6 +13,7 @@ import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
+import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
@@ -179,6 +180,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       defaultBridge: options.defaultBridge ?? true,
       bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
     });
+    // Attachments whose namespace was gone at restore (or half made by a crash): released now.
+    for (const r of await reapDetachedAttachments(ctx))
+      logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
     if (plugin && options.pluginSocket) {
       for (const p of await plugin.service.restoreJoins())
         logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);

@@ -192,6 +192,11 @@ export interface NetworkDriver {
   hostFirewallChanged?(): Promise<void>;
   /** The controller is closing: release in-memory resources (not kernel state). */
   close?(): Promise<void>;
+  /**
+   * What is wrong with a joined endpoint's host side (its host interface, its firewall elements),
+   * one sentence per problem; [] when all is in place. (CNI's CHECK asks it.)
+   */
+  checkEndpoint?(networkId: string, endpointId: string): Promise<string[]>;
 
   // --- restore after a restart (drivers that keep in-memory state implement these) ---------
 

@@ -3,10 +3,10 @@
  * loopback up, into which endpoint interfaces are moved, renamed, addressed and routed.
  * The core decides what goes in; this module only does it, each step undone on failure.
  */
-import { closeSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
-import { createNetns, deleteNetns, openNetns, pinCurrentNetns } from './netns/index.ts';
+import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
 import { ipv6Available, sysctlGet, sysctlSet } from './sysctl.ts';
 
 let hostNl: NetlinkHandle | undefined;
@@ -67,6 +67,8 @@ export class OsSandbox {
     readonly isHost: boolean,
     private readonly fd: number,
     private readonly nl: NetlinkHandle,
+    /** Someone else's namespace (a runtime's, given by path): dnet never creates nor removes it. */
+    readonly external = false,
   ) {}
 
   /** Creates the namespace `<runDir>/netns/<name>` with loopback up. */
@@ -102,6 +104,32 @@ export class OsSandbox {
       closeSync(fd);
       throw err;
     }
+  }
+
+  /**
+   * Uses an existing namespace that someone else made (a container runtime's `CNI_NETNS`), by
+   * path. Nothing is set in it but the interfaces dnet adds; destroy() leaves it in place. The
+   * host's own namespace is refused (interfaces would land on the host). Throws EINVAL (from
+   * setns) when the path is not a network namespace.
+   */
+  static attach(path: string): OsSandbox {
+    const fd = openNetns(path);
+    try {
+      const st = fstatSync(fd);
+      const host = fstatSync(hostNetnsFd());
+      if (st.ino === host.ino && st.dev === host.dev) {
+        throw new RangeError(`${path} is the host's network namespace`);
+      }
+      return new OsSandbox(path, false, fd, NetlinkHandle.open({ netns: { fd } }), true);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** The namespace's inode number (it tells a namespace from a later one at the same path). */
+  get inode(): number {
+    return fstatSync(this.fd).ino;
   }
 
   /** The host's own namespace, named `<runDir>/netns/default`; nothing is created or removed in it. */
@@ -204,14 +232,17 @@ export class OsSandbox {
       }));
   }
 
-  /** Closes handles; for a non-host sandbox also deletes the namespace (and what is left in it). */
+  /**
+   * Closes handles; for a sandbox dnet made also deletes the namespace (and what is left in it).
+   * An external namespace stays (its owner deletes it).
+   */
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
     if (this.isHost) return;
     this.nl.close();
-    deleteNetns(this.path);
+    if (!this.external) deleteNetns(this.path);
   }
 
   /** Closes handles but keeps the namespace (the daemon stops; containers keep their network). */

@@ -136,6 +136,8 @@ export interface DockerSandbox {
   /** The network namespace's path. */
   SandboxKey: string;
   HostNetwork: boolean;
+  /** dnet's addition: the namespace is someone else's (a CNI runtime's), attached by path. */
+  External: boolean;
   Hostname: string;
   Domainname: string;
   DNS: string[];
@@ -187,6 +189,7 @@ export async function dockerSandbox(sb: Sandbox, rec: ContainerRecord): Promise<
     SandboxID: sb.id,
     SandboxKey: sb.key,
     HostNetwork: sb.isHost,
+    External: sb.external,
     Hostname: o.hostname ?? '',
     Domainname: o.domainname ?? '',
     DNS: [...(o.dns ?? [])],

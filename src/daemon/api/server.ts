@@ -28,6 +28,7 @@ import {
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
 import { ApiVersionError, BadRequestError, compareVersions, PageNotFoundError } from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
+import { attachmentRoutes } from './routes/attachments.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -115,6 +116,7 @@ export function buildRouter(ctx: ApiContext): Router {
   systemRoutes(router, ctx);
   networkRoutes(router, ctx);
   sandboxRoutes(router, ctx);
+  attachmentRoutes(router, ctx);
   return router;
 }
 

@@ -35,6 +35,7 @@ import {
   type ProxyHandle,
   startProxy,
 } from '../../portmapper/index.ts';
+import { checkFirewallElements } from './check.ts';
 import { Firewall, type FwEndpoint, type FwNetwork, type FwPort } from './firewall.ts';
 import { type HealScope, TamperWatch } from './heal.ts';
 import {
@@ -930,6 +931,34 @@ export class BridgeDriver implements NetworkDriver {
     } finally {
       held?.release(); // closes every socket, whatever happened above
     }
+  }
+
+  /** The endpoint's veth on its bridge and up, the bridge there, its firewall elements in place. */
+  async checkEndpoint(networkId: string, endpointId: string): Promise<string[]> {
+    const n = this.net(networkId);
+    const e = this.ep(networkId, endpointId);
+    const problems: string[] = [];
+    const bridge = this.nl.linkGet(n.cfg.bridgeName);
+    const veth = this.nl.linkGet(e.hostVeth);
+    if (!bridge) problems.push(`the bridge ${n.cfg.bridgeName} is missing`);
+    if (!veth) problems.push(`the host interface ${e.hostVeth} is missing`);
+    else {
+      if (bridge && veth.master !== bridge.index)
+        problems.push(`the host interface ${e.hostVeth} is not on the bridge ${n.cfg.bridgeName}`);
+      if (!veth.up) problems.push(`the host interface ${e.hostVeth} is down`);
+    }
+    // The firewall as it is (a check changes nothing, so no lazy init here).
+    const fw = this.cfg.enableFirewall ? this.fw : undefined;
+    if (fw) {
+      problems.push(
+        ...checkFirewallElements(
+          fw,
+          this.fwNetwork(n),
+          e.ports.map((p) => p.fw),
+        ),
+      );
+    }
+    return problems;
   }
 
   async hostFirewallChanged(): Promise<void> {
