@@ -222,3 +222,10 @@ export interface EndpointOperInfo {
   macAddress?: string;
   [key: string]: unknown;
 }
+
+/**
+ * Endpoint option: `"false"` tells a driver that publishes ports not to hold their host ports with
+ * sockets of its own, because whoever asked for the endpoint reserves them (a CNI runtime such
+ * as podman binds the host ports of its `-p` itself before it calls the plugin).
+ */
+export const ENDPOINT_HOLD_HOST_PORTS_OPTION = 'com.dnet.endpoint.hold_host_ports';

@@ -7,16 +7,17 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
-import type {
-  CreateEndpointRequest,
-  CreateEndpointResult,
-  CreateNetworkRequest,
-  DriverCapability,
-  EndpointOperInfo,
-  JoinInfo,
-  JoinRequest,
-  NetworkDriver,
-  PortMapping,
+import {
+  type CreateEndpointRequest,
+  type CreateEndpointResult,
+  type CreateNetworkRequest,
+  type DriverCapability,
+  ENDPOINT_HOLD_HOST_PORTS_OPTION,
+  type EndpointOperInfo,
+  type JoinInfo,
+  type JoinRequest,
+  type NetworkDriver,
+  type PortMapping,
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { DnetError } from '../../errors/index.ts';
@@ -46,6 +47,7 @@ import {
   macFromIPv4,
   OPT_BRIDGE_NAME,
   parseBindings,
+  parseBool,
   parseDriverConfig,
   parseNetworkOptions,
 } from './options.ts';
@@ -123,9 +125,13 @@ interface BridgeEndpoint {
   proxies: ProxyHandle[];
   /** The sockets holding the host ports of `ports` (none when the userland proxy holds them). */
   held?: HeldPorts;
+  /** Whether dnet holds the host ports (ENDPOINT_HOLD_HOST_PORTS_OPTION: the caller may hold them). */
+  holdsPorts: boolean;
 }
 
 const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
+const parseHoldHostPorts = (v: string | undefined): boolean =>
+  v === undefined ? true : parseBool(ENDPOINT_HOLD_HOST_PORTS_OPTION, v);
 const isV4 = (ip: string) => !ip.includes(':');
 
 export class BridgeDriver implements NetworkDriver {
@@ -443,7 +449,7 @@ export class BridgeDriver implements NetworkDriver {
         },
       }));
       if (this.cfg.userlandProxy) await this.startProxies(e);
-      else {
+      else if (e.holdsPorts) {
         // Held again, port by port: one taken by another program while dnet was down stays
         // published (its DNAT rule comes back with the firewall) but cannot be held; said, not fatal.
         const { held, failures } = holdPortsBestEffort(allocs);
@@ -684,6 +690,7 @@ export class BridgeDriver implements NetworkDriver {
       joined: false,
       ports: [],
       proxies: [],
+      holdsPorts: parseHoldHostPorts(req.options.generic[ENDPOINT_HOLD_HOST_PORTS_OPTION]),
     });
     return req.iface.macAddress ? {} : { iface: { macAddress: mac } };
   }
@@ -843,7 +850,7 @@ export class BridgeDriver implements NetworkDriver {
     // The host ports are held by a bound socket each (the userland proxy's listeners hold them
     // when it runs): a port another program holds is refused here, with nothing allocated.
     let held: HeldPorts | undefined;
-    if (!this.cfg.userlandProxy) {
+    if (!this.cfg.userlandProxy && e.holdsPorts) {
       try {
         held = holdPorts(allocs);
       } catch (err) {

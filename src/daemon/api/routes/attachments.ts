@@ -17,8 +17,10 @@
  * `externalNetns`). dnet never creates nor removes the namespace; detaching releases the address,
  * the published ports, the host-side interface and the records even when the namespace is gone.
  */
+
 import { statSync } from 'node:fs';
 import type { Proto } from '../../../driver-api/driver.ts';
+import { ENDPOINT_HOLD_HOST_PORTS_OPTION } from '../../../driver-api/driver.ts';
 import { DnetError, SyscallError } from '../../../errors/index.ts';
 import { nameRuleViolation, validateContainerId } from '../../../errors/validate.ts';
 import {
@@ -304,7 +306,13 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
           ...(p.hostIP ? { hostIP: p.hostIP } : {}),
         })),
         exposedPorts: req.portMappings.map((p) => ({ proto: p.protocol, port: p.containerPort })),
-        driverOptions: { [ENDPOINT_IFNAME_OPTION]: req.ifName, [ATTACHMENT_CONTAINER_OPTION]: cid },
+        driverOptions: {
+          [ENDPOINT_IFNAME_OPTION]: req.ifName,
+          [ATTACHMENT_CONTAINER_OPTION]: cid,
+          // The runtime reserves its published host ports itself (podman binds them around the
+          // plugin call); a second hold by dnet would refuse its own container's ports.
+          [ENDPOINT_HOLD_HOST_PORTS_OPTION]: 'false',
+        },
       };
       const names = endpointNames(req);
       for (const [i, name] of names.entries()) {
