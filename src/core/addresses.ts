@@ -11,6 +11,7 @@ import {
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
+import { RestoreConflictError } from '../errors/cnm.ts';
 import { familyOf, plain } from '../ip/index.ts';
 import type { Network } from './network.ts';
 import type { EndpointRecord, NetworkRecord } from './persist.ts';
@@ -74,7 +75,7 @@ export async function replayPools(ipam: IpamDriver, rec: NetworkRecord): Promise
       v6: p.v6,
     });
     if (alloc.poolId !== p.poolId) {
-      throw new Error(`IPAM gave pool ${alloc.poolId} for ${p.subnet}, the store says ${p.poolId}`);
+      throw new RestoreConflictError(p.subnet, p.poolId, alloc.poolId);
     }
     if (p.gateway) {
       await ipam.requestAddress(p.poolId, {

@@ -367,3 +367,22 @@ export class ControllerClosedError extends DnetError {
     super('the network controller is closed: create a new one (NetworkController.create) to go on');
   }
 }
+
+/**
+ * At start, the IPAM driver and the store disagree about a network's pool (the IPAM gave another
+ * pool ID for the recorded subnet): the network is not restored, and its record is kept.
+ */
+export class RestoreConflictError extends DnetError {
+  readonly code = 'ERR_RESTORE_CONFLICT';
+  readonly kind = 'internal';
+  constructor(
+    readonly subnet: string,
+    readonly recordedPoolId: string,
+    readonly givenPoolId: string,
+  ) {
+    super(
+      `the IPAM driver gave pool ${q(givenPoolId)} for ${subnet}, the store records ${q(recordedPoolId)}: ` +
+        `the network is not restored; check the IPAM driver's own state (a remote IPAM that lost its pools)`,
+    );
+  }
+}

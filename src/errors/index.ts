@@ -15,6 +15,7 @@ export {
   NoContainerError,
   PredefinedNetworkError,
   type PredefinedNetworkOperation,
+  RestoreConflictError,
   SandboxExistsError,
   SandboxModeError,
   TeardownError,
