@@ -1,6 +1,6 @@
 /**
  * Certificates for the TLS tests, made with openssl at test time (no keys are checked in): the
- * README's recipe (its `tls-certs` block, run as it is), a second CA with a client certificate of
+ * recipe of docs/security.md (its `tls-certs` block, run as it is), a second CA with a client certificate of
  * its own, and a client certificate of the first CA that expired in 2020 (`openssl ca` takes
  * explicit -startdate/-enddate; `openssl x509 -not_before` needs OpenSSL 3.4, Debian 12 has 3.0).
  */
@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface TestCerts {
-  /** The README's directory: ca.pem, cert.pem, key.pem (client), server-cert.pem, server-key.pem. */
+  /** The recipe's directory: ca.pem, cert.pem, key.pem (client), server-cert.pem, server-key.pem. */
   dir: string;
   ca: Buffer;
   serverCert: Buffer;
@@ -31,11 +31,11 @@ export interface TestCerts {
   >;
 }
 
-/** The README's `tls-certs` block. */
+/** The `tls-certs` block of docs/security.md. */
 export function readmeCertRecipe(readmePath: string): string {
   const doc = readFileSync(readmePath, 'utf8');
   const block = /<!-- tls-certs:start -->\n```sh\n([\s\S]*?)```\n<!-- tls-certs:end -->/.exec(doc)?.[1];
-  if (!block) throw new Error('README.md has no tls-certs block');
+  if (!block) throw new Error('docs/security.md has no tls-certs block');
   return block;
 }
 
@@ -45,7 +45,7 @@ function openssl(cwd: string, args: string[]): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Makes every certificate under `root` (HOME for the README's recipe). */
+/** Makes every certificate under `root` (HOME for the recipe of docs/security.md). */
 export function makeTestCerts(root: string, readmePath: string): TestCerts {
   mkdirSync(root, { recursive: true });
   execFileSync('bash', ['-euo', 'pipefail', '-c', readmeCertRecipe(readmePath)], {

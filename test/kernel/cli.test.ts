@@ -91,13 +91,13 @@ function normalise(text: string): string[] {
     .map((l) => l.trimEnd());
 }
 
-/** The commands of the README's CLI session, each with the output it shows. */
+/** The commands of the CLI session in docs/daemon.md, each with the output it shows. */
 function docSession(): { args: string[]; expected: string[] }[] {
-  const doc = readFileSync(join(world.root, 'README.md'), 'utf8');
+  const doc = readFileSync(join(world.root, 'docs', 'daemon.md'), 'utf8');
   const block = /<!-- cli-session:start -->\n```console\n([\s\S]*?)```\n<!-- cli-session:end -->/.exec(
     doc,
   )?.[1];
-  assert.ok(block, 'README.md has the cli-session block');
+  assert.ok(block, 'docs/daemon.md has the cli-session block');
   const steps: { args: string[]; expected: string[] }[] = [];
   for (const line of block.trimEnd().split('\n')) {
     if (line.startsWith('$ dnet '))
@@ -130,7 +130,7 @@ function assertShows(actual: string[], expected: string[], what: string): void {
   }
 }
 
-describe('the CLI session in README.md', () => {
+describe('the CLI session in docs/daemon.md', () => {
   test('runs as shown', async () => {
     for (const step of docSession()) {
       const r = await dnet(step.args);

@@ -15,7 +15,7 @@ import { makeTestCerts, type TestCerts } from '../helpers/certs.ts';
 import { type DaemonProcess, type LogEntry, startDaemonProcess } from '../helpers/daemon-process.ts';
 
 // TLS on dnet's TCP hosts, with Docker's flags, against `dnet daemon` run as a user runs it.
-// Certificates are made here with openssl (the README's recipe, plus another CA and an expired
+// Certificates are made here with openssl (the recipe of docs/security.md, plus another CA and an expired
 // client certificate). Only 127.0.0.1 of the throwaway world is bound.
 
 const runDir = join(world.runDir, 'run');
@@ -29,7 +29,7 @@ const cleanEnv = Object.fromEntries(
 );
 
 before(() => {
-  certs = makeTestCerts(join(world.runDir, 'certs'), join(world.root, 'README.md'));
+  certs = makeTestCerts(join(world.runDir, 'certs'), join(world.root, 'docs', 'security.md'));
 });
 
 /**

@@ -58,6 +58,7 @@ describe('make install', () => {
       'dist/index.d.ts',
       'dist/daemon/daemon.js',
       'README.md',
+      'docs/daemon.md',
       'systemd/dnet.service',
     ])
       assert.ok(existsSync(join(pkgDir, f)), f);

@@ -13,7 +13,7 @@ import { makeTestCerts } from '../helpers/certs.ts';
 const dir = mkdtempSync(join(tmpdir(), 'dnet-security-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const own = process.getegid?.() ?? 0;
-const readme = new URL('../../README.md', import.meta.url).pathname;
+const readme = new URL('../../docs/security.md', import.meta.url).pathname;
 
 describe('--group (resolveSocketGroup), as dockerd resolves it', () => {
   const groupFile = join(dir, 'group');
