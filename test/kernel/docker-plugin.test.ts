@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUSYBOX_IMAGE, type Dockerd, startDockerd } from '../harness/dockerd.ts';
@@ -158,6 +159,14 @@ after(async () => {
 describe('Docker Engine on dnet', () => {
   let webId = '';
   let otherId = '';
+
+  test('the plugin socket is 0600 root: only root (dockerd) talks to it', () => {
+    const st = statSync(PLUGIN);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, 0);
+    assert.equal(st.gid, 0);
+  });
 
   test('docker network create -d dnet --ipam-driver dnet: a dnet bridge network with the subnet, gateway and options asked', async () => {
     const t0 = Date.now();

@@ -5,12 +5,10 @@
  * `application/vnd.docker.plugins.v1.2+json`; a failed call answers 500 with `{"Err": ...}`
  * (NetworkDriver) or `{"Error": ...}` (IpamDriver), which dockerd shows; an unknown method 404.
  */
-import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
-import { InvalidOptionError } from '../../errors/cnm.ts';
 import { PLUGIN_MIME } from '../../plugins/index.ts';
+import { listenUnixSocket } from '../api/unix-socket.ts';
 import { errorFields, type Logger } from '../log.ts';
 import { DockerPluginRequestError } from './errors.ts';
 import type { Body, PluginService } from './service.ts';
@@ -80,12 +78,11 @@ export class PluginServer {
     this.handlers = routes(service);
   }
 
-  /** Listens on the unix socket `path` (mode 0600: only root talks to it, as dockerd does). */
+  /**
+   * Listens on the unix socket `path`: mode 0600, owned by root (only root talks to it, as dockerd
+   * does); a stale socket is replaced, a live one or anything else refused (listenUnixSocket).
+   */
   async listen(path: string): Promise<void> {
-    if (!path.startsWith('/'))
-      throw new InvalidOptionError('plugin-socket', path, 'a unix socket needs an absolute path');
-    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-    await removeStaleSocket(path);
     const server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.logger.error(
@@ -95,14 +92,7 @@ export class PluginServer {
         res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    await chmod(path, 0o600);
+    await listenUnixSocket(server, path, { mode: 0o600, uid: 0, gid: 0, option: 'plugin-socket' });
     this.server = server;
     this.path = path;
   }
@@ -193,30 +183,4 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   const payload = Buffer.from(`${JSON.stringify(body)}\n`);
   res.writeHead(status, { 'Content-Type': PLUGIN_MIME, 'Content-Length': String(payload.length) });
   res.end(payload);
-}
-
-/** Removes a socket nobody listens on; refuses anything else, or a live plugin's socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (!st) return;
-  if (!st.isSocket()) {
-    throw new InvalidOptionError(
-      'plugin-socket',
-      path,
-      'the path exists and is not a socket; remove it or choose another',
-    );
-  }
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (alive) throw new InvalidOptionError('plugin-socket', path, 'another process is serving this socket');
-  await rm(path, { force: true });
 }
