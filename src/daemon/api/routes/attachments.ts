@@ -332,7 +332,10 @@ async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpoint> {
       return ep;
     } catch (err) {
       if (created && ctx.controller.sandboxByContainer(cid)?.isEmpty()) {
-        await ctx.controller.deleteSandbox(cid).catch(() => {});
+        // The sandbox this attach made goes too; a failure to remove it travels with the error.
+        await ctx.controller.deleteSandbox(cid).catch((undoErr: unknown) => {
+          (err as Error & { rollbackErrors?: unknown[] }).rollbackErrors = [undoErr];
+        });
       }
       throw err;
     }
