@@ -28,9 +28,12 @@
  * `RequestAddressType: com.docker.network.gateway` marks the address as the gateway (recorded in
  * snapshots).
  *
- * Persistence. `snapshot()` is the whole state as a JSON-safe object; `DefaultIpam.restore()`
- * rebuilds it exactly (allocated addresses, cursors, gateways), so the next address after a restart
- * is the one that would have come next. For incremental persistence, `onChange` receives each
+ * Persistence. The controller does not persist this driver: it replays the pool and address
+ * requests from its network and endpoint records at start (core/addresses.ts), so after a restart
+ * the same addresses are taken and the round-robin cursor starts again at the beginning of each
+ * range. (The snapshot API below is used by the tests only; removing it is open work, issue 12.)
+ * `snapshot()` is the whole state as a JSON-safe object; `DefaultIpam.restore()` rebuilds it
+ * exactly (allocated addresses, cursors, gateways). For incremental persistence, `onChange` receives each
  * change (a small delta, O(1) to write) after it is made in memory and is awaited before the
  * call returns; if it throws, the change is undone and the call fails with that error, so memory
  * and store never disagree. While `onChange` is set, calls run one at a time (a queue), so no call
@@ -279,8 +282,8 @@ export class DefaultIpam implements IpamDriver {
   }
 
   async capabilities(): Promise<IpamCapabilities> {
-    // State persists through snapshot()/onChange, so the controller need not replay requests
-    // (moby's default IPAM, in memory only, asks for replay).
+    // What a remote IPAM would answer; the controller replays requests to this built-in driver at
+    // start whatever it says (core/addresses.ts needsReplay: it keeps no state across restarts).
     return { requiresMacAddress: false, requiresRequestReplay: false };
   }
 
