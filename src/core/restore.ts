@@ -67,195 +67,257 @@ function dispositionOf(
 }
 
 export async function restoreController(ctl: NetworkController): Promise<RestoreReport> {
-  const report: RestoreReport = { restoredNetworks: 0, restoredEndpoints: 0, rolledBack: [], problems: [] };
-  const persist = ctl.persist;
-  const { networks, endpoints, sandboxes } = await persist.load();
-  const problem = (what: string, err: unknown) => report.problems.push(`${what}: ${String(err)}`);
+  const r = new Restorer(ctl, await ctl.persist.load());
+  await r.networks();
+  await r.sandboxes();
+  await r.endpoints();
+  await r.joins();
+  await r.emptySandboxes();
+  r.orphans();
+  await r.driversDone();
+  ctl.lastRestore = r.report;
+  return r.report;
+}
 
-  // 1. networks
-  for (const rec of networks) {
-    let driver: Awaited<ReturnType<typeof ctl.drivers.networkDriver>>;
-    try {
-      driver = await ctl.drivers.networkDriver(rec.type);
-    } catch (err) {
-      problem(`network ${rec.name}: driver ${rec.type} not available, kept in the store`, err);
-      continue;
+/** One restore, step by step (the steps of this file's header, in that order). */
+class Restorer {
+  readonly report: RestoreReport = {
+    restoredNetworks: 0,
+    restoredEndpoints: 0,
+    rolledBack: [],
+    problems: [],
+  };
+  /** Sandboxes whose removal a crash interrupted: container ID → deleteEndpoints. */
+  private readonly going = new Map<string, boolean>();
+  /** Joins to re-attach, with their records. */
+  private readonly pending: { ep: Endpoint; rec: EndpointRecord; join: JoinRecord }[] = [];
+
+  constructor(
+    readonly ctl: NetworkController,
+    readonly records: Awaited<ReturnType<NetworkController['persist']['load']>>,
+  ) {}
+
+  private problem(what: string, err: unknown): void {
+    this.report.problems.push(`${what}: ${String(err)}`);
+  }
+
+  /** 1. Networks: restored, or their interrupted create/delete rolled back. */
+  async networks(): Promise<void> {
+    const { ctl, report, records } = this;
+    const persist = ctl.persist;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    for (const rec of records.networks) {
+      let driver: Awaited<ReturnType<typeof ctl.drivers.networkDriver>>;
+      try {
+        driver = await ctl.drivers.networkDriver(rec.type);
+      } catch (err) {
+        problem(`network ${rec.name}: driver ${rec.type} not available, kept in the store`, err);
+        continue;
+      }
+      try {
+        const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
+        const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
+        n.created = new Date(rec.created);
+        n.driverData = { ...(rec.driverData ?? {}) };
+        if (rec.state !== 'ready') {
+          // Interrupted create or delete: nothing of it may stay. restoreNetwork rebuilds the
+          // driver's memory of what may be half made (it may fail on a half-made network: the
+          // deleteNetwork that follows is what tells whether anything is left).
+          try {
+            await driver.restoreNetwork?.(n.createRequest(), n.driverData);
+          } catch {}
+          await driver.deleteNetwork(rec.id);
+          await persist.commit([
+            ...records.endpoints
+              .filter((x) => x.networkId === rec.id)
+              .map((e) => del(keys.endpoint(rec.id, e.id))),
+            del(keys.network(rec.id)),
+          ]);
+          report.rolledBack.push(`network ${rec.name} (${rec.state})`);
+          continue;
+        }
+        // The built-in IPAM keeps no state of its own: replay. A remote IPAM keeps its own, and
+        // gets the requests again only when it asks for it (RequiresRequestReplay), as dockerd does.
+        if (ipam && (await needsReplay(ipam))) await replayPools(ipam, rec);
+        await driver.restoreNetwork?.(n.createRequest(), n.driverData);
+        ctl.adopt(n);
+        report.restoredNetworks++;
+      } catch (err) {
+        problem(`network ${rec.name}`, err);
+      }
     }
-    try {
-      const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
-      const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
-      n.created = new Date(rec.created);
-      n.driverData = { ...(rec.driverData ?? {}) };
-      if (rec.state !== 'ready') {
-        // Interrupted create or delete: nothing of it may stay. restoreNetwork rebuilds the
-        // driver's memory of what may be half made (it may fail on a half-made network: the
-        // deleteNetwork that follows is what tells whether anything is left).
+  }
+
+  /** 2. Sandboxes: namespaces adopted or made again; removals under way noted. */
+  async sandboxes(): Promise<void> {
+    const { ctl, report, records } = this;
+    const persist = ctl.persist;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    for (const rec of records.sandboxes) {
+      try {
+        if (!ctl.sandboxes.restore(rec)) {
+          // An external namespace that is gone: the sandbox is dropped; its joins are undone below.
+          await persist.commit([del(keys.sandbox(rec.containerId))]);
+          report.rolledBack.push(`sandbox of ${rec.containerId} (its namespace ${rec.key} is gone)`);
+          continue;
+        }
+        if (rec.state === 'deleting') this.going.set(rec.containerId, rec.deleteEndpoints === true);
+      } catch (err) {
+        problem(`sandbox of ${rec.containerId}`, err);
+      }
+    }
+  }
+
+  /** 3. Endpoints: restored, or their interrupted operation undone or finished. */
+  async endpoints(): Promise<void> {
+    const { ctl, report, records } = this;
+    const persist = ctl.persist;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    let maxSeq = 0;
+    for (const rec of records.endpoints) {
+      const n = ctl.networkByID(rec.networkId);
+      if (!n) {
+        // Its network was rolled back above, or its record is gone: nothing of it can exist.
+        if (!records.networks.some((x) => x.id === rec.networkId)) {
+          await persist
+            .commit([del(keys.endpoint(rec.networkId, rec.id))])
+            .catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
+        }
+        continue;
+      }
+      maxSeq = Math.max(maxSeq, rec.join?.seq ?? 0);
+      const ep = new Endpoint(n, rec.id, rec.name, rec.iface, rec.poolV4, rec.poolV6, rec.options);
+      const d = dispositionOf(rec, (c) => this.going.get(c));
+      if (d.do === 'remove') {
+        const done = await takeDown(ctl, ep, rec, true, report);
+        if (!done) {
+          // Still partly there: its addresses stay taken until a later start removes it.
+          await replayAddresses(n, rec).catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
+        }
+        continue;
+      }
+      try {
+        await replayAddresses(n, rec);
+        await n.driver.restoreEndpoint?.(ep.createRequest());
+        n.adopt(ep);
+        report.restoredEndpoints++;
+      } catch (err) {
+        problem(`endpoint ${rec.name}`, err);
+        continue;
+      }
+      if (d.do === 'unjoin') await takeDown(ctl, ep, rec, false, report);
+      else if (d.join) this.pending.push({ ep, rec, join: d.join });
+    }
+    ctl.nextJoinSeq(maxSeq);
+  }
+
+  /** 4. Joins, in join order: interface names and the default route come back as they were. */
+  async joins(): Promise<void> {
+    const { ctl, report } = this;
+    const persist = ctl.persist;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    this.pending.sort(
+      (a, b) => (a.join.seq ?? Number.MAX_SAFE_INTEGER) - (b.join.seq ?? Number.MAX_SAFE_INTEGER),
+    );
+    for (const { ep, rec, join: j } of this.pending) {
+      const sb = ctl.sandboxes.get(j.containerId);
+      const driver = ep.network.driver;
+      if (!sb) {
+        // Its sandbox could not be restored (a problem above): undo the join.
+        await takeDown(ctl, ep, rec, false, report);
+        continue;
+      }
+      const seq = j.seq ?? ctl.nextJoinSeq();
+      try {
+        const intact =
+          (await driver.restoreJoin?.(ep.network.id, ep.id, { portMappings: j.portMappings })) ?? true;
+        const ifThere = j.ifName === undefined || sb.os.interfaces().some((i) => i.name === j.ifName);
+        if (intact && ifThere) {
+          const state: JoinState = {
+            containerId: j.containerId,
+            sandbox: sb,
+            routes: j.routes,
+            portMappings: j.portMappings,
+            seq,
+            ...(j.ifName ? { ifName: j.ifName } : {}),
+            ...(j.srcName ? { srcName: j.srcName } : {}),
+            ...(j.inSandbox ? { inSandbox: true } : {}),
+            ...(j.gateway ? { gateway: j.gateway } : {}),
+            ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
+          };
+          sb.attach(ep, state);
+          ep.setJoined(state);
+        } else {
+          // The kernel side is gone (a reboot, or someone deleted it): join again, same addresses.
+          if (j.ifName && j.srcName && !j.inSandbox) sb.os.removeInterface(j.ifName, j.srcName);
+          await ep.joinSandbox(sb, { ...(sb.options.driverOptions ?? {}) }, new Rollback(), seq);
+          await persist.commit([put(keys.endpoint(ep.network.id, ep.id), ep.record('ready'))]);
+        }
+      } catch (err) {
+        problem(`join of ${rec.name} by ${j.containerId}`, err);
+      }
+    }
+  }
+
+  /** 5. Sandboxes being removed, and implicit sandboxes left empty, go; the others get their files. */
+  async emptySandboxes(): Promise<void> {
+    const { ctl, report } = this;
+    const persist = ctl.persist;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    for (const sb of ctl.sandboxes.all()) {
+      const removing = this.going.has(sb.containerId);
+      if (sb.isEmpty() && (removing || !sb.explicit)) {
         try {
-          await driver.restoreNetwork?.(n.createRequest(), n.driverData);
-        } catch {}
-        await driver.deleteNetwork(rec.id);
-        await persist.commit([
-          ...endpoints.filter((x) => x.networkId === rec.id).map((e) => del(keys.endpoint(rec.id, e.id))),
-          del(keys.network(rec.id)),
-        ]);
-        report.rolledBack.push(`network ${rec.name} (${rec.state})`);
-        continue;
-      }
-      // The built-in IPAM keeps no state of its own: replay. A remote IPAM keeps its own, and
-      // gets the requests again only when it asks for it (RequiresRequestReplay), as dockerd does.
-      if (ipam && (await needsReplay(ipam))) await replayPools(ipam, rec);
-      await driver.restoreNetwork?.(n.createRequest(), n.driverData);
-      ctl.adopt(n);
-      report.restoredNetworks++;
-    } catch (err) {
-      problem(`network ${rec.name}`, err);
-    }
-  }
-
-  // 2. sandboxes
-  const going = new Map<string, boolean>(); // containerId → deleteEndpoints, for sandboxes being removed
-  for (const rec of sandboxes) {
-    try {
-      if (!ctl.sandboxes.restore(rec)) {
-        // An external namespace that is gone: the sandbox is dropped; its joins are undone below.
-        await persist.commit([del(keys.sandbox(rec.containerId))]);
-        report.rolledBack.push(`sandbox of ${rec.containerId} (its namespace ${rec.key} is gone)`);
-        continue;
-      }
-      if (rec.state === 'deleting') going.set(rec.containerId, rec.deleteEndpoints === true);
-    } catch (err) {
-      problem(`sandbox of ${rec.containerId}`, err);
-    }
-  }
-  const sandboxGoing = (containerId: string) => going.get(containerId);
-
-  // 3. endpoints
-  const joins: { ep: Endpoint; rec: EndpointRecord; join: JoinRecord }[] = [];
-  let maxSeq = 0;
-  for (const rec of endpoints) {
-    const n = ctl.networkByID(rec.networkId);
-    if (!n) {
-      // Its network was rolled back above, or its record is gone: nothing of it can exist.
-      if (!networks.some((x) => x.id === rec.networkId)) {
-        await persist
-          .commit([del(keys.endpoint(rec.networkId, rec.id))])
-          .catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
-      }
-      continue;
-    }
-    maxSeq = Math.max(maxSeq, rec.join?.seq ?? 0);
-    const ep = new Endpoint(n, rec.id, rec.name, rec.iface, rec.poolV4, rec.poolV6, rec.options);
-    const d = dispositionOf(rec, sandboxGoing);
-    if (d.do === 'remove') {
-      const done = await takeDown(ctl, ep, rec, true, report);
-      if (!done) {
-        // Still partly there: its addresses stay taken until a later start removes it.
-        await replayAddresses(n, rec).catch((err: unknown) => problem(`endpoint ${rec.name}`, err));
-      }
-      continue;
-    }
-    try {
-      await replayAddresses(n, rec);
-      await n.driver.restoreEndpoint?.(ep.createRequest());
-      n.adopt(ep);
-      report.restoredEndpoints++;
-    } catch (err) {
-      problem(`endpoint ${rec.name}`, err);
-      continue;
-    }
-    if (d.do === 'unjoin') await takeDown(ctl, ep, rec, false, report);
-    else if (d.join) joins.push({ ep, rec, join: d.join });
-  }
-  ctl.nextJoinSeq(maxSeq);
-
-  // 4. joins, in join order: interface names and the default route come back as they were
-  joins.sort((a, b) => (a.join.seq ?? Number.MAX_SAFE_INTEGER) - (b.join.seq ?? Number.MAX_SAFE_INTEGER));
-  for (const { ep, rec, join: j } of joins) {
-    const sb = ctl.sandboxes.get(j.containerId);
-    const driver = ep.network.driver;
-    if (!sb) {
-      // Its sandbox could not be restored (a problem above): undo the join.
-      await takeDown(ctl, ep, rec, false, report);
-      continue;
-    }
-    const seq = j.seq ?? ctl.nextJoinSeq();
-    try {
-      const intact =
-        (await driver.restoreJoin?.(ep.network.id, ep.id, { portMappings: j.portMappings })) ?? true;
-      const ifThere = j.ifName === undefined || sb.os.interfaces().some((i) => i.name === j.ifName);
-      if (intact && ifThere) {
-        const state: JoinState = {
-          containerId: j.containerId,
-          sandbox: sb,
-          routes: j.routes,
-          portMappings: j.portMappings,
-          seq,
-          ...(j.ifName ? { ifName: j.ifName } : {}),
-          ...(j.srcName ? { srcName: j.srcName } : {}),
-          ...(j.inSandbox ? { inSandbox: true } : {}),
-          ...(j.gateway ? { gateway: j.gateway } : {}),
-          ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
-        };
-        sb.attach(ep, state);
-        ep.setJoined(state);
+          await ctl.sandboxes.destroy(sb);
+          await persist.commit([del(keys.sandbox(sb.containerId))]);
+          if (removing) report.rolledBack.push(`removal of the sandbox of ${sb.containerId} (finished)`);
+        } catch (err) {
+          problem(`sandbox of ${sb.containerId}`, err);
+        }
       } else {
-        // The kernel side is gone (a reboot, or someone deleted it): join again, same addresses.
-        if (j.ifName && j.srcName && !j.inSandbox) sb.os.removeInterface(j.ifName, j.srcName);
-        await ep.joinSandbox(sb, { ...(sb.options.driverOptions ?? {}) }, new Rollback(), seq);
-        await persist.commit([put(keys.endpoint(ep.network.id, ep.id), ep.record('ready'))]);
+        await sb.writeFiles().catch((err: unknown) => problem(`files of ${sb.containerId}`, err));
       }
-    } catch (err) {
-      problem(`join of ${rec.name} by ${j.containerId}`, err);
     }
   }
 
-  // 5. sandboxes being removed, and implicit sandboxes left empty, go; the others get their files
-  for (const sb of ctl.sandboxes.all()) {
-    const removing = going.has(sb.containerId);
-    if (sb.isEmpty() && (removing || !sb.explicit)) {
+  /** 6. Namespaces and sandbox directories nobody owns (a crash between making one and recording it). */
+  orphans(): void {
+    const { ctl, report } = this;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    const live = ctl.sandboxes.all();
+    const owned = new Set(live.map((s: Sandbox) => s.key));
+    for (const name of listNetns({ runDir: ctl.runDir })) {
+      const path = `${ctl.runDir}/netns/${name}`;
+      if (name !== 'default' && !owned.has(path)) {
+        try {
+          deleteNetns(path);
+          report.rolledBack.push(`namespace ${name} (no sandbox)`);
+        } catch (err) {
+          problem(`namespace ${name}`, err);
+        }
+      }
+    }
+    const dirs = new Set(live.map((s: Sandbox) => s.dir));
+    const sandboxesDir = join(ctl.runDir, 'sandboxes');
+    for (const id of readdirIfExists(sandboxesDir)) {
+      if (dirs.has(join(sandboxesDir, id))) continue;
       try {
-        await ctl.sandboxes.destroy(sb);
-        await persist.commit([del(keys.sandbox(sb.containerId))]);
-        if (removing) report.rolledBack.push(`removal of the sandbox of ${sb.containerId} (finished)`);
+        rmSync(join(sandboxesDir, id), { recursive: true, force: true });
+        report.rolledBack.push(`sandbox directory ${id} (no sandbox)`);
       } catch (err) {
-        problem(`sandbox of ${sb.containerId}`, err);
-      }
-    } else {
-      await sb.writeFiles().catch((err: unknown) => problem(`files of ${sb.containerId}`, err));
-    }
-  }
-
-  // 6. namespaces and sandbox directories nobody owns (a crash between making one and recording it)
-  const live = ctl.sandboxes.all();
-  const owned = new Set(live.map((s: Sandbox) => s.key));
-  for (const name of listNetns({ runDir: ctl.runDir })) {
-    const path = `${ctl.runDir}/netns/${name}`;
-    if (name !== 'default' && !owned.has(path)) {
-      try {
-        deleteNetns(path);
-        report.rolledBack.push(`namespace ${name} (no sandbox)`);
-      } catch (err) {
-        problem(`namespace ${name}`, err);
+        problem(`sandbox directory ${id}`, err);
       }
     }
   }
-  const dirs = new Set(live.map((s: Sandbox) => s.dir));
-  const sandboxesDir = join(ctl.runDir, 'sandboxes');
-  for (const id of readdirIfExists(sandboxesDir)) {
-    if (dirs.has(join(sandboxesDir, id))) continue;
-    try {
-      rmSync(join(sandboxesDir, id), { recursive: true, force: true });
-      report.rolledBack.push(`sandbox directory ${id} (no sandbox)`);
-    } catch (err) {
-      problem(`sandbox directory ${id}`, err);
+
+  /** Drivers finish: firewalls rebuilt, their own orphans removed. */
+  async driversDone(): Promise<void> {
+    const { ctl } = this;
+    const problem = (what: string, err: unknown) => this.problem(what, err);
+    for (const d of ctl.drivers.loadedNetworkDrivers()) {
+      await d.restoreDone?.().catch((err: unknown) => problem(`driver ${d.type}`, err));
     }
   }
-
-  for (const d of ctl.drivers.loadedNetworkDrivers()) {
-    await d.restoreDone?.().catch((err: unknown) => problem(`driver ${d.type}`, err));
-  }
-  ctl.lastRestore = report;
-  return report;
 }
 
 function readdirIfExists(dir: string): string[] {
