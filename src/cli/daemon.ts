@@ -138,12 +138,42 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     logger.fatal({ event: 'error', error: errorFields(err) }, `cannot start: ${(err as Error).message}`);
     return 1;
   }
-  // SIGHUP: re-read the configuration file; apply its log-level, report what needs a restart.
-  const reload = () => {
+  const reloader = new ConfigReloader(
+    configFile,
+    named !== undefined,
+    levelFlag,
+    config,
+    logger,
+    errorFields,
+  );
+  const code = await runUntilSignal(daemon, logger, errorFields, () => reloader.reload());
+  // Whatever handle might still hold the event loop must not keep a stopped daemon alive.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
+}
+
+type DaemonLogger = Awaited<ReturnType<typeof import('../daemon/log.ts')['createLogger']>>;
+type ErrorFields = typeof import('../daemon/log.ts')['errorFields'];
+
+/** SIGHUP: re-reads the configuration file, applies its log-level, reports what needs a restart. */
+class ConfigReloader {
+  constructor(
+    private readonly configFile: string,
+    private readonly named: boolean,
+    private readonly levelFlag: string | undefined,
+    private config: DaemonConfig,
+    private readonly logger: DaemonLogger,
+    private readonly errorFields: ErrorFields,
+  ) {}
+
+  reload(): void {
+    const configFile = this.configFile;
+    const logger = this.logger;
+    const levelFlag = this.levelFlag;
     const base = { event: 'reload', signal: 'SIGHUP' };
     let next: DaemonConfig;
     try {
-      next = readDaemonConfig(configFile, named !== undefined) ?? {};
+      next = readDaemonConfig(configFile, this.named) ?? {};
       if (levelFlag !== undefined && next['log-level'] !== undefined) {
         throw new DaemonConfigError(
           configFile,
@@ -152,12 +182,12 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       }
     } catch (err) {
       logger.error(
-        { ...base, configFile, error: errorFields(err) },
+        { ...base, configFile, error: this.errorFields(err) },
         `SIGHUP: ${(err as Error).message}; nothing changed`,
       );
       return;
     }
-    const needsRestart = changedSettings(config, next).filter((k) => k !== 'log-level');
+    const needsRestart = changedSettings(this.config, next).filter((k) => k !== 'log-level');
     const previous = logger.level;
     const now = levelFlag ?? next['log-level'] ?? DEFAULT_LOG_LEVEL;
     const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, needsRestart };
@@ -172,9 +202,21 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       logger.level = now;
       logger.info(fields, msg);
     }
-    config = next;
-  };
-  const code = await new Promise<number>((resolve) => {
+    this.config = next;
+  }
+}
+
+/**
+ * Serves until SIGINT or SIGTERM (a second one exits at once), then closes the daemon; SIGHUP
+ * calls `reload`. The exit status: 0, or 1 when the shutdown failed.
+ */
+function runUntilSignal(
+  daemon: Daemon,
+  logger: DaemonLogger,
+  errorFields: ErrorFields,
+  reload: () => void,
+): Promise<number> {
+  return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -200,7 +242,4 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       if (!stopping) reload();
     });
   });
-  // Whatever handle might still hold the event loop must not keep a stopped daemon alive.
-  setTimeout(() => process.exit(code), 2000).unref();
-  return code;
 }
