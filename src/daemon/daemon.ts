@@ -8,7 +8,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/driver.ts';
-import { type ControllerConfig, NetworkController } from '../index.ts';
+import { type ControllerConfig, NetworkController, type RestoreReport } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { DNET_VERSION } from '../version.ts';
@@ -114,6 +114,46 @@ export async function ensurePredefinedNetworks(
   }
 }
 
+/**
+ * The embedded store in dataDir and the controller on it: everything the controller holds is
+ * persisted there and restored (kernel state reconciled) before the API serves anything.
+ */
+async function openState(
+  runDir: string,
+  dataDir: string,
+  config: DaemonOptions['controllerConfig'],
+): Promise<{ store: KvStore; controller: NetworkController }> {
+  const store: KvStore = await LmdbStore.open({ dir: dataDir });
+  try {
+    return { store, controller: await NetworkController.create({ ...config, runDir, dataDir, store }) };
+  } catch (err) {
+    // The controller's failure is the error; closing the store on the way out is best effort.
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Logs what the restore found and did (a warning each); the report, for the start line. */
+function logRestore(logger: Logger, report: RestoreReport | undefined): RestoreReport {
+  const r = report ?? { restoredNetworks: 0, restoredEndpoints: 0, rolledBack: [], problems: [] };
+  for (const p of r.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+  for (const x of r.rolledBack) logger.warn({ event: 'restore', rolledBack: x }, `restore: rolled back ${x}`);
+  return r;
+}
+
+/**
+ * Logs what the bridge driver repairs after someone else changed its links or nftables tables
+ * (the `heal` event); returns the subscriber, to unsubscribe at close.
+ */
+function logHeals(logger: Logger): (m: unknown) => void {
+  const onHeal = (m: unknown) => {
+    const r = m as HealReport;
+    logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
+  };
+  subscribe(HEAL_CHANNEL, onHeal);
+  return onHeal;
+}
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
@@ -124,37 +164,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  // The embedded store in dataDir: everything the controller holds is persisted there and
-  // restored (kernel state reconciled) before the API serves anything.
-  const store: KvStore = await LmdbStore.open({ dir: dataDir });
-  let controller: NetworkController;
-  try {
-    controller = await NetworkController.create({ ...options.controllerConfig, runDir, dataDir, store });
-  } catch (err) {
-    await store.close().catch(() => {});
-    throw err;
-  }
+  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
   const logger =
     options.logger ??
     createLogger({
       ...(options.log ? { sink: options.log } : {}),
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
-  const restore = controller.lastRestore ?? {
-    restoredNetworks: 0,
-    restoredEndpoints: 0,
-    rolledBack: [],
-    problems: [],
-  };
-  for (const p of restore.problems) logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
-  // What the bridge driver repaired after someone else changed its links or nftables tables.
-  const onHeal = (m: unknown) => {
-    const r = m as HealReport;
-    logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
-  };
-  subscribe(HEAL_CHANNEL, onHeal);
-  for (const r of restore.rolledBack)
-    logger.warn({ event: 'restore', rolledBack: r }, `restore: rolled back ${r}`);
+  const restore = logRestore(logger, controller.lastRestore);
+  const onHeal = logHeals(logger);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
   const registry = new DaemonRegistry(controller);
   const ctx = new ApiContext(
