@@ -1,5 +1,4 @@
 /** `dnet network create|ls|inspect|rm|connect|disconnect|prune`. */
-import { createRequire } from 'node:module';
 import type { DockerNetwork } from '../daemon/api/convert.ts';
 import {
   type DockerPortBinding,
@@ -129,26 +128,14 @@ interface IpamConfig {
   AuxiliaryAddresses?: Record<string, string>;
 }
 
-// ipaddr.js (CommonJS) is loaded on first use: only `network create` needs it, and loading it is
-// a noticeable part of the start-up of every other command.
-const require = createRequire(import.meta.url);
-
-function contains(cidr: string, ipOrCidr: string): boolean {
-  const ipaddr = require('ipaddr.js') as typeof import('ipaddr.js');
-  try {
-    const range = ipaddr.parseCIDR(cidr);
-    const addr = ipOrCidr.includes('/') ? ipaddr.parseCIDR(ipOrCidr)[0] : ipaddr.parse(ipOrCidr);
-    return addr.kind() === range[0].kind() && addr.match(range);
-  } catch {
-    return false;
-  }
-}
-
 /** The docker CLI's pairing: each --ip-range, --gateway and --aux-address goes to the --subnet holding it. */
-export function ipamConfigs(p: Parsed, usage: string): IpamConfig[] {
+export async function ipamConfigs(p: Parsed, usage: string): Promise<IpamConfig[]> {
+  // The address parser (src/ip) is loaded here only: `network create` needs it, and loading it is
+  // a noticeable part of the start-up of every other command.
+  const { cidrContains, plain } = await import('../ip/index.ts');
   const configs: IpamConfig[] = strs(p, 'subnet').map((s) => ({ Subnet: s }));
   const home = (what: string, value: string): IpamConfig => {
-    const matches = configs.filter((c) => contains(c.Subnet, value));
+    const matches = configs.filter((c) => cidrContains(c.Subnet, plain(value)));
     if (matches.length === 0) throw new UsageError(`no matching subnet for ${what} ${value}`, usage);
     if (matches.length > 1)
       throw new UsageError(`multiple overlapping subnets match ${what} ${value}`, usage);
@@ -209,7 +196,7 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
     Driver: str(p, 'driver') ?? 'bridge',
     IPAM: {
       Driver: str(p, 'ipam-driver') ?? 'default',
-      Config: ipamConfigs(p, CREATE_USAGE),
+      Config: await ipamConfigs(p, CREATE_USAGE),
       Options: keyValues(strs(p, 'ipam-opt'), '--ipam-opt', CREATE_USAGE),
     },
     ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
