@@ -4,8 +4,8 @@
  * As Go encodes them, an absent field, `null` and `""` all mean "not set".
  */
 import type { PortBinding, Proto } from '../../driver-api/driver.ts';
-import { parseMac } from '../../ip/mac.ts';
-import { type Family, parseCidr, parseIp } from '../../plugins/index.ts';
+import type { IpFamily } from '../../ip/index.ts';
+import { isObj, JsonView, show } from '../../plugins/json-view.ts';
 import { DockerPluginRequestError } from './errors.ts';
 
 /** Docker's option keys (libnetwork's netlabel). */
@@ -19,22 +19,15 @@ export const OPT_DNET_DRIVER = 'dnet.driver';
 /** The label dnet puts on a network Docker made: the Docker network's ID. */
 export const LABEL_DOCKER_NETWORK_ID = 'com.dnet.docker.network-id';
 
-const show = (v: unknown): string => {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
-};
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** A typed view of one request body (or an object inside it). */
-export class Req {
+export class Req extends JsonView<Req> {
   constructor(
     readonly method: string,
-    readonly body: Record<string, unknown>,
-    private readonly path = '',
-  ) {}
+    body: Record<string, unknown>,
+    path = '',
+  ) {
+    super(body, path);
+  }
 
   static of(method: string, body: unknown): Req {
     if (!isObj(body))
@@ -42,24 +35,12 @@ export class Req {
     return new Req(method, body);
   }
 
-  bad(key: string, why: string): DockerPluginRequestError {
-    return new DockerPluginRequestError(
-      this.method,
-      `"${this.path}${key}" ${why} (got ${show(this.body[key])})`,
-    );
+  fail(reason: string): DockerPluginRequestError {
+    return new DockerPluginRequestError(this.method, reason);
   }
 
-  optString(key: string): string | undefined {
-    const v = this.body[key];
-    if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw this.bad(key, 'is not a string');
-    return v;
-  }
-
-  string(key: string): string {
-    const v = this.optString(key);
-    if (v === undefined) throw this.bad(key, 'is missing');
-    return v;
+  protected nested(body: Record<string, unknown>, path: string): Req {
+    return new Req(this.method, body, path);
   }
 
   /** A Docker object ID: 1-128 letters and digits (Docker's are 64 hex). */
@@ -69,19 +50,13 @@ export class Req {
     return v;
   }
 
+  /** A boolean (dockerd also sends "true"/"false" strings in options); absent or null is false. */
   bool(key: string): boolean {
     const v = this.body[key];
     if (v === undefined || v === null) return false;
     if (typeof v === 'boolean') return v;
     if (v === 'true' || v === 'false') return v === 'true';
     throw this.bad(key, 'is not a boolean');
-  }
-
-  object(key: string): Req | undefined {
-    const v = this.body[key];
-    if (v === undefined || v === null) return undefined;
-    if (!isObj(v)) throw this.bad(key, 'is not an object');
-    return new Req(this.method, v, `${this.path}${key}.`);
   }
 
   /** Docker's generic options: values may be strings, numbers or booleans; they become strings. */
@@ -92,55 +67,12 @@ export class Req {
     const out: Record<string, string> = {};
     for (const [k, x] of Object.entries(v)) {
       if (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean') out[k] = String(x);
-      else
-        throw new DockerPluginRequestError(
-          this.method,
-          `"${this.path}${key}.${k}" is not a string (got ${show(x)})`,
-        );
+      else throw this.fail(`"${this.name(key)}.${k}" is not a string (got ${show(x)})`);
     }
     return out;
   }
 
-  array(key: string): unknown[] {
-    const v = this.body[key];
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) throw this.bad(key, 'is not an array');
-    return v;
-  }
-
-  element(key: string, i: number, v: unknown): Req {
-    if (!isObj(v))
-      throw new DockerPluginRequestError(
-        this.method,
-        `"${this.path}${key}[${i}]" is not an object (got ${show(v)})`,
-      );
-    return new Req(this.method, v, `${this.path}${key}[${i}].`);
-  }
-
-  optCidr(key: string, family?: Family): string | undefined {
-    const s = this.optString(key);
-    if (s === undefined) return undefined;
-    const c = parseCidr(s, family);
-    if (c === undefined) throw this.bad(key, `is not an IPv${family ?? '4/IPv6'} CIDR (address/prefix)`);
-    return c;
-  }
-
-  optIp(key: string, family?: Family): string | undefined {
-    const s = this.optString(key);
-    if (s === undefined) return undefined;
-    const ip = parseIp(s, family);
-    if (ip === undefined) throw this.bad(key, `is not an IPv${family ?? '4/IPv6'} address`);
-    return ip;
-  }
-
-  optMac(key: string): string | undefined {
-    const s = this.optString(key);
-    if (s === undefined) return undefined;
-    const m = parseMac(s);
-    if (m === undefined) throw this.bad(key, 'is not a unicast MAC address');
-    return m;
-  }
-
+  /** An integer from `min` to `max`; absent or null is 0. */
   int(key: string, min: number, max: number): number {
     const v = this.body[key];
     if (v === undefined || v === null) return 0;
@@ -158,7 +90,7 @@ export interface IpamDataIn {
   auxAddresses: Record<string, string>;
 }
 
-export function ipamData(r: Req, key: string, family: Family): IpamDataIn[] {
+export function ipamData(r: Req, key: string, family: IpFamily): IpamDataIn[] {
   return r.array(key).map((v, i) => {
     const e = r.element(key, i, v);
     const pool = e.optCidr('Pool', family);
