@@ -43,17 +43,11 @@
  * one step thanks to the cursor); neither grows with the number of allocations already made.
  * Memory: 320 KiB per protocol and family in use, allocated on first use.
  *
- * Persistence. `snapshot()` is the whole state as a JSON-safe object (ports as runs, cursors);
- * `PortAllocator.restore()` rebuilds it exactly and refuses inconsistent state
- * (PortAllocatorSnapshotError).
+ * Persistence: none here. The controller replays the published ports from its endpoint records at
+ * start (the bridge driver's restoreJoin allocates each recorded host port again, exactly).
  */
 import { InvalidOptionError } from '../errors/cnm.ts';
-import {
-  InvalidPortBindingError,
-  NoAvailablePortError,
-  PortAllocatorSnapshotError,
-  PortAlreadyAllocatedError,
-} from './errors.ts';
+import { InvalidPortBindingError, NoAvailablePortError, PortAlreadyAllocatedError } from './errors.ts';
 import { type HostIp, type IpFamily, parseHostIp } from './ip.ts';
 
 export type PortProto = 'tcp' | 'udp' | 'sctp';
@@ -90,20 +84,6 @@ export interface Allocated {
   hostIP: string;
   hostPort: number;
   hostPortEnd: number;
-}
-
-/** JSON-safe state, as `snapshot()` returns it and `restore()` takes it. */
-export interface PortAllocatorSnapshot {
-  version: 1;
-  ephemeralStart: number;
-  ephemeralEnd: number;
-  /**
-   * Last ephemeral port handed out, by `<proto>/<family>` (`tcp/4`); absent: none yet (the search
-   * starts at `ephemeralStart`).
-   */
-  cursors: Record<string, number>;
-  /** Allocated ports by protocol and host address, as inclusive runs `[first, last]`, ascending. */
-  bindings: { proto: PortProto; hostIP: string; ports: [number, number][] }[];
 }
 
 /** Per protocol and family: who holds each port, and the ephemeral cursor. */
@@ -348,100 +328,6 @@ export class PortAllocator {
     return ip.wildcard ? t.wild[port] === 1 : (t.byAddress.get(ip.text)?.has(port) ?? false);
   }
 
-  /** The whole state, JSON-safe. */
-  snapshot(): PortAllocatorSnapshot {
-    const cursors: Record<string, number> = {};
-    const bindings: PortAllocatorSnapshot['bindings'] = [];
-    const keys = [...this.#tables.keys()].sort();
-    for (const key of keys) {
-      const t = this.#tables.get(key)!;
-      // A cursor at the end of the range is where a new table starts: left out, so a failed batch
-      // that only created a table leaves the snapshot as it was.
-      if (t.cursor !== this.ephemeralEnd) cursors[key] = t.cursor;
-      const wild: number[] = [];
-      for (let p = 1; p < PORTS; p++) if (t.wild[p] === 1) wild.push(p);
-      if (wild.length > 0) bindings.push({ proto: t.proto, hostIP: wildcardOf(t.family), ports: runs(wild) });
-      for (const addr of [...t.byAddress.keys()].sort()) {
-        const ports = [...t.byAddress.get(addr)!].sort((x, y) => x - y);
-        bindings.push({ proto: t.proto, hostIP: addr, ports: runs(ports) });
-      }
-    }
-    return {
-      version: 1,
-      ephemeralStart: this.ephemeralStart,
-      ephemeralEnd: this.ephemeralEnd,
-      cursors,
-      bindings,
-    };
-  }
-
-  /** An allocator with exactly the state `snapshot()` returned. Throws PortAllocatorSnapshotError. */
-  static restore(snapshot: PortAllocatorSnapshot): PortAllocator {
-    const s: unknown = snapshot;
-    if (typeof s !== 'object' || s === null || (s as { version?: unknown }).version !== 1) {
-      throw new PortAllocatorSnapshotError('expected an object with version 1');
-    }
-    const o = s as Record<string, unknown>;
-    let pa: PortAllocator;
-    try {
-      pa = new PortAllocator({
-        ephemeralStart: o.ephemeralStart as number,
-        ephemeralEnd: o.ephemeralEnd as number,
-      });
-    } catch (err) {
-      throw new PortAllocatorSnapshotError(err instanceof Error ? err.message : String(err), { cause: err });
-    }
-    const bindings = o.bindings;
-    if (!Array.isArray(bindings)) throw new PortAllocatorSnapshotError('"bindings" is not an array');
-    for (const [i, b] of bindings.entries()) pa.#restoreBinding(b, `bindings[${i}]`);
-    const cursors = o.cursors;
-    if (typeof cursors !== 'object' || cursors === null || Array.isArray(cursors)) {
-      throw new PortAllocatorSnapshotError('"cursors" is not an object');
-    }
-    for (const [key, value] of Object.entries(cursors)) {
-      const m = /^(tcp|udp|sctp)\/(4|6)$/.exec(key);
-      if (m === null)
-        throw new PortAllocatorSnapshotError(`cursor key ${JSON.stringify(key)} is not <proto>/<4|6>`);
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
-        throw new PortAllocatorSnapshotError(`cursor ${key} is not a port number`);
-      }
-      pa.#table(m[1] as PortProto, m[2] === '4' ? 4 : 6).cursor = value;
-    }
-    return pa;
-  }
-
-  // --- internals --------------------------------------------------------------------------------
-
-  #restoreBinding(raw: unknown, where: string): void {
-    const bad = (why: string, cause?: unknown) =>
-      new PortAllocatorSnapshotError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
-    if (typeof raw !== 'object' || raw === null) throw bad('not an object');
-    const b = raw as Record<string, unknown>;
-    if (!isProto(b.proto)) throw bad(`protocol ${JSON.stringify(b.proto)} is not tcp, udp or sctp`);
-    const ip = parseHostIp(b.hostIP);
-    if (typeof ip === 'string') throw bad(`hostIP ${JSON.stringify(b.hostIP)}: ${ip}`);
-    if (!Array.isArray(b.ports)) throw bad('"ports" is not an array');
-    const t = this.#table(b.proto, ip.family);
-    for (const run of b.ports as unknown[]) {
-      if (
-        !Array.isArray(run) ||
-        run.length !== 2 ||
-        !isPortNumber(run[0]) ||
-        !isPortNumber(run[1]) ||
-        run[1] < run[0]
-      ) {
-        throw bad(`port run ${JSON.stringify(run)} is not [first, last] with 1 <= first <= last <= 65535`);
-      }
-      for (let p = run[0]; p <= run[1]; p++) {
-        const holder = this.#holder(t, ip, p);
-        if (holder !== undefined) {
-          throw bad(`${b.proto} port ${p} on ${ip.text} is also held on ${holder} (a conflict)`);
-        }
-        this.#take(t, ip, p);
-      }
-    }
-  }
-
   #table(proto: PortProto, family: IpFamily): FamilyTable {
     const key = `${proto}/${family}`;
     let t = this.#tables.get(key);
@@ -550,15 +436,4 @@ export class PortAllocator {
     for (let p = lo; p <= hi; p++) this.#take(t, ip, p);
     return { proto: r.proto, hostIP: ip.text, hostPort: lo, hostPortEnd: hi };
   }
-}
-
-/** Ascending ports → inclusive runs. */
-function runs(ports: readonly number[]): [number, number][] {
-  const out: [number, number][] = [];
-  for (const p of ports) {
-    const last = out[out.length - 1];
-    if (last !== undefined && last[1] === p - 1) last[1] = p;
-    else out.push([p, p]);
-  }
-  return out;
 }

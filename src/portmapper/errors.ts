@@ -124,19 +124,6 @@ export class InvalidPortBindingError extends DnetError {
   }
 }
 
-/** A stored allocator state given to `PortAllocator.restore` is malformed or inconsistent. */
-export class PortAllocatorSnapshotError extends DnetError {
-  readonly code = 'ERR_PORT_BAD_SNAPSHOT';
-  readonly kind = 'internal';
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super(
-      `cannot restore the port allocator: ${reason}; the stored state is corrupt or from another ` +
-        `version: inspect it, or remove it and let the daemon reconcile published ports`,
-      options,
-    );
-  }
-}
-
 // --- userland proxy -----------------------------------------------------------------------------
 
 /**

@@ -9,7 +9,6 @@ export {
   MAX_PORT_RANGE,
   PortAllocator,
   type PortAllocatorOptions,
-  type PortAllocatorSnapshot,
   type PortProto,
   type PortRequest,
 } from './allocator.ts';
@@ -20,7 +19,6 @@ export {
   InvalidPortBindingError,
   joinHostPort,
   NoAvailablePortError,
-  PortAllocatorSnapshotError,
   PortAlreadyAllocatedError,
   type PortBindingField,
   ProxyAddressInUseError,
