@@ -18,9 +18,13 @@
  *   1. namespace: create <netns dir>/f<i>, unshare(CLONE_NEWNET), bind-mount
  *      /proc/thread-self/ns/net onto it, open the namespace and a NETLINK_ROUTE socket inside
  *      it, setns() back to the host namespace;
+ *      While inside it, net.ipv6.conf.default.accept_dad = 0 (when the kernel has IPv6), so eth0
+ *      does no DAD, as dnet sets it in a new sandbox;
  *   2. loopback up (RTM_NEWLINK on ifindex 1, through the namespace's socket);
- *   3. one RTM_NEWLINK: a veth pair, host end "fv<i>" up and enslaved to the bridge, peer
- *      "eth0" (ifindex 2) created directly inside the namespace;
+ *   3. one RTM_NEWLINK: a veth pair, host end "fv<i>" enslaved to the bridge, peer "eth0"
+ *      (ifindex 2) created directly inside the namespace; then one RTM_NEWLINK bringing the host
+ *      end up with IPv6 address generation off (IFLA_INET6_ADDR_GEN_MODE none: no link-local
+ *      address, no DAD, no router solicitations), as dnet's bridge driver does;
  *   4. eth0 up (RTM_NEWLINK in the namespace: a veth end cannot be created up);
  *   5. RTM_NEWADDR: the container's address on eth0;
  *   6. RTM_NEWROUTE: default route via the gateway;
@@ -32,8 +36,8 @@
  *   umount2(MNT_DETACH) and unlink of the namespace file.
  *
  * What dnet does beyond this floor is its own: state, IPAM, locks, hosts and resolv.conf files,
- * a sysctl (accept_dad) in the namespace, the hairpin flag on the bridge port, a rename of the
- * peer (created with a temporary name) to eth0, and looking that peer up once.
+ * its mark on the host end (an alias, in the same request as up), the hairpin flag on the bridge
+ * port, a rename of the peer (created with a temporary name) to eth0, and looking that peer up once.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -137,6 +141,7 @@ static struct in_addr gateway;
 static int host_ns = -1, host_nl = -1, bridge_index;
 static struct nft_ctx *nft;
 static int64_t nft_ns; /* the last command's libnftables time */
+static int ipv6; /* the kernel has IPv6 (/proc/sys/net/ipv6 exists) */
 
 
 static int link_up(int fd, int index, const char *what) {
@@ -196,6 +201,14 @@ static int attach(int i, const char *ip_text, int prefix, char **ports, int npor
   if (rc == 0 && (ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
     rc = FAIL("open netns: %s", strerror(errno));
   if (rc == 0 && (ns_nl = nl_socket()) < 0) rc = FAIL("netlink socket in netns: %s", strerror(errno));
+  if (rc == 0) {
+    /* no DAD on the namespace's interfaces (skipped when the kernel has no IPv6) */
+    int dad = open("/proc/sys/net/ipv6/conf/default/accept_dad", O_WRONLY | O_CLOEXEC);
+    if (dad >= 0) {
+      if (write(dad, "0", 1) != 1) rc = FAIL("accept_dad: %s", strerror(errno));
+      close(dad);
+    }
+  }
   if (setns(host_ns, CLONE_NEWNET) < 0) {
     fprintf(stderr, "floor: cannot switch back to the host namespace: %s\n", strerror(errno));
     abort();
@@ -209,8 +222,6 @@ static int attach(int i, const char *ip_text, int prefix, char **ports, int npor
     begin(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     struct ifinfomsg *ifi = put(&r, sizeof *ifi);
     ifi->ifi_family = AF_UNSPEC;
-    ifi->ifi_flags = IFF_UP;
-    ifi->ifi_change = IFF_UP;
     attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
     attr(&r, IFLA_MASTER, &bridge_index, sizeof bridge_index);
     struct rtattr *li = attr(&r, IFLA_LINKINFO, NULL, 0);
@@ -226,6 +237,25 @@ static int attach(int i, const char *ip_text, int prefix, char **ports, int npor
     nest_end(&r, data);
     nest_end(&r, li);
     rc = talk(host_nl, &r, "veth add");
+  }
+  /* 3b. the host end up, without IPv6 address generation (as dnet's driver brings it up) */
+  if (rc == 0) {
+    struct req r;
+    begin(&r, RTM_NEWLINK, 0);
+    struct ifinfomsg *ifi = put(&r, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+    attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
+    if (ipv6) {
+      struct rtattr *spec = attr(&r, IFLA_AF_SPEC, NULL, 0);
+      struct rtattr *in6 = attr(&r, AF_INET6, NULL, 0);
+      unsigned char mode = IN6_ADDR_GEN_MODE_NONE;
+      attr(&r, IFLA_INET6_ADDR_GEN_MODE, &mode, 1);
+      nest_end(&r, in6);
+      nest_end(&r, spec);
+    }
+    rc = talk(host_nl, &r, "host end up");
   }
   /* 4. eth0 up (a veth end cannot be created up: its peer is not linked yet, ENOTCONN) */
   if (rc == 0) rc = link_up(ns_nl, 2, "eth0 up");
@@ -292,6 +322,7 @@ int main(int argc, char **argv) {
   bridge_index = (int)if_nametoindex(bridge);
   if (bridge_index == 0) return fprintf(stderr, "floor: no bridge %s\n", bridge), 2;
   host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  ipv6 = access("/proc/sys/net/ipv6", F_OK) == 0;
   host_nl = nl_socket();
   nft = nft_ctx_new(0);
   if (host_ns < 0 || host_nl < 0 || !nft) return fprintf(stderr, "floor: set-up failed\n"), 1;

@@ -21,6 +21,7 @@ import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';
 import { applyNft, expr, NftPlan, nftMap } from '../../src/os/nftables/index.ts';
 import { hostNetlink } from '../../src/os/sandbox.ts';
+import { ipv6Available, sysctlSet } from '../../src/os/sysctl.ts';
 import { ROOT } from './dnet.ts';
 import { AddressPool, type Container, mustRun, run, type Subject } from './subject.ts';
 
@@ -89,6 +90,8 @@ export class Floor implements Subject {
   private readonly replies: ((line: string) => void)[] = [];
   private readonly netnsDir: string;
   private lastPublish: number | undefined;
+  /** The kernel has IPv6: the floor turns off what dnet turns off (DAD, address generation). */
+  private readonly ipv6 = ipv6Available();
   // in-process path
   private addrMap = nftMap({
     family: 'ip',
@@ -114,14 +117,16 @@ export class Floor implements Subject {
       this.label = 'kernel floor (C)';
       this.version = build.compiler ?? 'cc';
       this.does =
-        'bench/compare/floor.c: unshare+bind-mount netns, lo up, one RTM_NEWLINK veth (peer created in the netns), ' +
-        'eth0 up, RTM_NEWADDR, RTM_NEWROUTE, one libnftables transaction (2 map elements per port); ' +
+        'bench/compare/floor.c: unshare+bind-mount netns with accept_dad 0, lo up, one RTM_NEWLINK veth (peer created ' +
+        'in the netns), host end up with IPv6 address generation off (as dnet), eth0 up, RTM_NEWADDR, RTM_NEWROUTE, ' +
+        'one libnftables transaction (2 map elements per port); ' +
         'detach: nft delete, RTM_DELLINK, umount+unlink; timed inside the program';
     } else {
       this.label = 'kernel floor (in-process)';
       this.version = 'dnet src/os';
       this.does =
-        "dnet's src/os alone: createNetns, lo up, veth with peer in the netns, eth0 up, address, route, " +
+        "dnet's src/os alone: createNetns (accept_dad 0), lo up, veth with peer in the netns, host end up without " +
+        'IPv6 address generation, eth0 up, address, route, ' +
         `one applyNft (2 map elements per port); no C compiler: ${build.reason ?? ''}`;
     }
   }
@@ -185,14 +190,17 @@ export class Floor implements Subject {
     const fd = openNetns(path);
     const nl = NetlinkHandle.open({ netns: { fd } });
     try {
+      // dnet's link settings: no DAD in the namespace, no IPv6 address generation on the host end.
+      if (this.ipv6) sysctlSet('net.ipv6.conf.default.accept_dad', 0, { netns: { fd } });
       nl.linkSet('lo', { up: true });
+      const host = `fv${c.serial}`;
       hostNetlink().linkAdd({
         kind: 'veth',
-        name: `fv${c.serial}`,
-        up: true,
+        name: host,
         master: hostNetlink().linkIndex(BRIDGE),
         peer: { name: 'eth0', netns: { fd } },
       });
+      hostNetlink().linkSet(host, { up: true, ...(this.ipv6 ? { ipv6AddrGenMode: 'none' as const } : {}) });
       nl.linkSet('eth0', { up: true });
       nl.addrAdd('eth0', `${ip}/16`);
       nl.routeAdd({ dst: 'default', gateway: GATEWAY });
