@@ -141,9 +141,15 @@ async function check(model: State, doubtful: Set<string>, round: string): Promis
   assert.equal(namespaces.length, sandboxes.length, `${round}: one namespace per sandbox`);
   const dirs = existsSync(join(runDir, 'sandboxes')) ? readdirSync(join(runDir, 'sandboxes')) : [];
   assert.equal(dirs.length, sandboxes.length, `${round}: one directory per sandbox`);
+  // The next round starts from what is there. A container the model had absent (never made, or
+  // removed: its entry may stay with no networks) and that is there now was made by an operation
+  // in flight at the kill: by a connect (implicit, on a network) or a sandbox create (explicit, on
+  // none). A container the model had present keeps its kind.
   const next: State = new Map();
   for (const [c, nets] of state) {
-    next.set(c, { explicit: model.get(c)?.explicit ?? nets.size === 0, nets });
+    const prev = model.get(c);
+    const wasPresent = prev !== undefined && (prev.explicit || prev.nets.size > 0);
+    next.set(c, { explicit: wasPresent ? prev.explicit : nets.size === 0, nets });
   }
   return next;
 }
