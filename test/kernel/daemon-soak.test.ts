@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { listNetns } from '../../src/os/netns/index.ts';
@@ -49,12 +49,20 @@ interface Restore {
   rolledBack: string[];
 }
 
+/** Every daemon started: a failing assertion must not leave one running (the file would never end). */
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 async function startChild(): Promise<{ child: ChildProcess; restore: Restore }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(world.root, 'test/helpers/daemon-child.ts'), runDir, dataDir, sock],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let out = '';
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the daemon did not start: ${out}`)), 60_000);
