@@ -3,21 +3,11 @@
  * in 1.x form; 0.3.0, 0.3.1 and 0.4.0 add `version` ("4" or "6") to each IP (and know no route
  * fields beyond dst/gw, which is all dnet returns).
  */
+import { compareVersions } from '../dotted-version.ts';
 import { CNI_ERR, CniError } from './errors.ts';
 
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export const LATEST_VERSION = '1.1.0';
-
-/** -1, 0, 1 as a < b, a = b, a > b (numeric per part; missing parts are 0). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
 
 export function isSupported(v: string): boolean {
   return (SUPPORTED_VERSIONS as readonly string[]).includes(v);

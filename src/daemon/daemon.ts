@@ -208,6 +208,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     }
     for (const h of hosts) await server.listen(h);
   } catch (err) {
+    // The start failed with `err`, which is what the caller gets; closing what was opened on the
+    // way out is best effort (the process is about to report the failure and exit).
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
     unsubscribe(HEAL_CHANNEL, onHeal);

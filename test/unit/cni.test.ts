@@ -4,7 +4,8 @@ import { launcherScript } from '../../src/cli/cni.ts';
 import { CniError } from '../../src/cni/errors.ts';
 import { resultOf, runCni } from '../../src/cni/plugin.ts';
 import { parseConfig, parseEnv } from '../../src/cni/request.ts';
-import { compareVersions, convertResult } from '../../src/cni/versions.ts';
+import { convertResult } from '../../src/cni/versions.ts';
+import { compareVersions } from '../../src/dotted-version.ts';
 
 // The plugin's pure parts: environment and config parsing, version conversion, error JSON.
 

@@ -3,10 +3,11 @@ import { describe, test } from 'node:test';
 import { parsePublish, UsageError } from '../../src/cli/args.ts';
 import { table } from '../../src/cli/output.ts';
 import { rfc3339Nano } from '../../src/daemon/api/convert.ts';
-import { BadRequestError, compareVersions } from '../../src/daemon/api/errors.ts';
+import { BadRequestError } from '../../src/daemon/api/errors.ts';
 import { exactMatch, match, matchKVList, parseFilters, parseUntil } from '../../src/daemon/api/filters.ts';
 import { parsePortBindings, portMapOf } from '../../src/daemon/api/ports.ts';
 import { DaemonRegistry } from '../../src/daemon/registry.ts';
+import { compareVersions } from '../../src/dotted-version.ts';
 
 describe('filters', () => {
   test('both JSON forms; null and empty are no filter; anything else is a 400', () => {

@@ -17,6 +17,7 @@ const src = join(root, 'src');
 /** Lower numbers are lower layers; a module may import its own layer or lower ones. */
 const RANK: Record<string, number> = {
   'version.ts': 0,
+  'dotted-version.ts': 0,
   errors: 0,
   ip: 0,
   'driver-api': 1,

@@ -4,6 +4,8 @@
  * the host and none networks). Like every DnetError, the `kind` alone decides the HTTP status
  * (src/errors/http.ts); messages that Docker's clients or scripts may match keep dockerd's text.
  */
+
+import { compareVersions } from '../../dotted-version.ts';
 import { DnetError } from '../../errors/base.ts';
 
 const q = (s: string): string => JSON.stringify(s);
@@ -23,17 +25,6 @@ export class ApiVersionError extends DnetError {
         : `client version ${version} is too new. Maximum supported API version is ${max}`,
     );
   }
-}
-
-/** Compares dotted API versions numerically, part by part ("1.9" < "1.40"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
 }
 
 /** No route has this method and path. dockerd's body: `{"message":"page not found"}`. */

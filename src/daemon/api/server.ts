@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
+import { compareVersions } from '../../dotted-version.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { errorResponse } from '../../errors/http.ts';
 import {
@@ -26,7 +27,7 @@ import {
   requestIdFor,
 } from '../log.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
-import { ApiVersionError, BadRequestError, compareVersions, PageNotFoundError } from './errors.ts';
+import { ApiVersionError, BadRequestError, PageNotFoundError } from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { networkRoutes } from './routes/networks.ts';
