@@ -10,6 +10,7 @@
  * steps, in reverse, when a later step fails (rollback.ts), and records its intent before and
  * its result after (persist.ts), so a crash is rolled back or finished at the next start.
  */
+import { Resolver } from '../dns/resolver/resolver.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import {
@@ -45,6 +46,8 @@ export class NetworkController {
   /** The last join's place in join order (see JoinRecord.seq); restore sets it past the records'. */
   private joinSeq = 0;
   /** @internal */ readonly persist: Persister;
+  /** The embedded DNS resolver (docs/dns.md); undefined with `embeddedDns: false`. */
+  readonly resolver: Resolver | undefined;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
 
@@ -53,7 +56,24 @@ export class NetworkController {
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
-    this.sandboxes = new SandboxSet(this.runDir, this.hostResolvConf);
+    const dnsConfig = config.embeddedDns ?? true;
+    this.resolver =
+      dnsConfig === false
+        ? undefined
+        : new Resolver({
+            ...(typeof dnsConfig === 'object' && dnsConfig.forwardTimeoutMs !== undefined
+              ? { timeoutMs: dnsConfig.forwardTimeoutMs }
+              : {}),
+            ...(typeof dnsConfig === 'object' && dnsConfig.maxInFlight !== undefined
+              ? { maxInFlight: dnsConfig.maxInFlight }
+              : {}),
+          });
+    this.sandboxes = new SandboxSet(this.runDir, this.hostResolvConf, {
+      resolver: this.resolver,
+      ...(config.dns ? { dns: [...config.dns] } : {}),
+      ...(config.dnsSearch ? { dnsSearch: [...config.dnsSearch] } : {}),
+      ...(config.dnsOptions ? { dnsOptions: [...config.dnsOptions] } : {}),
+    });
     this.drivers = new DriverRegistry(config);
     for (const d of config.drivers ?? []) this.drivers.registerNetworkDriver(d);
     for (const d of config.ipamDrivers ?? []) this.drivers.registerIpamDriver(d);
@@ -266,6 +286,7 @@ export class NetworkController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

@@ -21,6 +21,9 @@ import { del, keys, type NetworkRecord, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { ConnectOptions, EndpointCreateOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
 
+/** The driver option that marks Docker's default `bridge` network (no embedded DNS there). */
+export const DEFAULT_BRIDGE_OPTION = 'com.docker.network.bridge.default_bridge';
+
 export class Network {
   private readonly eps = new Map<string, Endpoint>();
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
@@ -48,6 +51,15 @@ export class Network {
 
   get internal(): boolean {
     return this.opts.internal;
+  }
+
+  /**
+   * Whether the embedded resolver serves this network's containers: every network but Docker's
+   * default bridge (`com.docker.network.bridge.default_bridge`), `none` (null) and host ones.
+   */
+  get embeddedDns(): boolean {
+    if (this.driver.usesHostNamespace === true || this.type === 'null') return false;
+    return this.opts.driverOptions[DEFAULT_BRIDGE_OPTION] !== 'true';
   }
 
   get attachable(): boolean {
@@ -223,6 +235,7 @@ export class Network {
         portBindings: [...(options.portBindings ?? [])],
         driverOptions,
         ...(options.macAddress ? { macAddress: options.macAddress } : {}),
+        ...(options.aliases && options.aliases.length > 0 ? { aliases: [...options.aliases] } : {}),
       };
       return new Endpoint(this, newId(), name, iface, v4?.poolId, v6?.poolId, epOptions);
     });

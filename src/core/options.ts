@@ -2,6 +2,8 @@
  * The core's option checks: what a caller gives for a network or an endpoint is checked here once,
  * at the boundary, and normalised into the typed shapes the core keeps and persists.
  */
+
+import { hostnameViolation } from '../dns/validate.ts';
 import { DEFAULT_IPAM } from '../driver-api/ipam.ts';
 import { InvalidOptionError } from '../errors/cnm.ts';
 import { validateEndpointName } from '../errors/validate.ts';
@@ -60,7 +62,23 @@ export function checkEndpointOptions(name: string, options: EndpointCreateOption
   const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
   const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
   if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
+  checkAliases(options.aliases);
   return driverOptions;
+}
+
+/** Most aliases one endpoint may have. */
+export const MAX_ALIASES = 64;
+
+/** Aliases are DNS names (labels of letters, digits, `-`, `_`), at most MAX_ALIASES. */
+export function checkAliases(aliases: unknown): void {
+  if (aliases === undefined) return;
+  if (!Array.isArray(aliases)) throw new InvalidOptionError('aliases', aliases, 'expected a list of names');
+  if (aliases.length > MAX_ALIASES)
+    throw new InvalidOptionError('aliases', aliases.length, `at most ${MAX_ALIASES} aliases`);
+  for (const a of aliases) {
+    const why = hostnameViolation(a, { allowUnderscore: true });
+    if (why !== undefined) throw new InvalidOptionError('aliases', a, `not a DNS name: ${why}`);
+  }
 }
 
 export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOptions {

@@ -9,6 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import { readFileIfExists, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
+import type { Resolver } from '../dns/resolver/resolver.ts';
+import { hostnameViolation } from '../dns/validate.ts';
 import { SandboxModeError } from '../errors/cnm.ts';
 import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
@@ -17,6 +19,17 @@ import { OsSandbox } from '../os/sandbox.ts';
 import type { Endpoint, JoinState } from './endpoint.ts';
 import type { SandboxRecord } from './persist.ts';
 import type { JoinOptions } from './types.ts';
+
+/** Docker's address of the embedded resolver in a container. */
+export const EMBEDDED_RESOLVER = '127.0.0.11';
+
+/** What sandboxes share about DNS: the controller's resolver (if on) and its default servers. */
+export interface SandboxDns {
+  resolver: Resolver | undefined;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+}
 
 export class Sandbox {
   /** When the sandbox was made. */
@@ -41,6 +54,7 @@ export class Sandbox {
     private readonly hostResolvConf: string,
     /** Created on its own (controller.newSandbox): it stays when its last endpoint leaves. */
     readonly explicit = false,
+    private readonly dnsCtx: SandboxDns = { resolver: undefined },
   ) {}
 
   /** The container's name, if its creator gave one (JoinOptions.containerName). */
@@ -111,15 +125,72 @@ export class Sandbox {
         this.os.setGateway(state.gatewayIPv6, state.ifName);
         this.gw6 = ep.id;
       }
+      this.resolverJoin(ep);
     } catch (err) {
       this.detach(ep);
       throw err;
     }
   }
 
+  /** The DNS names of an endpoint of this sandbox: its name, the container's, its aliases, the host name. */
+  private dnsNames(ep: Endpoint): string[] {
+    const o = this.options;
+    const all = [ep.name, o.containerName, ...(ep.options.aliases ?? []), o.hostname];
+    const ok = all.filter(
+      (n): n is string => n !== undefined && hostnameViolation(n, { allowUnderscore: true }) === undefined,
+    );
+    return [...new Set(ok)];
+  }
+
+  /** The servers the resolver forwards to: the sandbox's `dns`, the controller's, or the host's. */
+  private upstreams(): string[] {
+    const dns = this.options.dns ?? this.dnsCtx.dns;
+    return buildResolvConf(readFileIfExists(this.hostResolvConf), {
+      ...(dns ? { dns } : {}),
+      internalResolver: EMBEDDED_RESOLVER,
+      comments: false,
+    }).extServers;
+  }
+
+  /** An endpoint on a network with embedded DNS: its names answer from now on (see src/dns/resolver). */
+  private resolverJoin(ep: Endpoint): void {
+    const r = this.dnsCtx.resolver;
+    if (!r || this.isHost || this.external || !ep.network.embeddedDns) return;
+    const iface = ep.iface;
+    const names = this.dnsNames(ep);
+    r.join(
+      this.id,
+      {
+        networkId: ep.network.id,
+        networkName: ep.network.name,
+        key: ep.id,
+        internal: ep.network.internal,
+        record: {
+          names,
+          ...(iface.address ? { ipv4: iface.address.split('/')[0] as string } : {}),
+          ...(iface.addressIPv6 ? { ipv6: iface.addressIPv6.split('/')[0] as string } : {}),
+          ...(names[0] !== undefined ? { ptrName: this.options.containerName ?? names[0] } : {}),
+        },
+      },
+      () => this.os.openDnsSockets(),
+      this.upstreams(),
+    );
+  }
+
+  /** @internal Whether the embedded resolver serves this sandbox (then resolv.conf names 127.0.0.11). */
+  get usesEmbeddedDns(): boolean {
+    return this.dnsCtx.resolver?.serves(this.id) === true;
+  }
+
+  /** @internal The sandbox is removed: the resolver stops serving it. */
+  dropDns(): void {
+    this.dnsCtx.resolver?.dropSandbox(this.id);
+  }
+
   /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. @internal */
   detach(ep: Endpoint): void {
     if (!this.attached.delete(ep.id)) return;
+    this.dnsCtx.resolver?.leave(this.id, ep.network.id, ep.id);
     if (this.gw4 === ep.id) {
       this.gw4 = undefined;
       this.os.unsetGateway(4);
@@ -168,13 +239,22 @@ export class Sandbox {
       addresses: o.hostname ? addresses : [],
       extraHosts: o.extraHosts ?? [],
     });
+    const d = this.dnsCtx;
+    const [dns, dnsSearch, dnsOptions] = [
+      o.dns ?? d.dns,
+      o.dnsSearch ?? d.dnsSearch,
+      o.dnsOptions ?? d.dnsOptions,
+    ];
+    const embedded = this.usesEmbeddedDns;
     const resolv = buildResolvConf(hostResolv, {
-      ...(o.dns ? { dns: o.dns } : {}),
-      ...(o.dnsSearch ? { dnsSearch: o.dnsSearch } : {}),
-      ...(o.dnsOptions ? { dnsOptions: o.dnsOptions } : {}),
+      ...(dns ? { dns } : {}),
+      ...(dnsSearch ? { dnsSearch } : {}),
+      ...(dnsOptions ? { dnsOptions } : {}),
       ipv6,
       sourcePath: this.hostResolvConf,
+      ...(embedded ? { internalResolver: EMBEDDED_RESOLVER } : {}),
     });
+    if (embedded) d.resolver?.setUpstreams(this.id, resolv.extServers);
     await Promise.all([this.put(this.hostsPath, hosts), this.put(this.resolvConfPath, resolv.content)]);
   }
 
@@ -231,6 +311,7 @@ export class SandboxSet {
   constructor(
     private readonly runDir: string,
     private readonly hostResolvConf: string,
+    private readonly dns: SandboxDns = { resolver: undefined },
   ) {}
 
   get(containerId: string): Sandbox | undefined {
@@ -291,6 +372,7 @@ export class SandboxSet {
       dir,
       this.hostResolvConf,
       explicit,
+      this.dns,
     );
     this.add(sb);
     if (explicit) {
@@ -344,6 +426,7 @@ export class SandboxSet {
       dir,
       this.hostResolvConf,
       rec.explicit,
+      this.dns,
     );
     if (rec.created) sb.created = new Date(rec.created);
     sb.adoptFiles();
@@ -354,6 +437,7 @@ export class SandboxSet {
   /** Removes the sandbox: its files, its namespace (unless it is the host's). */
   async destroy(sb: Sandbox): Promise<void> {
     this.remove(sb);
+    sb.dropDns();
     try {
       sb.os.destroy();
     } finally {

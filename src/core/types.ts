@@ -33,6 +33,17 @@ export interface ControllerConfig {
    * backoff from `retryInitialMs` (1 000) while under `retryTotalMs` (30 000).
    */
   pluginTimeouts?: { callTimeoutMs?: number; retryInitialMs?: number; retryTotalMs?: number };
+  /**
+   * The embedded DNS resolver (127.0.0.11) for containers on user-defined networks (docs/dns.md).
+   * `false` turns it off (every container gets the legacy resolv.conf). Default on.
+   */
+  embeddedDns?: boolean | { forwardTimeoutMs?: number; maxInFlight?: number };
+  /** Default DNS servers for every container (the daemon's `--dns`); a sandbox's own `dns` wins. */
+  dns?: string[];
+  /** Default search domains (`--dns-search`); a sandbox's own `dnsSearch` wins. */
+  dnsSearch?: string[];
+  /** Default resolver options (`--dns-opt`); a sandbox's own `dnsOptions` win. */
+  dnsOptions?: string[];
 }
 
 export interface IpamConfigEntry {
@@ -80,6 +91,11 @@ export interface EndpointCreateOptions {
   ipv6Address?: string;
   /** Driver options for this endpoint. */
   driverOptions?: Record<string, string>;
+  /**
+   * More DNS names for the container on this network (Docker's `--alias`,
+   * `EndpointConfig.Aliases`), answered by the embedded resolver to containers on the network.
+   */
+  aliases?: string[];
 }
 
 export interface ExtraHost {

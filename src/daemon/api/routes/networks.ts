@@ -221,6 +221,7 @@ async function connectContainer(ctx: ApiContext, req: ApiRequest): Promise<ApiRe
           ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}),
           ...(r.ipv6Address ? { ipv6Address: r.ipv6Address } : {}),
           ...(r.macAddress ? { macAddress: r.macAddress } : {}),
+          ...(r.aliases.length > 0 ? { aliases: r.aliases } : {}),
           driverOptions: r.driverOpts,
           exposedPorts: r.exposedPorts,
           portBindings: r.portBindings,
