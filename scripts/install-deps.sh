@@ -21,6 +21,10 @@ APT_PKGS+=(podman)
 # openssl: the TLS tests make their CAs and certificates with it, as README "Securing dnet" shows
 # (docker.io's docker CLI is the TLS client they drive too).
 APT_PKGS+=(openssl)
+# The embedded DNS resolver's tests and bench: bind9-dnsutils (dig) and busybox's nslookup are the
+# clients inside sandboxes, dnsmasq-base (no service) the upstream, dnsperf the load generator,
+# aardvark-dns (netavark's resolver) the peer `make bench` compares with.
+APT_PKGS+=(bind9-dnsutils dnsmasq-base dnsperf aardvark-dns)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
