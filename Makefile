@@ -68,8 +68,10 @@ clean:
 
 # The full comparison writes bench/results/compare-<date>.json and the SVG charts; QUICK=1 runs in
 # under two minutes into a temp dir (the test suite's check that it works, not a measurement).
+# Then the embedded resolver against aardvark-dns (bench/dns: bench/results/dns-<date>.json).
 bench: deps build
 	@./scripts/in-world.sh tsx bench/compare/main.ts $(if $(QUICK),--quick,)
+	@./scripts/in-world.sh tsx bench/dns/main.ts $(if $(QUICK),--quick,--out bench/results)
 
 # Start-up of the CLI and the library, and the daemon's memory, against the goals of issue 13.
 bench-startup: deps build

@@ -16,6 +16,7 @@ import {
   bind,
   close,
   listen,
+  SO_RCVBUFFORCE,
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -31,6 +32,8 @@ export const RESOLVER_ADDRESS = '127.0.0.11';
 export const RESOLVER_PORT = 53;
 /** Pending TCP connections the kernel queues before the resolver accepts them. */
 const TCP_BACKLOG = 128;
+/** The UDP socket's receive buffer (memory is only used while queries wait). */
+const UDP_RCVBUF = 1 << 20;
 
 /** The resolver's sockets could not be made in a sandbox (address in use, no loopback...). */
 export class DnsListenerError extends DnetError {
@@ -89,6 +92,8 @@ export function openDnsSockets(
   try {
     runInNetns(ns, () => {
       udp = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+      // Room for a burst while the event loop is busy (rmem_max would cap SO_RCVBUF at ~208 KiB).
+      setsockoptInt(udp, SOL_SOCKET, SO_RCVBUFFORCE, UDP_RCVBUF);
       bind(udp, addr);
       tcp = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
       setsockoptInt(tcp, SOL_SOCKET, SO_REUSEADDR, 1);
