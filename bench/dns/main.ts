@@ -16,7 +16,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type Network, NetworkController } from '../../src/index.ts';
 import { Aardvark, dnsperf, type PerfResult, Prober, pct, run } from './peers.ts';
 
@@ -78,6 +78,9 @@ if (aardvarkBin) {
 }
 
 interface ChurnResult {
+  /** The daemon process's event-loop delay during the churn (µs): what a query waits at worst. */
+  loopP99: number;
+  loopMax: number;
   p50: number;
   p99: number;
   max: number;
@@ -96,6 +99,8 @@ async function churn(
   const stable = names.slice(0, N / 2);
   const churning = names.slice(N / 2);
   const prober = new Prober(ns, server, stable, BACKGROUND);
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   let stop = false;
   let churned = 0;
   const churners = Array.from({ length: CHURNERS }, async (_, k) => {
@@ -122,8 +127,11 @@ async function churn(
   stop = true;
   await Promise.all(churners);
   const stats = await prober.end();
+  loop.disable();
   times.sort((a, b) => a - b);
   return {
+    loopP99: loop.percentile(99) / 1000,
+    loopMax: loop.max / 1000,
     p50: pct(times, 50),
     p99: pct(times, 99),
     max: times.at(-1) ?? Number.NaN,
@@ -181,7 +189,8 @@ for (const [label] of servers) {
   const c = results[label].churn as ChurnResult;
   console.log(
     `${label.padEnd(14)} ${ms(c.p50)} / ${ms(c.p99)} / ${ms(c.max)}; never answered ${c.failed}; ` +
-      `background ${c.sent} queries, lost ${c.lost}, wrong ${c.wrong}; ${c.churned} churn cycles`,
+      `background ${c.sent} queries, lost ${c.lost}, wrong ${c.wrong}; ${c.churned} churn cycles; ` +
+      `event-loop delay p99 ${ms(c.loopP99)}, max ${ms(c.loopMax)}`,
   );
 }
 const d = results.dnet;
