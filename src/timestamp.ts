@@ -91,6 +91,10 @@ function parseDate(value: string): number | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h = '0', mi = '0', s = '0', zone] = m;
   const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
+  // Go's time.Parse refuses out-of-range fields; Date would roll them over.
+  const check = new Date(Date.UTC(...parts));
+  if (check.getUTCMonth() !== parts[1] || check.getUTCDate() !== parts[2] || parts[3] > 23) return undefined;
+  if (parts[4] > 59 || parts[5] > 59) return undefined;
   if (!zone) return new Date(...parts).getTime();
   const utc = Date.UTC(...parts);
   if (zone === 'Z' || zone === 'z') return utc;
