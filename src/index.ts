@@ -5,7 +5,6 @@
 export { NetworkController } from './core/controller.ts';
 export { Endpoint } from './core/endpoint.ts';
 export { Network } from './core/network.ts';
-export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
 export type {
   ControllerEvent,
   ControllerListener,
@@ -14,6 +13,7 @@ export type {
   NetworkRef,
   OperationEvent,
 } from './core/observer.ts';
+export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
 export type { RestoreReport } from './core/restore.ts';
 export { Sandbox } from './core/sandbox.ts';
 export type * from './core/types.ts';
