@@ -64,7 +64,7 @@ export class Observers {
       try {
         l(event);
       } catch (err) {
-        process.emitWarning(`a controller listener failed on a ${event.kind} event: ${String(err)}`);
+        process.emitWarning(`a controller listener failed on an event (${event.kind}): ${String(err)}`);
       }
     }
   }
