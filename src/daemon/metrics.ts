@@ -17,7 +17,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControllerEvent } from '../core/observer.ts';
-import type { HealReport } from '../drivers/bridge/driver.ts';
+import type { HealReport } from '../drivers/bridge/index.ts';
 import { InvalidOptionError } from '../errors/cnm.ts';
 import type { NetworkController, RestoreReport } from '../index.ts';
 import type { NftTransaction } from '../os/nftables/index.ts';
