@@ -253,6 +253,22 @@ describe('GET /events', () => {
     await api('DELETE', '/networks/ev-until');
   });
 
+  test('until a month away: the stream stays open (beyond the longest timer)', async () => {
+    const month = ((Date.now() + 30 * 24 * 3600_000) / 1000).toFixed(3);
+    const s = openEvents({ since: nowTs(), until: month });
+    let ended = false;
+    void s.ended.then(() => {
+      ended = true;
+    });
+    await s.headers;
+    await api('POST', '/networks/create', { Name: 'ev-month' });
+    await s.waitFor(1);
+    await sleep(200);
+    assert.equal(ended, false);
+    s.close();
+    await api('DELETE', '/networks/ev-month');
+  });
+
   test('Accept: application/jsonl and application/json-seq (RS before each message)', async () => {
     const since = nowTs();
     await api('POST', '/networks/create', { Name: 'ev-accept' });

@@ -18,6 +18,7 @@ import type { ApiReply, ApiRequest, Router } from '../router.ts';
 const STREAM_TYPES = ['application/jsonl', 'application/x-ndjson', 'application/json-seq'];
 /** A stream whose client reads slower than this much pending output is ended (dockerd drops events). */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** moby's MatchAcceptStrict: the offer with the highest q the Accept header names exactly. */
 export function eventsContentType(accept: string | undefined): string {
@@ -114,6 +115,14 @@ function stream(
     if (done) return sub.cancel();
     for (const e of sub.buffered) write(e);
     if (o.onlyPast) return finish();
-    if (o.timeoutMs !== undefined) timer = setTimeout(finish, o.timeoutMs);
+    if (o.timeoutMs === undefined) return;
+    // A timer holds at most 2^31-1 ms (~24.8 days): a later `until` re-arms it.
+    const endAt = Date.now() + o.timeoutMs;
+    const arm = () => {
+      const left = endAt - Date.now();
+      timer = left <= 0 ? undefined : setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      if (!timer) finish();
+    };
+    arm();
   });
 }
