@@ -26,7 +26,7 @@ import { allocatePools } from './addresses.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
-import { type ControllerListener, networkRef, Observers } from './observer.ts';
+import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
@@ -112,11 +112,8 @@ export class NetworkController {
   }
 
   newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
-    return this.observers.run(
-      'create',
-      () => this.makeNetwork(type, name, options),
-      (n) => ({ kind: 'network', action: 'create', network: networkRef(n) }),
-    );
+    const create = () => this.makeNetwork(type, name, options);
+    return this.observers.run('create', create, (n) => lifecycleEvent('create', n));
   }
 
   private async makeNetwork(type: string, name: string, options: NetworkCreateOptions): Promise<Network> {

@@ -15,7 +15,7 @@ import { validateContainerId } from '../errors/validate.ts';
 import { plain } from '../ip/index.ts';
 import type { KeyedLock } from './lock.ts';
 import type { Network } from './network.ts';
-import { networkRef } from './observer.ts';
+import { containerEvent } from './observer.ts';
 import { checkStringMap, ENDPOINT_IFNAME_OPTION } from './options.ts';
 import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
@@ -134,16 +134,10 @@ export class Endpoint {
    * moved into it, addressed and routed; hosts and resolv.conf are (re)written.
    */
   join(containerId: string, options: JoinOptions = {}): Promise<{ sandboxKey: string }> {
-    return this.network.controller.observers.run(
-      'connect',
-      () => this.joinNow(containerId, options),
-      () => ({
-        kind: 'network',
-        action: 'connect',
-        network: networkRef(this.network),
-        containerId,
-        endpointId: this.id,
-      }),
+    const n = this.network;
+    const join = () => this.joinNow(containerId, options);
+    return n.controller.observers.run('connect', join, () =>
+      containerEvent('connect', n, containerId, this.id),
     );
   }
 
@@ -350,16 +344,8 @@ export class Endpoint {
       deleteEndpoint ? del(this.key) : put(this.key, this.record('ready')),
       ...changes,
     ]);
-    if (j && ctl.observers.active) {
-      const [network, containerId] = [networkRef(this.network), j.containerId];
-      ctl.observers.emit({
-        kind: 'network',
-        action: 'disconnect',
-        network,
-        containerId,
-        endpointId: this.id,
-      });
-    }
+    if (j && ctl.observers.active)
+      ctl.observers.emit(containerEvent('disconnect', this.network, j.containerId, this.id));
     if (deleteEndpoint) {
       const ipam = this.network.ipam;
       const release = new Teardown(`releasing the addresses of endpoint ${this.name}`);

@@ -16,7 +16,7 @@ import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
-import { networkRef } from './observer.ts';
+import { containerEvent, lifecycleEvent } from './observer.ts';
 import { checkEndpointOptions, checkStringMap } from './options.ts';
 import { del, keys, type NetworkRecord, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
@@ -136,16 +136,9 @@ export class Network {
    * container's sandbox is made on its first join, as with Endpoint.join.
    */
   connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
-    return this.controller.observers.run(
-      'connect',
-      () => this.connectNow(containerId, options),
-      (ep) => ({
-        kind: 'network',
-        action: 'connect',
-        network: networkRef(this),
-        containerId,
-        endpointId: ep.id,
-      }),
+    const connect = () => this.connectNow(containerId, options);
+    return this.controller.observers.run('connect', connect, (ep) =>
+      containerEvent('connect', this, containerId, ep.id),
     );
   }
 
@@ -336,11 +329,8 @@ export class Network {
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
   delete(): Promise<void> {
-    return this.controller.observers.run(
-      'delete',
-      () => this.deleteNow(),
-      () => ({ kind: 'network', action: 'destroy', network: networkRef(this) }),
-    );
+    const destroy = () => lifecycleEvent('destroy', this);
+    return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
   }
 
   private async deleteNow(): Promise<void> {

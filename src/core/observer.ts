@@ -96,7 +96,24 @@ export class Observers {
   }
 }
 
+type NetworkLike = { id: string; name: string; type: string };
+
 /** The reference events carry for a network. */
-export function networkRef(n: { id: string; name: string; type: string }): NetworkRef {
+export function networkRef(n: NetworkLike): NetworkRef {
   return { id: n.id, name: n.name, type: n.type };
+}
+
+/** A network's create or destroy event. */
+export function lifecycleEvent(action: 'create' | 'destroy', n: NetworkLike): NetworkEvent {
+  return { kind: 'network', action, network: networkRef(n) };
+}
+
+/** A container's connect or disconnect event. */
+export function containerEvent(
+  action: 'connect' | 'disconnect',
+  n: NetworkLike,
+  containerId: string,
+  endpointId: string,
+): NetworkEvent {
+  return { kind: 'network', action, network: networkRef(n), containerId, endpointId };
 }

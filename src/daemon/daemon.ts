@@ -170,6 +170,38 @@ function logHeals(logger: Logger, metrics: DaemonMetrics | undefined): (m: unkno
   return onHeal;
 }
 
+/**
+ * Who listens to what: the heal reports are logged (and counted); the controller's events go to
+ * GET /events once `eventsOn()` (Docker logs none for its pre-defined networks) and, with the
+ * operations' outcomes, to the metrics; so do nftables transactions. `stop()` ends it all (and
+ * every event stream).
+ */
+function observe(
+  controller: NetworkController,
+  ctx: ApiContext,
+  logger: Logger,
+  metrics: DaemonMetrics | undefined,
+): { eventsOn(): void; stop(): void } {
+  const onHeal = logHeals(logger, metrics);
+  let eventsOn = false;
+  const unobserve = controller.observe((e) => {
+    if (eventsOn) ctx.events.fromController(e);
+    metrics?.observeController(e);
+  });
+  const unobserveNft = metrics ? observeNftTransactions((t) => metrics.observeNft(t)) : () => {};
+  return {
+    eventsOn: () => {
+      eventsOn = true;
+    },
+    stop() {
+      ctx.events.close();
+      unobserve();
+      unobserveNft();
+      unsubscribe(HEAL_CHANNEL, onHeal);
+    },
+  };
+}
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
@@ -204,20 +236,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // Events (GET /events) and metrics listen to the controller; nftables timings go to the metrics.
   const metrics = metricsModule ? new metricsModule.DaemonMetrics(controller, ctx.events) : undefined;
   metrics?.observeRestore(restore, restoreSeconds);
-  const onHeal = logHeals(logger, metrics);
-  // Docker logs no events for its pre-defined networks: events are on once they exist.
-  let eventsOn = false;
-  const unobserve = controller.observe((e) => {
-    if (eventsOn) ctx.events.fromController(e);
-    metrics?.observeController(e);
-  });
-  const unobserveNft = metrics ? observeNftTransactions((t) => metrics.observeNft(t)) : () => {};
-  const stopObserving = () => {
-    ctx.events.close();
-    unobserve();
-    unobserveNft();
-    unsubscribe(HEAL_CHANNEL, onHeal);
-  };
+  const observing = observe(controller, ctx, logger, metrics);
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
@@ -237,7 +256,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       defaultBridge: options.defaultBridge ?? true,
       bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
     });
-    eventsOn = true;
+    observing.eventsOn();
     // Attachments whose namespace was gone at restore (or half made by a crash): released now.
     for (const r of await reapDetachedAttachments(ctx))
       logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
@@ -251,7 +270,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   } catch (err) {
     // The start failed with `err`, which is what the caller gets; closing what was opened on the
     // way out is best effort (the process is about to report the failure and exit).
-    stopObserving();
+    observing.stop();
     await metrics?.close().catch(() => {});
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
@@ -293,7 +312,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           await plugin?.close();
           await server.close();
         } finally {
-          stopObserving();
+          observing.stop();
           await controller.close();
           await store.close();
         }
