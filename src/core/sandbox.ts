@@ -9,8 +9,6 @@ import { basename, dirname, join } from 'node:path';
 import { readFileIfExists, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
-import type { Resolver } from '../dns/resolver/resolver.ts';
-import { hostnameViolation } from '../dns/validate.ts';
 import { SandboxModeError } from '../errors/cnm.ts';
 import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
@@ -18,18 +16,8 @@ import { deleteNetns } from '../os/netns/index.ts';
 import { OsSandbox } from '../os/sandbox.ts';
 import type { Endpoint, JoinState } from './endpoint.ts';
 import type { SandboxRecord } from './persist.ts';
+import { EMBEDDED_RESOLVER, hostResolvUpstreams, joinResolver, type SandboxDns } from './sandbox-dns.ts';
 import type { JoinOptions } from './types.ts';
-
-/** Docker's address of the embedded resolver in a container. */
-export const EMBEDDED_RESOLVER = '127.0.0.11';
-
-/** What sandboxes share about DNS: the controller's resolver (if on) and its default servers. */
-export interface SandboxDns {
-  resolver: Resolver | undefined;
-  dns?: string[];
-  dnsSearch?: string[];
-  dnsOptions?: string[];
-}
 
 export class Sandbox {
   /** When the sandbox was made. */
@@ -125,56 +113,19 @@ export class Sandbox {
         this.os.setGateway(state.gatewayIPv6, state.ifName);
         this.gw6 = ep.id;
       }
-      this.resolverJoin(ep);
+      const r = this.dnsCtx.resolver;
+      if (r && !this.isHost && !this.external && ep.network.embeddedDns) {
+        joinResolver(
+          r,
+          this,
+          ep,
+          hostResolvUpstreams(this.hostResolvConf, this.options.dns ?? this.dnsCtx.dns),
+        );
+      }
     } catch (err) {
       this.detach(ep);
       throw err;
     }
-  }
-
-  /** The DNS names of an endpoint of this sandbox: its name, the container's, its aliases, the host name. */
-  private dnsNames(ep: Endpoint): string[] {
-    const o = this.options;
-    const all = [ep.name, o.containerName, ...(ep.options.aliases ?? []), o.hostname];
-    const ok = all.filter(
-      (n): n is string => n !== undefined && hostnameViolation(n, { allowUnderscore: true }) === undefined,
-    );
-    return [...new Set(ok)];
-  }
-
-  /** The servers the resolver forwards to: the sandbox's `dns`, the controller's, or the host's. */
-  private upstreams(): string[] {
-    const dns = this.options.dns ?? this.dnsCtx.dns;
-    return buildResolvConf(readFileIfExists(this.hostResolvConf), {
-      ...(dns ? { dns } : {}),
-      internalResolver: EMBEDDED_RESOLVER,
-      comments: false,
-    }).extServers;
-  }
-
-  /** An endpoint on a network with embedded DNS: its names answer from now on (see src/dns/resolver). */
-  private resolverJoin(ep: Endpoint): void {
-    const r = this.dnsCtx.resolver;
-    if (!r || this.isHost || this.external || !ep.network.embeddedDns) return;
-    const iface = ep.iface;
-    const names = this.dnsNames(ep);
-    r.join(
-      this.id,
-      {
-        networkId: ep.network.id,
-        networkName: ep.network.name,
-        key: ep.id,
-        internal: ep.network.internal,
-        record: {
-          names,
-          ...(iface.address ? { ipv4: iface.address.split('/')[0] as string } : {}),
-          ...(iface.addressIPv6 ? { ipv6: iface.addressIPv6.split('/')[0] as string } : {}),
-          ...(names[0] !== undefined ? { ptrName: this.options.containerName ?? names[0] } : {}),
-        },
-      },
-      () => this.os.openDnsSockets(),
-      this.upstreams(),
-    );
   }
 
   /** @internal Whether the embedded resolver serves this sandbox (then resolv.conf names 127.0.0.11). */
