@@ -72,6 +72,9 @@ if (aardvarkBin) {
   const dir = join(tmp, 'aardvark');
   mkdirSync(dir);
   aardvark = new Aardvark(aardvarkBin, dir, ns, '127.0.0.12');
+  const a = aardvark;
+  // It daemonizes: a bench that fails midway must not leave it running.
+  process.once('exit', () => a.stop());
   await aardvark.start(ips);
   await new Promise((r) => setTimeout(r, 500));
   console.log(`aardvark-dns started: ${aardvark.alive() ? 'running' : 'EXITED'}`);
