@@ -17,6 +17,7 @@ import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
+import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
@@ -164,7 +165,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
+  const engineId = await loadOrCreateEngineId(dataDir);
+  const { store, controller } = await openState(runDir, dataDir, {
+    hostId: engineId,
+    ...options.controllerConfig,
+  });
   const logger =
     options.logger ??
     createLogger({
@@ -178,7 +183,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const ctx = new ApiContext(
     controller,
     registry,
-    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date() },
+    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date(), engineId },
     logger,
   );
   const server = new ApiServer(ctx, {

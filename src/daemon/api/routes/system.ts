@@ -67,7 +67,7 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
     return {
       status: 200,
       body: {
-        ID: '',
+        ID: ctx.facts.engineId ?? '',
         Containers: sandboxes,
         ContainersRunning: sandboxes,
         ContainersPaused: 0,
