@@ -14,6 +14,7 @@ import {
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
+import { nowRfc3339Nano, parseRfc3339Nano } from '../timestamp.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
 import { checkEndpointOptions, checkStringMap } from './options.ts';
@@ -26,7 +27,13 @@ export class Network {
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
   private readonly reserved = new Set<string>();
   private deleted = false;
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
   driverData: Record<string, string> = {};
 
@@ -76,7 +83,7 @@ export class Network {
       id: this.id,
       name: this.name,
       type: this.type,
-      created: this.created.toISOString(),
+      created: this.createdAt,
       state,
       opts: this.opts,
       pools: [...this.pools],
