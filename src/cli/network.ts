@@ -176,6 +176,12 @@ export function cliHint(err: DaemonError): string {
   if (err.status === 403 && err.message.startsWith('invalid pool request: Pool overlaps')) {
     return 'choose a subnet no other network uses (dnet network inspect shows theirs)';
   }
+  const busy = /^error while removing network: network (\S+) has active endpoints/.exec(err.message);
+  if (err.status === 403 && busy)
+    return `disconnect them first (dnet network disconnect ${busy[1]} <container>)`;
+  if (err.status === 403 && / is a pre-defined network and cannot be removed$/.test(err.message)) {
+    return 'remove only networks you created';
+  }
   if (err.status === 403 && err.message === 'Address already in use') {
     return 'choose another address, or omit it to get the next free one';
   }
