@@ -238,17 +238,3 @@ export class PoolExhaustedError extends DnetError {
     );
   }
 }
-
-// --- persistence ----------------------------------------------------------------------------
-
-/** A snapshot or change given to restore/applyChange is malformed or inconsistent. */
-export class IpamSnapshotError extends DnetError {
-  readonly code = 'ERR_IPAM_BAD_SNAPSHOT';
-  readonly kind = 'internal';
-  constructor(readonly reason: string) {
-    super(
-      `cannot restore the IPAM state: ${reason}; the stored state is corrupt or from another version ` +
-        `(inspect it, or remove it and let the daemon reconcile)`,
-    );
-  }
-}
