@@ -49,6 +49,11 @@ export class Network {
     readonly pools: readonly PoolInfo[],
   ) {}
 
+  /** False for an IPv6-only network. */
+  get enableIPv4(): boolean {
+    return this.opts.enableIPv4 !== false;
+  }
+
   get enableIPv6(): boolean {
     return this.opts.enableIPv6;
   }

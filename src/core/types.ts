@@ -58,6 +58,8 @@ export interface IpamConfigEntry {
 
 export interface NetworkCreateOptions {
   ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
+  /** IPv4 addresses (default true). `false` with `enableIPv6`: an IPv6-only network (Docker 28's `--ipv4=false`). */
+  enableIPv4?: boolean;
   enableIPv6?: boolean;
   internal?: boolean;
   /** Containers may be attached to it by hand (Docker's `--attachable`; recorded and reported). */
@@ -72,6 +74,8 @@ export interface NormalisedNetworkOptions {
   ipamDriver: string;
   ipamOptions: Record<string, string>;
   config: IpamConfigEntry[];
+  /** Present (false) only for an IPv6-only network; absent means IPv4 (and in records of older versions). */
+  enableIPv4?: false;
   enableIPv6: boolean;
   internal: boolean;
   /** Absent in records of older versions: false. */

@@ -380,7 +380,7 @@ describe('networks', () => {
     expectError(
       await api('POST', '/networks/create', { Name: 'x', EnableIPv4: false }),
       400,
-      /EnableIPv4=false is not supported/,
+      /IPv4 or IPv6 must be enabled/,
     );
     expectError(
       await api('POST', '/networks/create', { Name: 'x', IPAM: { Config: [{ Subnet: 'banana' }] } }),

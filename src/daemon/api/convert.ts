@@ -91,7 +91,7 @@ export async function dockerNetwork(n: Network, withContainers: boolean): Promis
     Scope: 'local',
     Driver: n.type,
     // dockerd 28.0 (API 1.48) reports the host and none networks without IPv4: no IPAM of their own
-    EnableIPv4: n.type !== 'host' && n.type !== 'null',
+    EnableIPv4: n.type !== 'host' && n.type !== 'null' && n.enableIPv4,
     EnableIPv6: n.enableIPv6,
     IPAM: { Driver: n.ipamDriverName, Options: n.ipamOptions, Config: ipamConfig(n) },
     Internal: n.internal,

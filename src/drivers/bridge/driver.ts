@@ -282,8 +282,9 @@ export class BridgeDriver implements NetworkDriver {
       internal: req.options.internal,
       enableIPv6: req.options.enableIPv6,
     });
-    if (req.ipv4Data.length === 0) {
-      throw new InvalidOptionError('ipam', req.ipv4Data, 'a bridge network needs an IPv4 subnet');
+    if (req.ipv4Data.length === 0 && req.ipv6Data.length === 0) {
+      // moby's bridge driver: "IPv4 or IPv6 must be enabled"
+      throw new InvalidOptionError('ipam', req.ipv4Data, 'IPv4 or IPv6 must be enabled: a bridge network needs a subnet');
     }
     for (const other of this.networks.values()) {
       if (other.cfg.bridgeName === cfg.bridgeName) {
@@ -826,7 +827,10 @@ export class BridgeDriver implements NetworkDriver {
     const wanted: { b: Binding; hostIP: string; containerIP: string; family: 4 | 6 }[] = [];
     for (const b of e.bindings) {
       const hostIP = b.hostIP ?? n.cfg.hostBindingIPv4;
-      if (isV4(hostIP)) {
+      if (isV4(hostIP) && !e.addr4 && e.addr6 && !b.hostIP && hostIP === '0.0.0.0') {
+        // an IPv6-only endpoint: an unspecified host address publishes on IPv6 only
+        wanted.push({ b, hostIP: '::', containerIP: plain(e.addr6), family: 6 });
+      } else if (isV4(hostIP)) {
         if (!e.addr4) throw new InvalidOptionError('portBindings', b, 'the endpoint has no IPv4 address');
         wanted.push({ b, hostIP, containerIP: plain(e.addr4), family: 4 });
         // An unspecified host address publishes on IPv6 too, when the endpoint has IPv6.
