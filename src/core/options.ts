@@ -94,7 +94,8 @@ export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetw
     throw new InvalidOptionError('ipam.config', config, 'an IPv6 subnet needs enableIPv6: true');
   }
   const enableIPv4 = o.enableIPv4 ?? true;
-  if (typeof enableIPv4 !== 'boolean') throw new InvalidOptionError('enableIPv4', enableIPv4, 'expected a boolean');
+  if (typeof enableIPv4 !== 'boolean')
+    throw new InvalidOptionError('enableIPv4', enableIPv4, 'expected a boolean');
   if (!enableIPv4 && config.some((c) => c.subnet && familyOf(c.subnet) === 4)) {
     throw new InvalidOptionError(
       'ipam.config',

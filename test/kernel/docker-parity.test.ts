@@ -170,50 +170,68 @@ describe('IPv6-only networks (EnableIPv4: false)', () => {
     return r.json as Sb;
   };
 
-  test('docker network create --ipv6 --ipv4=false: no IPv4 anywhere, containers talk over IPv6', { skip }, async () => {
-    await ok('network', 'create', '--ipv6', '--ipv4=false', 'v6only');
-    const n = await inspect('v6only');
-    assert.equal(n.EnableIPv4, false);
-    assert.equal(n.EnableIPv6, true);
-    assert.equal(n.IPAM.Config.length, 1);
-    assert.match(n.IPAM.Config[0]!.Subnet, /^fd[0-9a-f:]+\/64$/);
-    await ok('network', 'connect', 'v6only', 'p1');
-    await ok('network', 'connect', 'v6only', 'p2');
-    const [p1, p2] = [await sandbox('p1'), await sandbox('p2')];
-    assert.equal(p1.Networks.v6only?.IPAddress, '');
-    const addr1 = p1.Networks.v6only!.GlobalIPv6Address;
-    assert.ok(addr1.startsWith(n.IPAM.Config[0]!.Subnet.split('::')[0]!), addr1);
-    // in the kernel: the container's interface has no IPv4 address, its IPv6 one, a default route via the gateway
-    const addrs = JSON.parse(
-      execFileSync('nsenter', [`--net=${p1.SandboxKey}`, 'ip', '-j', 'addr', 'show', 'eth0']).toString(),
-    ) as { addr_info: { family: string; local: string }[] }[];
-    const info = addrs[0]!.addr_info;
-    assert.deepEqual(
-      info.filter((a) => a.family === 'inet'),
-      [],
-    );
-    assert.ok(info.some((a) => a.family === 'inet6' && a.local === addr1));
-    const route6 = execFileSync('nsenter', [`--net=${p1.SandboxKey}`, 'ip', '-6', 'route', 'show', 'default']);
-    assert.match(route6.toString(), new RegExp(`via ${n.IPAM.Config[0]!.Gateway}`));
-    const server = await startServer(p1.SandboxKey, 'tcp', '::', 80);
-    try {
-      assert.equal(await request(p2.SandboxKey, 'tcp', addr1, 80), `from ${p2.Networks.v6only!.GlobalIPv6Address}`);
-    } finally {
-      server.stop();
-    }
-    await ok('network', 'disconnect', 'v6only', 'p1');
-    await ok('network', 'disconnect', 'v6only', 'p2');
-    await ok('network', 'rm', 'v6only');
-  });
+  test(
+    'docker network create --ipv6 --ipv4=false: no IPv4 anywhere, containers talk over IPv6',
+    { skip },
+    async () => {
+      await ok('network', 'create', '--ipv6', '--ipv4=false', 'v6only');
+      const n = await inspect('v6only');
+      assert.equal(n.EnableIPv4, false);
+      assert.equal(n.EnableIPv6, true);
+      assert.equal(n.IPAM.Config.length, 1);
+      assert.match(n.IPAM.Config[0]!.Subnet, /^fd[0-9a-f:]+\/64$/);
+      await ok('network', 'connect', 'v6only', 'p1');
+      await ok('network', 'connect', 'v6only', 'p2');
+      const [p1, p2] = [await sandbox('p1'), await sandbox('p2')];
+      assert.equal(p1.Networks.v6only?.IPAddress, '');
+      const addr1 = p1.Networks.v6only!.GlobalIPv6Address;
+      assert.ok(addr1.startsWith(n.IPAM.Config[0]!.Subnet.split('::')[0]!), addr1);
+      // in the kernel: the container's interface has no IPv4 address, its IPv6 one, a default route via the gateway
+      const addrs = JSON.parse(
+        execFileSync('nsenter', [`--net=${p1.SandboxKey}`, 'ip', '-j', 'addr', 'show', 'eth0']).toString(),
+      ) as { addr_info: { family: string; local: string }[] }[];
+      const info = addrs[0]!.addr_info;
+      assert.deepEqual(
+        info.filter((a) => a.family === 'inet'),
+        [],
+      );
+      assert.ok(info.some((a) => a.family === 'inet6' && a.local === addr1));
+      const route6 = execFileSync('nsenter', [
+        `--net=${p1.SandboxKey}`,
+        'ip',
+        '-6',
+        'route',
+        'show',
+        'default',
+      ]);
+      assert.match(route6.toString(), new RegExp(`via ${n.IPAM.Config[0]!.Gateway}`));
+      const server = await startServer(p1.SandboxKey, 'tcp', '::', 80);
+      try {
+        assert.equal(
+          await request(p2.SandboxKey, 'tcp', addr1, 80),
+          `from ${p2.Networks.v6only!.GlobalIPv6Address}`,
+        );
+      } finally {
+        server.stop();
+      }
+      await ok('network', 'disconnect', 'v6only', 'p1');
+      await ok('network', 'disconnect', 'v6only', 'p2');
+      await ok('network', 'rm', 'v6only');
+    },
+  );
 
-  test('refused: an IPv4 subnet without IPv4, and a bridge network with neither family', { skip }, async () => {
-    await fails(
-      ['network', 'create', '--ipv4=false', '--ipv6', '--subnet', '10.90.0.0/24', 'bad4'],
-      /an IPv4 subnet needs IPv4/,
-    );
-    await fails(['network', 'create', '--ipv4=false', 'neither'], /IPv4 or IPv6 must be enabled/);
-    assert.equal((await api('GET', '/networks/neither')).status, 404);
-  });
+  test(
+    'refused: an IPv4 subnet without IPv4, and a bridge network with neither family',
+    { skip },
+    async () => {
+      await fails(
+        ['network', 'create', '--ipv4=false', '--ipv6', '--subnet', '10.90.0.0/24', 'bad4'],
+        /an IPv4 subnet needs IPv4/,
+      );
+      await fails(['network', 'create', '--ipv4=false', 'neither'], /IPv4 or IPv6 must be enabled/);
+      assert.equal((await api('GET', '/networks/neither')).status, 404);
+    },
+  );
 });
 
 describe("dockerd's status codes and texts", () => {

@@ -284,7 +284,11 @@ export class BridgeDriver implements NetworkDriver {
     });
     if (req.ipv4Data.length === 0 && req.ipv6Data.length === 0) {
       // moby's bridge driver: "IPv4 or IPv6 must be enabled"
-      throw new InvalidOptionError('ipam', req.ipv4Data, 'IPv4 or IPv6 must be enabled: a bridge network needs a subnet');
+      throw new InvalidOptionError(
+        'ipam',
+        req.ipv4Data,
+        'IPv4 or IPv6 must be enabled: a bridge network needs a subnet',
+      );
     }
     for (const other of this.networks.values()) {
       if (other.cfg.bridgeName === cfg.bridgeName) {
