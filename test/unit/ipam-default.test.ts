@@ -222,7 +222,13 @@ describe('DefaultIpam: default pools', () => {
       [{ base: '10.0.0.0/16', size: 33 }],
       [{ base: '10.0.0.0/16', size: 24.5 }],
     ]) {
-      assert.throws(() => new DefaultIpam({ localPools: bad }), RangeError, JSON.stringify(bad));
+      await fails(
+        () => new DefaultIpam({ localPools: bad }),
+        InvalidOptionError,
+        'ERR_INVALID_OPTION',
+        'invalid',
+        /option "default-address-pools": entry 0: /,
+      );
     }
   });
 
