@@ -45,6 +45,7 @@ Options:
       --ip-range cidr        Allocate container ip from a sub-range (repeatable)
       --ipam-driver string   IP Address Management driver (default "default")
       --ipam-opt k=v         IPAM driver specific options (repeatable)
+      --ipv4                 Enable IPv4 address assignment (default true; --ipv4=false with --ipv6: IPv6 only)
       --ipv6                 Enable IPv6 networking
       --label k=v            Set metadata on a network (repeatable)
   -o, --opt k=v              Set driver specific options (repeatable)
@@ -202,9 +203,33 @@ export function reportError(io: Io, err: unknown): number {
   return 1;
 }
 
+/**
+ * Docker's `--ipv4` is a boolean that takes a value (`--ipv4=false`), which parseArgs cannot
+ * express: taken out of the arguments first. Undefined when absent.
+ */
+function takeIpv4(args: string[]): { rest: string[]; ipv4: boolean | undefined } {
+  let ipv4: boolean | undefined;
+  const end = args.indexOf('--');
+  const rest = args.filter((a, i) => {
+    const m = (end < 0 || i < end) && /^--ipv4(?:=(.*))?$/.exec(a);
+    if (!m) return true;
+    const v = m[1] ?? 'true';
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) ipv4 = true;
+    else if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) ipv4 = false;
+    else
+      throw new UsageError(
+        `invalid argument ${JSON.stringify(v)} for "--ipv4" flag: expected true or false`,
+        CREATE_USAGE,
+      );
+    return false;
+  });
+  return { rest, ipv4 };
+}
+
 async function create(client: Client, io: Io, args: string[]): Promise<number> {
+  const { rest, ipv4 } = takeIpv4(args);
   const p = parse(
-    args,
+    rest,
     {
       driver: { type: 'string', short: 'd' },
       subnet: { type: 'string', multiple: true },
@@ -231,6 +256,7 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
       Config: await ipamConfigs(p, CREATE_USAGE),
       Options: keyValues(strs(p, 'ipam-opt'), '--ipam-opt', CREATE_USAGE),
     },
+    ...(ipv4 !== undefined ? { EnableIPv4: ipv4 } : {}),
     ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
     Internal: flag(p, 'internal'),
     Attachable: flag(p, 'attachable'),

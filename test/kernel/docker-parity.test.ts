@@ -4,6 +4,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
+import { main } from '../../src/cli/main.ts';
+import type { Io } from '../../src/cli/output.ts';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { deriveUlaPool, splitPool } from '../../src/ipam/index.ts';
 import { world } from '../harness/world.ts';
@@ -219,6 +221,36 @@ describe('IPv6-only networks (EnableIPv4: false)', () => {
       await ok('network', 'rm', 'v6only');
     },
   );
+
+  test('the dnet CLI: network create --ipv6 --ipv4=false; a bad --ipv4 value is a usage error', async () => {
+    const run = async (args: string[]) => {
+      let out = '';
+      let err = '';
+      const io: Io = {
+        out: (t) => {
+          out += t;
+        },
+        err: (t) => {
+          err += t;
+        },
+        env: { DNET_HOST: `unix://${sock}` },
+        readLine: async () => undefined,
+      };
+      return { code: await main(args, io), out, err };
+    };
+    const made = await run(['network', 'create', '--ipv6', '--ipv4=false', 'dnet-v6only']);
+    assert.equal(made.code, 0, made.err);
+    const n = await inspect('dnet-v6only');
+    assert.equal(n.EnableIPv4, false);
+    assert.deepEqual(
+      n.IPAM.Config.map((c) => c.Subnet.includes(':')),
+      [true],
+    );
+    const bad = await run(['network', 'create', '--ipv4=maybe', 'x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /invalid argument "maybe" for "--ipv4" flag/);
+    assert.equal((await run(['network', 'rm', 'dnet-v6only'])).code, 0);
+  });
 
   test(
     'refused: an IPv4 subnet without IPv4, and a bridge network with neither family',
