@@ -207,15 +207,30 @@ describe('IPv6-only networks (EnableIPv4: false)', () => {
         'default',
       ]);
       assert.match(route6.toString(), new RegExp(`via ${n.IPAM.Config[0]!.Gateway}`));
+      // a published port with no host address: on IPv6 only (the endpoint has no IPv4)
+      const pub = await api('POST', '/networks/v6only/connect', {
+        Container: 'p3',
+        EndpointConfig: { PortBindings: { '80/tcp': [{ HostPort: '18480' }] } },
+      });
+      assert.equal(pub.status, 200, pub.text);
+      const p3 = (await api('GET', '/sandboxes/p3')).json as Sb & {
+        Ports: Record<string, { HostIp: string; HostPort: string }[]>;
+      };
+      assert.deepEqual(p3.Ports['80/tcp'], [{ HostIp: '::', HostPort: '18480' }]);
       const server = await startServer(p1.SandboxKey, 'tcp', '::', 80);
+      const server3 = await startServer(p3.SandboxKey, 'tcp', '::', 80);
       try {
         assert.equal(
           await request(p2.SandboxKey, 'tcp', addr1, 80),
           `from ${p2.Networks.v6only!.GlobalIPv6Address}`,
         );
+        // from the host, to one of its IPv6 addresses (the bridge's): DNAT to the container
+        assert.match(await request(undefined, 'tcp', n.IPAM.Config[0]!.Gateway!, 18480), /^from /);
       } finally {
         server.stop();
+        server3.stop();
       }
+      await ok('network', 'disconnect', 'v6only', 'p3');
       await ok('network', 'disconnect', 'v6only', 'p1');
       await ok('network', 'disconnect', 'v6only', 'p2');
       await ok('network', 'rm', 'v6only');
