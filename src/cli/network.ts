@@ -11,9 +11,14 @@ import {
   positionals,
   str,
   strs,
+  takeBoolFlag,
   UsageError,
 } from './args.ts';
 import { type Client, DaemonError } from './client.ts';
+import { reportError } from './report.ts';
+
+export { reportError };
+
 import { type Io, json, naturalCompare, table } from './output.ts';
 
 export const NETWORK_USAGE = `Usage: dnet network COMMAND
@@ -164,70 +169,8 @@ export async function ipamConfigs(p: Parsed, usage: string): Promise<IpamConfig[
   return configs;
 }
 
-/**
- * What to do next, for daemon answers that carry dockerd's bare text (the daemon speaks Docker's
- * words on Docker's routes; the dnet CLI adds its own hint after them).
- */
-export function cliHint(err: DaemonError): string {
-  if (err.status === 404 && /^network .* not found$/.test(err.message))
-    return 'list the networks with dnet network ls';
-  if (err.status === 403 && /^endpoint with name .* already exists in network /.test(err.message)) {
-    return 'the container is connected to it already (dnet network inspect shows its endpoints)';
-  }
-  if (err.status === 403 && err.message.startsWith('invalid pool request: Pool overlaps')) {
-    return 'choose a subnet no other network uses (dnet network inspect shows theirs)';
-  }
-  const busy = /^error while removing network: network (\S+) has active endpoints/.exec(err.message);
-  if (err.status === 403 && busy)
-    return `disconnect them first (dnet network disconnect ${busy[1]} <container>)`;
-  if (err.status === 403 && / is a pre-defined network and cannot be removed$/.test(err.message)) {
-    return 'remove only networks you created';
-  }
-  if (err.status === 403 && err.message === 'Address already in use') {
-    return 'choose another address, or omit it to get the next free one';
-  }
-  if (
-    err.status === 400 &&
-    err.message.startsWith('all predefined address pools have been fully subnetted')
-  ) {
-    return 'give the network a --subnet, remove unused networks, or add default address pools';
-  }
-  return '';
-}
-
-/** Prints a daemon error as docker does (with dnet's hint, if any, after it); returns the exit status. */
-export function reportError(io: Io, err: unknown): number {
-  if (!(err instanceof DaemonError)) throw err;
-  const hint = cliHint(err);
-  io.err(`Error response from daemon: ${err.message}${hint ? `: ${hint}` : ''}\n`);
-  return 1;
-}
-
-/**
- * Docker's `--ipv4` is a boolean that takes a value (`--ipv4=false`), which parseArgs cannot
- * express: taken out of the arguments first. Undefined when absent.
- */
-function takeIpv4(args: string[]): { rest: string[]; ipv4: boolean | undefined } {
-  let ipv4: boolean | undefined;
-  const end = args.indexOf('--');
-  const rest = args.filter((a, i) => {
-    const m = (end < 0 || i < end) && /^--ipv4(?:=(.*))?$/.exec(a);
-    if (!m) return true;
-    const v = m[1] ?? 'true';
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) ipv4 = true;
-    else if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) ipv4 = false;
-    else
-      throw new UsageError(
-        `invalid argument ${JSON.stringify(v)} for "--ipv4" flag: expected true or false`,
-        CREATE_USAGE,
-      );
-    return false;
-  });
-  return { rest, ipv4 };
-}
-
 async function create(client: Client, io: Io, args: string[]): Promise<number> {
-  const { rest, ipv4 } = takeIpv4(args);
+  const { rest, value: ipv4 } = takeBoolFlag(args, 'ipv4', CREATE_USAGE);
   const p = parse(
     rest,
     {

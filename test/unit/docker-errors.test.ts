@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DaemonError } from '../../src/cli/client.ts';
-import { cliHint } from '../../src/cli/network.ts';
+import { cliHint } from '../../src/cli/report.ts';
 import { dockerAnswer, dockerErrorResponse, isNativePath } from '../../src/daemon/api/docker-errors.ts';
 import { isDockerApiPath, NotServedError } from '../../src/daemon/api/errors.ts';
 import { errorResponse } from '../../src/errors/http.ts';
