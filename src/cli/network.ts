@@ -11,9 +11,14 @@ import {
   positionals,
   str,
   strs,
+  takeBoolFlag,
   UsageError,
 } from './args.ts';
 import { type Client, DaemonError } from './client.ts';
+import { reportError } from './report.ts';
+
+export { reportError };
+
 import { type Io, json, naturalCompare, table } from './output.ts';
 
 export const NETWORK_USAGE = `Usage: dnet network COMMAND
@@ -45,6 +50,7 @@ Options:
       --ip-range cidr        Allocate container ip from a sub-range (repeatable)
       --ipam-driver string   IP Address Management driver (default "default")
       --ipam-opt k=v         IPAM driver specific options (repeatable)
+      --ipv4                 Enable IPv4 address assignment (default true; --ipv4=false with --ipv6: IPv6 only)
       --ipv6                 Enable IPv6 networking
       --label k=v            Set metadata on a network (repeatable)
   -o, --opt k=v              Set driver specific options (repeatable)
@@ -163,16 +169,10 @@ export async function ipamConfigs(p: Parsed, usage: string): Promise<IpamConfig[
   return configs;
 }
 
-/** Prints a daemon error as docker does; returns the exit status. */
-export function reportError(io: Io, err: unknown): number {
-  if (err instanceof DaemonError) io.err(`Error response from daemon: ${err.message}\n`);
-  else throw err;
-  return 1;
-}
-
 async function create(client: Client, io: Io, args: string[]): Promise<number> {
+  const { rest, value: ipv4 } = takeBoolFlag(args, 'ipv4', CREATE_USAGE);
   const p = parse(
-    args,
+    rest,
     {
       driver: { type: 'string', short: 'd' },
       subnet: { type: 'string', multiple: true },
@@ -199,6 +199,7 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
       Config: await ipamConfigs(p, CREATE_USAGE),
       Options: keyValues(strs(p, 'ipam-opt'), '--ipam-opt', CREATE_USAGE),
     },
+    ...(ipv4 !== undefined ? { EnableIPv4: ipv4 } : {}),
     ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
     Internal: flag(p, 'internal'),
     Attachable: flag(p, 'attachable'),

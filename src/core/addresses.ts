@@ -29,7 +29,7 @@ export async function allocatePools(
     entry,
     v6: entry.subnet !== undefined && familyOf(entry.subnet) === 6,
   }));
-  if (!entries.some((e) => !e.v6)) entries.unshift({ entry: {}, v6: false });
+  if (o.enableIPv4 !== false && !entries.some((e) => !e.v6)) entries.unshift({ entry: {}, v6: false });
   if (o.enableIPv6 && !entries.some((e) => e.v6)) entries.push({ entry: {}, v6: true });
   const pools: PoolInfo[] = [];
   for (const { entry, v6 } of entries) {

@@ -14,6 +14,7 @@ import {
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
+import { nowRfc3339Nano, parseRfc3339Nano } from '../timestamp.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
 import { containerEvent, lifecycleEvent } from './observer.ts';
@@ -27,7 +28,13 @@ export class Network {
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
   private readonly reserved = new Set<string>();
   private deleted = false;
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
   driverData: Record<string, string> = {};
 
@@ -42,6 +49,11 @@ export class Network {
     /** @internal */ readonly opts: NormalisedNetworkOptions,
     readonly pools: readonly PoolInfo[],
   ) {}
+
+  /** False for an IPv6-only network. */
+  get enableIPv4(): boolean {
+    return this.opts.enableIPv4 !== false;
+  }
 
   get enableIPv6(): boolean {
     return this.opts.enableIPv6;
@@ -77,7 +89,7 @@ export class Network {
       id: this.id,
       name: this.name,
       type: this.type,
-      created: this.created.toISOString(),
+      created: this.createdAt,
       state,
       opts: this.opts,
       pools: [...this.pools],

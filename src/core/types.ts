@@ -21,8 +21,18 @@ export interface ControllerConfig {
    */
   drivers?: NetworkDriver[];
   ipamDrivers?: IpamDriver[];
-  /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
+  /**
+   * Default address pools of the built-in IPAM (Docker's `default-address-pools`): IPv4 and IPv6
+   * entries. Without an IPv6 entry and with `hostId`, IPv6 networks get /64s of the ULA /48
+   * derived from the host ID, as dockerd.
+   */
   defaultAddressPools?: { base: string; size: number }[];
+  /**
+   * The host's ID (the daemon passes its engine ID, `<dataDir>/engine-id`): the built-in IPAM
+   * derives the default IPv6 pool from it (a ULA /48, src/ipam/pools.ts). Absent: an IPv6 network
+   * needs an explicit subnet unless `defaultAddressPools` has an IPv6 entry.
+   */
+  hostId?: string;
   /**
    * Where Docker plugins (remote network and IPAM drivers) are discovered. Absent lists: Docker's,
    * sockets in `/run/docker/plugins`, spec files in `/etc/docker/plugins`, `/usr/lib/docker/plugins`.
@@ -48,6 +58,8 @@ export interface IpamConfigEntry {
 
 export interface NetworkCreateOptions {
   ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
+  /** IPv4 addresses (default true). `false` with `enableIPv6`: an IPv6-only network (Docker 28's `--ipv4=false`). */
+  enableIPv4?: boolean;
   enableIPv6?: boolean;
   internal?: boolean;
   /** Containers may be attached to it by hand (Docker's `--attachable`; recorded and reported). */
@@ -62,6 +74,8 @@ export interface NormalisedNetworkOptions {
   ipamDriver: string;
   ipamOptions: Record<string, string>;
   config: IpamConfigEntry[];
+  /** Present (false) only for an IPv6-only network; absent means IPv4 (and in records of older versions). */
+  enableIPv4?: false;
   enableIPv6: boolean;
   internal: boolean;
   /** Absent in records of older versions: false. */

@@ -24,6 +24,7 @@ import {
 } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
+import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import type { DaemonMetrics } from './metrics.ts';
 import { PluginServer } from './plugin/server.ts';
@@ -215,8 +216,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   if (options.metricsAddr !== undefined) metricsModule?.parseMetricsAddr(options.metricsAddr);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const engineId = await loadOrCreateEngineId(dataDir);
   const opened = performance.now();
-  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
+  const { store, controller } = await openState(runDir, dataDir, {
+    hostId: engineId,
+    ...options.controllerConfig,
+  });
   const restoreSeconds = (performance.now() - opened) / 1000;
   const logger =
     options.logger ??
@@ -230,7 +235,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const ctx = new ApiContext(
     controller,
     registry,
-    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date() },
+    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date(), engineId },
     logger,
   );
   // Events (GET /events) and metrics listen to the controller; nftables timings go to the metrics.

@@ -20,6 +20,7 @@ export {
   SandboxModeError,
   TeardownError,
   UnknownEndpointError,
+  UnknownIpamDriverError,
   UnknownNetworkError,
   UnknownSandboxError,
 } from './cnm.ts';

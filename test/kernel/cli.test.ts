@@ -242,7 +242,11 @@ describe('commands', () => {
     const two = await dnet(['network', 'inspect', 'n-3', 'nope']);
     assert.equal(two.code, 1);
     assert.equal((JSON.parse(two.out) as unknown[]).length, 1, 'the found ones are printed');
-    assert.match(two.err, /^Error response from daemon: network "nope" not found/);
+    // dockerd's text from the daemon, then the dnet CLI's own hint.
+    assert.match(
+      two.err,
+      /^Error response from daemon: network nope not found: list the networks with dnet network ls\n$/,
+    );
     assert.equal((await dnet(['network', 'disconnect', 'n-3', 'pc'])).code, 0);
     const again = await dnet(['network', 'disconnect', 'n-3', 'pc']);
     assert.equal(again.code, 1);
@@ -338,7 +342,7 @@ describe('bin/dnet.js', () => {
     assert.match(ok.out, /^NETWORK ID/);
     const err = await dnetBin(['network', 'rm', 'bridge']);
     assert.equal(err.code, 1);
-    assert.match(err.err, /^Error response from daemon: "bridge" is a pre-defined network/);
+    assert.match(err.err, /^Error response from daemon: bridge is a pre-defined network/);
     const usage = await dnetBin(['network', 'inspect']);
     assert.equal(usage.code, 2);
     assert.match(usage.err, /requires at least 1 argument/);

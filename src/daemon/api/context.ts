@@ -13,6 +13,8 @@ export interface DaemonFacts {
   runDir: string;
   dataDir: string;
   startedAt: Date;
+  /** The engine ID (`<dataDir>/engine-id`), `/info`'s `ID`. */
+  engineId?: string;
 }
 
 export class ApiContext {

@@ -107,8 +107,13 @@ export class BridgeDriver implements NetworkDriver {
   async createNetwork(req: CreateNetworkRequest): Promise<{ data: Record<string, string> }> {
     const n = bridgeNetworkOf(req);
     const name = n.cfg.bridgeName;
-    if (req.ipv4Data.length === 0) {
-      throw new InvalidOptionError('ipam', req.ipv4Data, 'a bridge network needs an IPv4 subnet');
+    if (req.ipv4Data.length === 0 && req.ipv6Data.length === 0) {
+      // moby's bridge driver: "IPv4 or IPv6 must be enabled"
+      throw new InvalidOptionError(
+        'ipam',
+        req.ipv4Data,
+        'IPv4 or IPv6 must be enabled: a bridge network needs a subnet',
+      );
     }
     for (const other of this.state.networks.values()) {
       if (other.cfg.bridgeName === name) {

@@ -153,9 +153,6 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
   if (enableIPv4 === undefined && options[OPT_ENABLE_IPV4] !== undefined) {
     enableIPv4 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV4}"`, options[OPT_ENABLE_IPV4]);
   } else if (enableIPv4 !== undefined) delete options[OPT_ENABLE_IPV4];
-  if (enableIPv4 === false) {
-    throw new UnsupportedFeatureError('EnableIPv4=false', 'dnet networks always have IPv4; omit EnableIPv4');
-  }
   let enableIPv6 = r.enableIPv6;
   if (enableIPv6 === undefined && options[OPT_ENABLE_IPV6] !== undefined) {
     enableIPv6 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV6}"`, options[OPT_ENABLE_IPV6]);
@@ -165,6 +162,7 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
   }
   const n = await ctx.controller.newNetwork(r.driver, r.name, {
     ipam: { driver: r.ipam.driver, config: r.ipam.config, options: r.ipam.options },
+    ...(enableIPv4 === false ? { enableIPv4: false } : {}),
     enableIPv6: enableIPv6 ?? false,
     internal: r.internal,
     attachable: r.attachable,

@@ -1,5 +1,6 @@
 /** `/_ping`, `/version` and a minimal `/info`, in dockerd's shapes. */
 import { cpus, hostname, release, totalmem } from 'node:os';
+import { nowRfc3339Nano } from '../../../timestamp.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from '../context.ts';
 import type { ApiReply, Router } from '../router.ts';
 
@@ -67,7 +68,7 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
     return {
       status: 200,
       body: {
-        ID: '',
+        ID: ctx.facts.engineId ?? '',
         Containers: sandboxes,
         ContainersRunning: sandboxes,
         ContainersPaused: 0,
@@ -99,7 +100,7 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
           Error: '',
           RemoteManagers: null,
         },
-        SystemTime: new Date().toISOString(),
+        SystemTime: nowRfc3339Nano(),
         Warnings: [],
       },
     };
