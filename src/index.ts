@@ -15,6 +15,7 @@ export * from './driver-api/ipam.ts';
 // newNetwork(type, ...): not exported; the errors they throw are, for instanceof.
 export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts';
 export * from './errors/cnm.ts';
+export * from './errors/config-only.ts';
 export { DnetError, type ErrorKind } from './errors/index.ts';
 export * from './ipam/errors.ts';
 export * from './plugins/errors.ts';
