@@ -130,7 +130,9 @@ export class NetworkController {
           let pools: PoolInfo[] = [];
           if (!driver.skipsIpam) {
             ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
-            pools = await allocatePools(ipamDriver, opts, rb);
+            pools = await allocatePools(ipamDriver, opts, rb, {
+              skipGateway: driver.skipsGatewayAllocation === true,
+            });
           }
           const n = new Network(this, driver, ipamDriver, id, name, networkType, opts, pools);
           // Intent first: a crash from here on is rolled back at the next start.

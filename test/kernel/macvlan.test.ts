@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { closeSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  type Endpoint,
+  KernelModuleMissingError,
+  type Network,
+  NetworkController,
+  VlanParentConflictError,
+} from '../../src/index.ts';
+import { NetlinkHandle } from '../../src/os/netlink/index.ts';
+import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';
+import { LmdbStore } from '../../src/store/index.ts';
+import { world } from '../harness/world.ts';
+import { request, type Server, startServer } from '../helpers/traffic.ts';
+
+// The macvlan driver with real traffic: containers on a parent link whose segment ends in a
+// "remote host" namespace (the parent is a veth of this world; its peer is the remote host's NIC).
+
+const nl = NetlinkHandle.open();
+const runDir = join(world.runDir, 'mv-run');
+const dataDir = join(world.runDir, 'mv-data');
+let remote: string;
+const servers: Server[] = [];
+const hostLinks = () =>
+  nl
+    .linkList()
+    .map((l) => l.name)
+    .sort();
+let linksBefore: string[];
+
+/** One segment: `parent` here, its peer `peer` in the remote namespace with `remoteIp`. */
+function segment(parent: string, peer: string, remoteIp: string): void {
+  const fd = openNetns(remote);
+  try {
+    nl.linkAdd({ kind: 'veth', name: parent, up: true, peer: { name: peer, netns: { fd } } });
+  } finally {
+    closeSync(fd);
+  }
+  const r = NetlinkHandle.open({ netns: { path: remote } });
+  try {
+    r.addrAdd(peer, remoteIp);
+    r.linkSet(peer, { up: true });
+  } finally {
+    r.close();
+  }
+}
+
+async function open() {
+  const store = await LmdbStore.open({ dir: dataDir });
+  const ctl = await NetworkController.create({ runDir, store });
+  return {
+    ctl,
+    async close() {
+      await ctl.close();
+      await store.close();
+    },
+  };
+}
+
+const plain = (cidr: string | undefined) => (cidr ?? '').split('/')[0] ?? '';
+
+/** The interfaces of a sandbox, as the kernel has them. */
+function linksIn(key: string) {
+  const h = NetlinkHandle.open({ netns: { path: key } });
+  try {
+    return h.linkList();
+  } finally {
+    h.close();
+  }
+}
+
+async function serve(ep: Endpoint): Promise<string> {
+  const info = await ep.info();
+  assert.ok(info.sandboxKey);
+  servers.push(await startServer(info.sandboxKey, 'tcp', '0.0.0.0', 80));
+  return plain(info.ipv4Address);
+}
+
+before(() => {
+  linksBefore = hostLinks();
+  remote = createNetns('mv-remote', { runDir: world.runDir });
+  const r = NetlinkHandle.open({ netns: { path: remote } });
+  r.linkSet('lo', { up: true });
+  r.close();
+  segment('mvpar0', 'mvrem0', '10.80.0.100/24');
+  segment('mvpar1', 'mvrem1', '10.81.0.100/24');
+  segment('mvpar2', 'mvrem2', '10.82.0.100/24');
+});
+
+after(() => {
+  for (const s of servers) s.stop();
+  for (const l of ['mvpar0', 'mvpar1', 'mvpar2']) nl.linkDelIfExists(l);
+  deleteNetns(remote);
+});
+
+describe('macvlan driver', () => {
+  let a: Awaited<ReturnType<typeof open>>;
+  let net: Network;
+  let c1: Endpoint;
+  let c2: Endpoint;
+  let ip1: string;
+
+  test('bridge mode (from a configuration-only network): containers reach each other and the remote host', async () => {
+    a = await open();
+    await a.ctl.newNetwork('bridge', 'mvcfg', {
+      configOnly: true,
+      ipam: { config: [{ subnet: '10.80.0.0/24', gateway: '10.80.0.100', ipRange: '10.80.0.0/25' }] },
+      options: { parent: 'mvpar0' },
+    });
+    net = await a.ctl.newNetwork('macvlan', 'mv', { configFrom: 'mvcfg' });
+    // The gateway is the user's router, outside the network: no other address is reserved for it.
+    assert.deepEqual(
+      net.pools.map((p) => [p.subnet, p.gateway]),
+      [['10.80.0.0/24', '10.80.0.100/24']],
+    );
+    c1 = await net.connect('c1');
+    c2 = await net.connect('c2');
+    const [i1, i2] = [await c1.info(), await c2.info()];
+    assert.equal(i1.ipv4Address, '10.80.0.1/24');
+    assert.equal(i2.ipv4Address, '10.80.0.2/24');
+    // The container's interface: a macvlan slave of the parent, in bridge mode, with the endpoint's MAC.
+    const eth0 = linksIn(i1.sandboxKey ?? '').find((l) => l.name === 'eth0');
+    assert.deepEqual(eth0?.info, { kind: 'macvlan', mode: 'bridge' });
+    assert.equal(eth0?.mac, i1.macAddress);
+    assert.ok(eth0?.up);
+    // Its default route goes through the remote host (the gateway given).
+    const h = NetlinkHandle.open({ netns: { path: i1.sandboxKey ?? '' } });
+    try {
+      assert.equal(h.routeList().find((r) => r.dst === 'default')?.gateway, '10.80.0.100');
+    } finally {
+      h.close();
+    }
+
+    ip1 = await serve(c1);
+    const ip2 = await serve(c2);
+    assert.equal(await request(i2.sandboxKey, 'tcp', ip1, 80), `from ${ip2}`, 'container to container');
+    assert.equal(await request(i1.sandboxKey, 'tcp', ip2, 80), `from ${ip1}`, 'and back');
+    assert.equal(await request(remote, 'tcp', ip1, 80), 'from 10.80.0.100', 'remote host to container');
+    // Nothing of it in the host's namespace: the slaves were made inside the sandboxes.
+    assert.ok(!hostLinks().some((n) => n.startsWith('mv') && !n.startsWith('mvpar')));
+  });
+
+  test('private mode blocks container to container; the remote host still reaches both', async () => {
+    const priv = await a.ctl.newNetwork('macvlan', 'mvpriv', {
+      ipam: { config: [{ subnet: '10.81.0.0/24', ipRange: '10.81.0.0/25' }] },
+      options: { parent: 'mvpar1', macvlan_mode: 'private' },
+    });
+    assert.equal(priv.pools[0]?.gateway, undefined, 'no gateway given: none reserved');
+    const p1 = await priv.connect('p1');
+    const p2 = await priv.connect('p2');
+    const [i1, i2] = [await p1.info(), await p2.info()];
+    assert.equal(i1.gateway, undefined);
+    assert.equal(linksIn(i1.sandboxKey ?? '').find((l) => l.name === 'eth0')?.info.kind, 'macvlan');
+    const a1 = await serve(p1);
+    const a2 = await serve(p2);
+    assert.match(
+      await request(i2.sandboxKey, 'tcp', a1, 80, 1000),
+      /^FAIL/,
+      'private: no container to container',
+    );
+    assert.equal(await request(remote, 'tcp', a1, 80), 'from 10.81.0.100');
+    assert.equal(await request(remote, 'tcp', a2, 80), 'from 10.81.0.100');
+    await p1.leaveAndDelete();
+    await p2.leaveAndDelete();
+    await priv.delete();
+  });
+
+  test('passthru holds its parent alone; modes and parents are checked', async () => {
+    const pt = await a.ctl.newNetwork('macvlan', 'mvpt', {
+      ipam: { config: [{ subnet: '10.82.0.0/24' }] },
+      options: { parent: 'mvpar2', macvlan_mode: 'passthru' },
+    });
+    await assert.rejects(
+      a.ctl.newNetwork('macvlan', 'mvpt2', {
+        ipam: { config: [{ subnet: '10.83.0.0/24' }] },
+        options: { parent: 'mvpar2' },
+      }),
+      (err: Error) =>
+        err instanceof VlanParentConflictError &&
+        /already using parent interface mvpar2 in mode passthru/.test(err.message),
+    );
+    await assert.rejects(
+      a.ctl.newNetwork('macvlan', 'mvpt3', {
+        ipam: { config: [{ subnet: '10.84.0.0/24' }] },
+        options: { parent: 'mvpar0', macvlan_mode: 'passthru' },
+      }),
+      /cannot use mode passthru, macvlan network [0-9a-f]{12} is already using parent interface mvpar0/,
+    );
+    const t1 = await pt.connect('t1');
+    const addr = await serve(t1);
+    assert.equal(await request(remote, 'tcp', addr, 80), 'from 10.82.0.100');
+    await t1.leaveAndDelete();
+    await pt.delete();
+    for (const [opts, message] of [
+      [{ parent: 'nosuchlink' }, /the requested parent interface nosuchlink was not found/],
+      [{ parent: 'lo' }, /loopback interface is not a valid macvlan parent link/],
+      [{ parent: 'mvpar0', macvlan_mode: 'source' }, /requested macvlan mode 'source' is not valid/],
+      [{ parent: 'mvpar0.5000' }, /vlan id must be between 1-4094/],
+      [{ parent: 'nosuch.10' }, /-o parent interface was not found on the host: nosuch/],
+    ] as const) {
+      await assert.rejects(
+        a.ctl.newNetwork('macvlan', 'bad', { ipam: { config: [{ subnet: '10.85.0.0/24' }] }, options: opts }),
+        message,
+      );
+    }
+  });
+
+  test('802.1q parents, parent-less networks and ipvlan: made where the kernel has the module, a typed error naming it where not', async () => {
+    const cases: { module: string; type: string; options: Record<string, string>; made?: string }[] = [
+      { module: '8021q', type: 'macvlan', options: { parent: 'mvpar1.10' }, made: 'mvpar1.10' },
+      { module: 'dummy', type: 'macvlan', options: {}, made: 'dm-' },
+      { module: 'ipvlan', type: 'ipvlan', options: { parent: 'mvpar1' }, made: undefined },
+    ];
+    for (const c of cases) {
+      const attempt = a.ctl.newNetwork(c.type, `mod-${c.module}`, {
+        ipam: { config: [{ subnet: '10.86.0.0/24' }] },
+        options: c.options,
+      });
+      // Asked of the kernel, not assumed: the same request succeeds where the module is there.
+      const made = await attempt.then(
+        (n) => n,
+        (err: unknown) => err,
+      );
+      if (made instanceof KernelModuleMissingError) {
+        assert.equal(made.module, c.module);
+        assert.match(made.message, new RegExp(`the ${c.module} kernel module is not loaded`));
+        assert.match(made.message, new RegExp(`modprobe ${c.module}`));
+        console.log(`# ${c.type} ${JSON.stringify(c.options)}: ${made.message}`);
+        assert.deepEqual(hostLinks(), [...linksBefore, 'mvpar0', 'mvpar1', 'mvpar2'].sort(), 'nothing left');
+        continue;
+      }
+      assert.ok(!(made instanceof Error), String(made));
+      const n = made as Network;
+      const link = c.made;
+      if (link)
+        assert.ok(
+          hostLinks().some((l) => l.startsWith(link)),
+          `${link} was made`,
+        );
+      await n.delete();
+      if (link) assert.ok(!hostLinks().some((l) => l.startsWith(link)), `${link} was removed`);
+    }
+  });
+
+  test('a restart adopts the slaves; a leave after it removes the slave from a sandbox that stays', async () => {
+    const br = await a.ctl.newNetwork('bridge', 'mvside', { ipam: { config: [{ subnet: '10.87.0.0/24' }] } });
+    await br.connect('c1'); // c1 keeps a sandbox after it leaves the macvlan network
+    await a.close();
+
+    const b = await open();
+    assert.deepEqual(b.ctl.lastRestore?.problems, []);
+    const net2 = b.ctl.networkByName('mv');
+    assert.equal(net2?.id, net.id);
+    const e1 = net2?.endpointByName('c1');
+    const info = await e1?.info();
+    assert.equal(info?.ipv4Address, '10.80.0.1/24');
+    assert.equal(await request(remote, 'tcp', ip1, 80), 'from 10.80.0.100', 'still reachable');
+    const key = info?.sandboxKey ?? '';
+    const ifName = info?.interfaceName ?? '';
+    assert.equal(linksIn(key).find((l) => l.name === ifName)?.info.kind, 'macvlan');
+    await e1?.leaveAndDelete();
+    assert.ok(existsSync(key), 'the sandbox stays (it is on the bridge network too)');
+    assert.equal(
+      linksIn(key).find((l) => l.info.kind === 'macvlan'),
+      undefined,
+      'the slave is gone',
+    );
+
+    // Delete everything: nothing is left behind.
+    for (const s of servers.splice(0)) s.stop();
+    await net2?.endpointByName('c2')?.leaveAndDelete();
+    await b.ctl.networkByName('mvside')?.endpointByName('c1')?.leaveAndDelete();
+    await b.ctl.networkByName('mvside')?.delete();
+    await net2?.delete();
+    await b.ctl.networkByName('mvcfg')?.delete();
+    await b.close();
+    assert.deepEqual(hostLinks(), [...linksBefore, 'mvpar0', 'mvpar1', 'mvpar2'].sort());
+    assert.ok(!nl.linkList().some((l) => l.alias?.startsWith('dnet')), 'no marked link left');
+    const nsDir = join(runDir, 'netns');
+    assert.deepEqual(existsSync(nsDir) ? readdirSync(nsDir) : [], [], 'no sandbox namespace left');
+  });
+});
