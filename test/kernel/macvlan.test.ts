@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { VlanDriver } from '../../src/drivers/macvlan/index.ts';
 import {
   type Endpoint,
   KernelModuleMissingError,
@@ -247,6 +248,8 @@ describe('macvlan driver', () => {
   test('a restart adopts the slaves; a leave after it removes the slave from a sandbox that stays', async () => {
     const br = await a.ctl.newNetwork('bridge', 'mvside', { ipam: { config: [{ subnet: '10.87.0.0/24' }] } });
     await br.connect('c1'); // c1 keeps a sandbox after it leaves the macvlan network
+    const before1 = await c1.info();
+    const slaveBefore = linksIn(before1.sandboxKey ?? '').find((l) => l.name === before1.interfaceName);
     await a.close();
 
     const b = await open();
@@ -259,7 +262,13 @@ describe('macvlan driver', () => {
     assert.equal(await request(remote, 'tcp', ip1, 80), 'from 10.80.0.100', 'still reachable');
     const key = info?.sandboxKey ?? '';
     const ifName = info?.interfaceName ?? '';
-    assert.equal(linksIn(key).find((l) => l.name === ifName)?.info.kind, 'macvlan');
+    const slaveAfter = linksIn(key).find((l) => l.name === ifName);
+    assert.equal(slaveAfter?.info.kind, 'macvlan');
+    assert.equal(
+      slaveAfter?.index,
+      slaveBefore?.index,
+      'the slave was adopted (found by its mark), not made again',
+    );
     await e1?.leaveAndDelete();
     assert.ok(existsSync(key), 'the sandbox stays (it is on the bridge network too)');
     assert.equal(
@@ -280,5 +289,58 @@ describe('macvlan driver', () => {
     assert.ok(!nl.linkList().some((l) => l.alias?.startsWith('dnet')), 'no marked link left');
     const nsDir = join(runDir, 'netns');
     assert.deepEqual(existsSync(nsDir) ? readdirSync(nsDir) : [], [], 'no sandbox namespace left');
+  });
+});
+
+describe("macvlan driver, interface left in the host (Docker's plugin path: Docker moves it)", () => {
+  test("join makes a marked slave in the host; leave and a restore's orphan sweep remove it", async () => {
+    const d = new VlanDriver('macvlan');
+    const networkId = 'a'.repeat(64);
+    const endpointId = 'b'.repeat(64);
+    const req = {
+      networkId,
+      options: {
+        generic: { parent: 'mvpar1' },
+        enableIPv6: false,
+        internal: false,
+        labels: {},
+        name: 'plug',
+      },
+      ipv4Data: [{ addressSpace: 'LocalDefault', pool: '10.88.0.0/24', auxAddresses: {} }],
+      ipv6Data: [],
+    };
+    const { data } = await d.createNetwork(req);
+    const ep = {
+      networkId,
+      endpointId,
+      iface: { address: '10.88.0.2/24' },
+      options: { exposedPorts: [], portBindings: [], generic: {} },
+    };
+    const made = await d.createEndpoint(ep);
+    const mac = made.iface?.macAddress;
+    assert.match(mac ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    const info = await d.join({
+      networkId,
+      endpointId,
+      sandboxKey: '/nonexistent',
+      options: {},
+      interfaceInHost: true,
+    });
+    assert.equal(info.interfaceName?.inSandbox, undefined);
+    const slave = nl.linkGet(info.interfaceName?.srcName ?? '');
+    assert.deepEqual(slave?.info, { kind: 'macvlan', mode: 'bridge' });
+    assert.equal(slave?.mac, mac);
+    assert.equal(slave?.alias, `dnet-macvlan:${endpointId}`);
+    await d.leave(networkId, endpointId);
+    assert.equal(nl.linkGet(info.interfaceName?.srcName ?? ''), undefined);
+    // A slave left by a crash (joined, then the daemon lost it): a new driver that restores the
+    // network without the endpoint removes it at restoreDone, by its mark.
+    await d.join({ networkId, endpointId, sandboxKey: '/nonexistent', options: {}, interfaceInHost: true });
+    const d2 = new VlanDriver('macvlan');
+    await d2.restoreNetwork(req, data);
+    await d2.restoreDone();
+    assert.equal(nl.linkGet(info.interfaceName?.srcName ?? ''), undefined, 'the orphan is gone');
+    assert.ok(nl.linkGet('mvpar1'), "the parent (the host's) stays");
+    await d2.deleteNetwork(networkId);
   });
 });
