@@ -54,11 +54,12 @@ export function ensureLinkKind(
   spec: Omit<Extract<LinkSpec, { kind: 'ipvlan' | 'macvlan' | 'vlan' }>, 'name'>,
   purpose: string,
 ): void {
-  if (existsSync(`/sys/module/${MODULE_OF_KIND[spec.kind]}`)) return;
+  if (kindsSeen.has(spec.kind) || existsSync(`/sys/module/${MODULE_OF_KIND[spec.kind]}`)) return;
   const name = `dnprobe${randomBytes(4).toString('hex')}`;
   let index: number | undefined;
   try {
     index = linkAddOfKind(nl, { ...spec, name } as LinkSpec, purpose);
+    kindsSeen.add(spec.kind);
   } catch (err) {
     if (err instanceof KernelModuleMissingError) throw err;
     return;
@@ -66,3 +67,6 @@ export function ensureLinkKind(
     if (index !== undefined) nl.linkDelIfExists(index);
   }
 }
+
+/** Kinds a probe made once: a module in use is not unloaded, so they are not probed again. */
+const kindsSeen = new Set<LinkSpec['kind']>();

@@ -25,78 +25,25 @@ import type {
   JoinInfo,
   JoinRequest,
   NetworkDriver,
-  StaticRoute,
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
-import { DnetError } from '../../errors/index.ts';
 import { randomMac } from '../../ip/mac.ts';
 import { ensureLinkKind, linkAddOfKind } from '../../os/link-kinds.ts';
 import { type LinkSpec, NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
+import { VlanParentConflictError, VlanParentMissingError, VlanStateError } from './errors.ts';
+import { type ParentPlan, planMissingParent, type VlanKind } from './options.ts';
 import {
-  type ParentPlan,
-  parseNetworkOptions,
-  planMissingParent,
-  type VlanKind,
-  type VlanNetworkConfig,
-} from './options.ts';
-
-/** Another network of the driver holds the parent in a way that excludes this one (passthru, ipvlan). */
-export class VlanParentConflictError extends DnetError {
-  readonly code = 'ERR_VLAN_PARENT_IN_USE';
-  readonly kind = 'conflict';
-}
-
-/** The network's parent link is gone (someone deleted it): no slave can be made on it. */
-export class VlanParentMissingError extends DnetError {
-  readonly code = 'ERR_VLAN_PARENT_MISSING';
-  readonly kind = 'conflict';
-  constructor(
-    readonly kindName: VlanKind,
-    readonly parent: string,
-  ) {
-    super(
-      `the requested parent interface ${parent} was not found on the host: the ${kindName} network's ` +
-        'parent link was deleted; make it again (or remove the network and create it on another parent)',
-    );
-  }
-}
-
-/** The driver was asked about a network or endpoint it does not have. */
-export class VlanStateError extends DnetError {
-  readonly code = 'ERR_VLAN_UNKNOWN_OBJECT';
-  readonly kind = 'not-found';
-}
-
-interface VlanNetwork {
-  id: string;
-  /** The user's name for messages (never an identity). */
-  name: string;
-  cfg: VlanNetworkConfig;
-  /** Plain gateway addresses (only those the user gave). */
-  gw4?: string;
-  gw6?: string;
-  hasV6: boolean;
-  /** The driver made the parent (and removes it with the last network on it). */
-  made?: ParentPlan['make'];
-  endpoints: Map<string, VlanEndpoint>;
-}
-
-interface VlanEndpoint {
-  id: string;
-  /** macvlan: the slave's MAC; ipvlan slaves have their parent's. */
-  mac?: string;
-  /** The slave's name when made (`mv`/`iv` + 10 hex of the endpoint ID). */
-  ifName: string;
-  joined: boolean;
-  /** Made in the host's namespace for whoever asked to move it (Docker's plugin path). */
-  inHost: boolean;
-  sandboxKey?: string;
-}
-
-const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
-const short = (id: string) => id.slice(0, 12);
+  checkParentConflicts,
+  networkOf,
+  probeSpec,
+  routing,
+  short,
+  slaveSpec,
+  type VlanEndpoint,
+  type VlanNetwork,
+} from './state.ts';
 
 export class VlanDriver implements NetworkDriver {
   readonly skipsGatewayAllocation = true;
@@ -135,9 +82,9 @@ export class VlanDriver implements NetworkDriver {
   }
 
   async createNetwork(req: CreateNetworkRequest): Promise<{ data: Record<string, string> }> {
-    const n = this.networkOf(req);
+    const n = networkOf(this.type, req);
     if (req.ipv4Data.length === 0) throw new InvalidOptionError('ipam', req.ipv4Data, 'ipv4 pool is empty');
-    this.checkParentConflicts(n);
+    checkParentConflicts(this.type, this.networks.values(), n);
     const nl = this.nl;
     if (!nl.linkGet(n.cfg.parent)) {
       n.made = this.makeParent(
@@ -152,7 +99,7 @@ export class VlanDriver implements NetworkDriver {
       // The slaves' kind must be there too: asked now, not at the first connect.
       ensureLinkKind(
         nl,
-        this.slaveSpec(n, nl.linkIndex(n.cfg.parent)),
+        probeSpec(this.type, nl.linkIndex(n.cfg.parent)),
         `the ${this.type} network ${JSON.stringify(n.name)}`,
       );
     } catch (err) {
@@ -161,45 +108,6 @@ export class VlanDriver implements NetworkDriver {
     }
     this.networks.set(n.id, n);
     return { data: { parent: n.cfg.parent, madeParent: n.made ?? '' } };
-  }
-
-  private networkOf(req: CreateNetworkRequest): VlanNetwork {
-    const cfg = parseNetworkOptions(this.type, req.networkId, req.options.generic, {
-      internal: req.options.internal,
-    });
-    const gw4 = req.ipv4Data.find((d) => d.gateway)?.gateway;
-    const gw6 = req.ipv6Data.find((d) => d.gateway)?.gateway;
-    return {
-      id: req.networkId,
-      name: req.options.name,
-      cfg,
-      ...(gw4 ? { gw4: plain(gw4) } : {}),
-      ...(gw6 ? { gw6: plain(gw6) } : {}),
-      hasV6: req.ipv6Data.length > 0,
-      endpoints: new Map(),
-    };
-  }
-
-  private checkParentConflicts(n: VlanNetwork): void {
-    const parent = n.cfg.parent;
-    for (const o of this.networks.values()) {
-      if (o.id === n.id || o.cfg.parent !== parent) continue;
-      if (this.type === 'ipvlan') {
-        throw new VlanParentConflictError(
-          `network ${short(o.id)} is already using parent interface ${parent}`,
-        );
-      }
-      if (n.cfg.slave.mode === 'passthru') {
-        throw new VlanParentConflictError(
-          `cannot use mode passthru, macvlan network ${short(o.id)} is already using parent interface ${parent}`,
-        );
-      }
-      if (o.cfg.slave.mode === 'passthru') {
-        throw new VlanParentConflictError(
-          `macvlan network ${short(o.id)} is already using parent interface ${parent} in mode passthru`,
-        );
-      }
-    }
   }
 
   /** Another network (restored or made) is on the same parent. */
@@ -233,15 +141,8 @@ export class VlanDriver implements NetworkDriver {
     return plan.make;
   }
 
-  private slaveSpec(n: VlanNetwork, parent: number, name = 'x', mac?: string) {
-    const s = n.cfg.slave;
-    return s.kind === 'macvlan'
-      ? { kind: 'macvlan' as const, name, parent, mode: s.mode, ...(mac ? { mac } : {}) }
-      : { kind: 'ipvlan' as const, name, parent, mode: s.mode, flag: s.flag };
-  }
-
   async restoreNetwork(req: CreateNetworkRequest, data: Record<string, string>): Promise<void> {
-    const n = this.networkOf(req);
+    const n = networkOf(this.type, req);
     const made = data.madeParent;
     if (made === 'vlan' || made === 'dummy') n.made = made;
     if (n.made && !this.nl.linkGet(n.cfg.parent)) {
@@ -256,7 +157,10 @@ export class VlanDriver implements NetworkDriver {
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
-    const n = this.net(networkId);
+    // Unknown (a restore that could not rebuild it): nothing of it is here; a parent it made
+    // carries the mark, and restoreDone removes it.
+    const n = this.networks.get(networkId);
+    if (!n) return;
     if (n.endpoints.size > 0) {
       throw new VlanParentConflictError(`${this.type} network ${short(networkId)} still has endpoints`);
     }
@@ -312,7 +216,7 @@ export class VlanDriver implements NetworkDriver {
     const nl = this.nl;
     const parent = nl.linkGet(n.cfg.parent);
     if (!parent) throw new VlanParentMissingError(this.type, n.cfg.parent);
-    const spec = this.slaveSpec(n, parent.index, e.ifName, e.mac);
+    const spec = slaveSpec(n, parent.index, e.ifName, e.mac);
     const purpose = `the ${this.type} network ${JSON.stringify(n.name)}`;
     const inHost = req.interfaceInHost === true;
     if (inHost) {
@@ -346,27 +250,8 @@ export class VlanDriver implements NetworkDriver {
     else e.sandboxKey = req.sandboxKey;
     return {
       interfaceName: { srcName: e.ifName, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
-      ...this.routing(n),
+      ...routing(n),
       disableGatewayService: true,
-    };
-  }
-
-  /**
-   * Docker's routing: the user's gateways (none on an internal network); ipvlan L3/L3S has no
-   * gateway but default routes on the link itself.
-   */
-  private routing(n: VlanNetwork): Pick<JoinInfo, 'gateway' | 'gatewayIPv6' | 'staticRoutes'> {
-    if (n.cfg.internal) return { staticRoutes: [] };
-    const s = n.cfg.slave;
-    if (s.kind === 'ipvlan' && s.mode !== 'l2') {
-      const routes: StaticRoute[] = [{ destination: '0.0.0.0/0', routeType: 1 }];
-      if (n.hasV6) routes.push({ destination: '::/0', routeType: 1 });
-      return { staticRoutes: routes };
-    }
-    return {
-      ...(n.gw4 ? { gateway: n.gw4 } : {}),
-      ...(n.gw6 ? { gatewayIPv6: n.gw6 } : {}),
-      staticRoutes: [],
     };
   }
 

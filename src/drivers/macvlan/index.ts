@@ -1,2 +1,3 @@
-export { VlanDriver, VlanParentConflictError, VlanParentMissingError, VlanStateError } from './driver.ts';
+export { VlanDriver } from './driver.ts';
+export { VlanParentConflictError, VlanParentMissingError, VlanStateError } from './errors.ts';
 export type { VlanKind, VlanNetworkConfig } from './options.ts';
