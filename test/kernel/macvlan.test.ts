@@ -143,7 +143,7 @@ describe('macvlan driver', () => {
     assert.ok(!hostLinks().some((n) => n.startsWith('mv') && !n.startsWith('mvpar')));
   });
 
-  test('private mode blocks container to container; the remote host still reaches both', async () => {
+  test('private mode blocks container to container, vepa goes through the switch; the remote host reaches all', async () => {
     const priv = await a.ctl.newNetwork('macvlan', 'mvpriv', {
       ipam: { config: [{ subnet: '10.81.0.0/24', ipRange: '10.81.0.0/25' }] },
       options: { parent: 'mvpar1', macvlan_mode: 'private' },
@@ -163,9 +163,50 @@ describe('macvlan driver', () => {
     );
     assert.equal(await request(remote, 'tcp', a1, 80), 'from 10.81.0.100');
     assert.equal(await request(remote, 'tcp', a2, 80), 'from 10.81.0.100');
+    // The remote end becomes a switch that hairpins (a bridge port with hairpin on): private
+    // still blocks container to container (the kernel drops frames from its own slaves), vepa
+    // now works through the switch, and only through it.
+    const r = NetlinkHandle.open({ netns: { path: remote } });
+    try {
+      r.addrDel('mvrem1', '10.81.0.100/24');
+      r.linkAdd({ kind: 'bridge', name: 'rbr1' });
+      r.linkSet('mvrem1', { master: 'rbr1' });
+      r.bridgePortSet('mvrem1', { hairpin: true });
+      r.addrAdd('rbr1', '10.81.0.100/24');
+      r.linkSet('rbr1', { up: true });
+    } finally {
+      r.close();
+    }
+    assert.match(await request(i2.sandboxKey, 'tcp', a1, 80, 1000), /^FAIL/, 'private, even with a hairpin');
+    assert.equal(await request(remote, 'tcp', a1, 80), 'from 10.81.0.100');
     await p1.leaveAndDelete();
     await p2.leaveAndDelete();
     await priv.delete();
+
+    const vepa = await a.ctl.newNetwork('macvlan', 'mvvepa', {
+      ipam: { config: [{ subnet: '10.81.0.0/24', ipRange: '10.81.0.128/25' }] },
+      options: { parent: 'mvpar1', macvlan_mode: 'vepa' },
+    });
+    const v1 = await vepa.connect('v1');
+    const v2 = await vepa.connect('v2');
+    const [j1, j2] = [await v1.info(), await v2.info()];
+    assert.deepEqual(linksIn(j1.sandboxKey ?? '').find((l) => l.name === 'eth0')?.info, {
+      kind: 'macvlan',
+      mode: 'vepa',
+    });
+    const b1 = await serve(v1);
+    const b2 = plain(j2.ipv4Address);
+    assert.equal(await request(j2.sandboxKey, 'tcp', b1, 80), `from ${b2}`, 'vepa: through the hairpin');
+    const r2 = NetlinkHandle.open({ netns: { path: remote } });
+    try {
+      r2.bridgePortSet('mvrem1', { hairpin: false });
+    } finally {
+      r2.close();
+    }
+    assert.match(await request(j2.sandboxKey, 'tcp', b1, 80, 1000), /^FAIL/, 'vepa: not without it');
+    await v1.leaveAndDelete();
+    await v2.leaveAndDelete();
+    await vepa.delete();
   });
 
   test('passthru holds its parent alone; modes and parents are checked', async () => {
