@@ -117,6 +117,43 @@ describe(
       assert.equal(await ok('network', 'rm', 'mvnet'), 'mvnet');
     });
 
+    test('IPv6 on a macvlan network: both containers reach each other over IPv6', async () => {
+      await ok(
+        'network',
+        'create',
+        '-d',
+        'macvlan',
+        '-o',
+        'parent=mvd0',
+        '--ipv6',
+        '--subnet',
+        '10.96.0.0/24',
+        '--subnet',
+        'fd00:96::/64',
+        'mv6',
+      );
+      await ok('network', 'connect', 'mv6', 'six1');
+      await ok('network', 'connect', 'mv6', 'six2');
+      const v6 = await ok(
+        'network',
+        'inspect',
+        'mv6',
+        '--format',
+        '{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}',
+      );
+      const addr = Object.fromEntries(v6.split(' ').map((x) => x.split('=') as [string, string]));
+      assert.match(addr.six1 ?? '', /^fd00:96::[0-9a-f]+\/64$/);
+      const key1 = daemon.controller.sandboxByName('six1')?.key ?? '';
+      const key2 = daemon.controller.sandboxByName('six2')?.key ?? '';
+      servers.push(await startServer(key1, 'tcp', '::', 80));
+      const ip1 = (addr.six1 ?? '').split('/')[0] ?? '';
+      const ip2 = (addr.six2 ?? '').split('/')[0] ?? '';
+      assert.equal(await request(key2, 'tcp', ip1, 80), `from ${ip2}`);
+      await ok('network', 'disconnect', 'mv6', 'six1');
+      await ok('network', 'disconnect', 'mv6', 'six2');
+      assert.equal(await ok('network', 'rm', 'mv6'), 'mv6');
+    });
+
     test("bad options answer 400 with dockerd's wording", async () => {
       const bad = await docker(
         'network',
