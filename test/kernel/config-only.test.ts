@@ -137,7 +137,10 @@ describe('configuration-only networks (dockerode)', () => {
 
     await made.disconnect({ Container: 'c1' });
     await made.remove();
-    // Unused now: removed (and the prune above would have left it even so).
+    // Unused now: still never pruned (as dockerd), but removable.
+    const pruned2 = await docker.pruneNetworks();
+    assert.ok(!(pruned2.NetworksDeleted ?? []).includes('cfg'));
+    assert.equal((await docker.getNetwork('cfg').inspect()).ConfigOnly, true);
     await docker.getNetwork('cfg').remove();
     await rejectsWith(docker.getNetwork('cfg').inspect(), 404, /not found/);
   });

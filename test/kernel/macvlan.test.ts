@@ -230,6 +230,25 @@ describe('macvlan driver', () => {
       }),
       /cannot use mode passthru, macvlan network [0-9a-f]{12} is already using parent interface mvpar0/,
     );
+    // An internal network on a parent: no default route, even with a gateway given.
+    const inner = await a.ctl.newNetwork('macvlan', 'mvin', {
+      internal: true,
+      ipam: { config: [{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }] },
+      options: { parent: 'mvpar0' },
+    });
+    const in1 = await inner.connect('in1');
+    const inKey = (await in1.info()).sandboxKey ?? '';
+    const ih = NetlinkHandle.open({ netns: { path: inKey } });
+    try {
+      assert.equal(
+        ih.routeList().find((r) => r.dst === 'default'),
+        undefined,
+      );
+    } finally {
+      ih.close();
+    }
+    await in1.leaveAndDelete();
+    await inner.delete();
     const t1 = await pt.connect('t1');
     const addr = await serve(t1);
     assert.equal(await request(remote, 'tcp', addr, 80), 'from 10.82.0.100');
