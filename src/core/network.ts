@@ -341,7 +341,8 @@ export class Network {
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
   delete(): Promise<void> {
-    const destroy = () => lifecycleEvent('destroy', this);
+    // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
+    const destroy = () => (this.configOnly ? undefined : lifecycleEvent('destroy', this));
     return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
   }
 

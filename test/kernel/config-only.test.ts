@@ -197,5 +197,20 @@ describe('configuration-only networks (docker CLI)', () => {
     assert.equal(rm.status, 1);
     assert.match(rm.stderr, /configuration network "cli-cfg" is in use/);
     assert.equal(await ok('network', 'rm', 'cli-made', 'cli-cfg'), 'cli-made\ncli-cfg');
+    // Events as dockerd logs them: a create for both, a destroy for the network made from it only.
+    const events = (name: string) =>
+      ok(
+        'events',
+        '--since',
+        '0',
+        '--until',
+        `${Math.ceil(Date.now() / 1000)}`,
+        '--filter',
+        `network=${name}`,
+        '--format',
+        '{{.Action}}',
+      );
+    assert.equal(await events('cli-cfg'), 'create');
+    assert.equal(await events('cli-made'), 'create\ndestroy');
   });
 });
