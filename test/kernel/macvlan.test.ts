@@ -9,6 +9,7 @@ import {
   type Network,
   NetworkController,
   VlanParentConflictError,
+  VlanParentMissingError,
 } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';
@@ -254,6 +255,22 @@ describe('macvlan driver', () => {
     assert.equal(await request(remote, 'tcp', addr, 80), 'from 10.82.0.100');
     await t1.leaveAndDelete();
     await pt.delete();
+    // A parent deleted under the network: a connect says so (409), and the network still goes.
+    nl.linkAdd({ kind: 'veth', name: 'mvtmp0', peer: { name: 'mvtmp1' } });
+    const gone = await a.ctl.newNetwork('macvlan', 'mvgone', {
+      ipam: { config: [{ subnet: '10.79.0.0/24' }] },
+      options: { parent: 'mvtmp0' },
+    });
+    nl.linkDel('mvtmp0');
+    await assert.rejects(
+      gone.connect('g1'),
+      (err: Error) =>
+        err instanceof VlanParentMissingError &&
+        err.kind === 'conflict' &&
+        /the requested parent interface mvtmp0 was not found on the host/.test(err.message),
+    );
+    assert.equal(gone.endpoints().length, 0, 'the failed connect left no endpoint');
+    await gone.delete();
     for (const [opts, message] of [
       [{ parent: 'nosuchlink' }, /the requested parent interface nosuchlink was not found/],
       [{ parent: 'lo' }, /loopback interface is not a valid macvlan parent link/],
