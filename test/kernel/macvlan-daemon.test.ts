@@ -154,6 +154,43 @@ describe(
       assert.equal(await ok('network', 'rm', 'mv6'), 'mv6');
     });
 
+    test('the usual Docker recipe: --config-only with the parent and subnet, then -d macvlan --config-from', async () => {
+      await ok(
+        'network',
+        'create',
+        '--config-only',
+        '-o',
+        'parent=mvd0',
+        '--subnet',
+        '10.97.0.0/24',
+        '--gateway',
+        '10.97.0.254',
+        'mvcfg',
+      );
+      await ok('network', 'create', '-d', 'macvlan', '--config-from', 'mvcfg', 'mvfrom');
+      assert.equal(
+        await ok(
+          'network',
+          'inspect',
+          'mvfrom',
+          '--format',
+          '{{.Driver}} {{.ConfigFrom.Network}} {{index .Options "parent"}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}',
+        ),
+        'macvlan mvcfg mvd0 10.97.0.0/24 10.97.0.254',
+      );
+      await ok('network', 'connect', 'mvfrom', 'cf1');
+      const key = daemon.controller.sandboxByName('cf1')?.key ?? '';
+      const h = NetlinkHandle.open({ netns: { path: key } });
+      try {
+        assert.equal(h.linkGet('eth0')?.info.kind, 'macvlan');
+        assert.equal(h.routeList().find((r) => r.dst === 'default')?.gateway, '10.97.0.254');
+      } finally {
+        h.close();
+      }
+      await ok('network', 'disconnect', 'mvfrom', 'cf1');
+      assert.equal(await ok('network', 'rm', 'mvfrom', 'mvcfg'), 'mvfrom\nmvcfg');
+    });
+
     test("bad options answer 400 with dockerd's wording", async () => {
       const bad = await docker(
         'network',
