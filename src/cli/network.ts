@@ -44,6 +44,8 @@ Create a network
 Options:
       --attachable           Enable manual container attachment
       --aux-address name=ip  Auxiliary IPv4 or IPv6 addresses used by the network driver (repeatable)
+      --config-from string   The network from which to copy the configuration
+      --config-only          Create a configuration only network
   -d, --driver string        Driver to manage the network (default "bridge")
       --gateway ip           IPv4 or IPv6 gateway for the master subnet (repeatable)
       --internal             Restrict external access to the network
@@ -184,6 +186,8 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
       ipv6: { type: 'boolean' },
       internal: { type: 'boolean' },
       attachable: { type: 'boolean' },
+      'config-only': { type: 'boolean' },
+      'config-from': { type: 'string' },
       label: { type: 'string', multiple: true },
       opt: { type: 'string', short: 'o', multiple: true },
     },
@@ -203,6 +207,8 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
     ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
     Internal: flag(p, 'internal'),
     Attachable: flag(p, 'attachable'),
+    ...(flag(p, 'config-only') ? { ConfigOnly: true } : {}),
+    ...(str(p, 'config-from') !== undefined ? { ConfigFrom: { Network: str(p, 'config-from') } } : {}),
     Options: keyValues(strs(p, 'opt'), '--opt', CREATE_USAGE),
     Labels: keyValues(strs(p, 'label'), '--label', CREATE_USAGE),
   };

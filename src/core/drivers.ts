@@ -7,6 +7,7 @@ import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
+import { VlanDriver } from '../drivers/macvlan/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
 import { RemoteDriver } from '../drivers/remote/index.ts';
 import { InvalidOptionError, NetworkTypeError, UnknownIpamDriverError } from '../errors/cnm.ts';
@@ -33,6 +34,9 @@ export class DriverRegistry {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
     this.registerNetworkDriver(new BridgeDriver());
+    // One driver, two link kinds (Docker's macvlan and ipvlan drivers differ in their slaves only).
+    this.registerNetworkDriver(new VlanDriver('macvlan'));
+    this.registerNetworkDriver(new VlanDriver('ipvlan'));
     this.registerIpamDriver(
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),

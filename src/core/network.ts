@@ -11,6 +11,7 @@ import {
   InvalidOptionError,
   UnknownNetworkError,
 } from '../errors/cnm.ts';
+import { ConfigNetworkInUseError, ConfigOnlyNetworkError } from '../errors/config-only.ts';
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
@@ -65,6 +66,16 @@ export class Network {
 
   get attachable(): boolean {
     return this.opts.attachable === true;
+  }
+
+  /** A configuration-only network: settings for other networks, never endpoints (Docker's `--config-only`). */
+  get configOnly(): boolean {
+    return this.opts.configOnly === true;
+  }
+
+  /** The configuration-only network this one was created from, by name; '' when none. */
+  get configFrom(): string {
+    return this.opts.configFrom ?? '';
   }
 
   get labels(): Record<string, string> {
@@ -211,6 +222,7 @@ export class Network {
     return this.controller.locks.run(`net:${this.id}`, async () => {
       this.controller.checkOpen();
       if (this.deleted) throw new UnknownNetworkError(this.name);
+      if (this.configOnly) throw new ConfigOnlyNetworkError(this.name);
       if (this.endpointByName(name) || this.reserved.has(name))
         throw new EndpointExistsError(name, this.name);
       this.reserved.add(name);
@@ -341,7 +353,8 @@ export class Network {
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
   delete(): Promise<void> {
-    const destroy = () => lifecycleEvent('destroy', this);
+    // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
+    const destroy = () => (this.configOnly ? undefined : lifecycleEvent('destroy', this));
     return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
   }
 
@@ -349,6 +362,14 @@ export class Network {
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);
+        if (this.configOnly) {
+          const users = this.controller.networks().filter((n) => n.configFrom === this.name);
+          if (users.length > 0)
+            throw new ConfigNetworkInUseError(
+              this.name,
+              users.map((n) => n.name),
+            );
+        }
         if (this.eps.size > 0 || this.reserved.size > 0) {
           throw new ActiveEndpointsError(this.name, [
             ...this.endpoints().map((e) => e.name),

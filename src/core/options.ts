@@ -106,7 +106,17 @@ export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetw
   const ipamDriver = o.ipam?.driver ?? DEFAULT_IPAM;
   if (typeof ipamDriver !== 'string' || ipamDriver === '')
     throw new InvalidOptionError('ipam.driver', ipamDriver, 'expected a driver name');
+  if (o.configOnly !== undefined && typeof o.configOnly !== 'boolean')
+    throw new InvalidOptionError('configOnly', o.configOnly, 'expected true or false');
+  if (o.configFrom !== undefined && (typeof o.configFrom !== 'string' || o.configFrom === ''))
+    throw new InvalidOptionError(
+      'configFrom',
+      o.configFrom,
+      'expected the name of a configuration-only network',
+    );
   return {
+    ...(o.configOnly ? { configOnly: true } : {}),
+    ...(o.configFrom !== undefined ? { configFrom: o.configFrom } : {}),
     ipamDriver,
     ipamOptions: checkStringMap('ipam.options', o.ipam?.options),
     config: config.map((c) => ({ ...c })),

@@ -231,7 +231,10 @@ class Restorer {
       const seq = j.seq ?? ctl.nextJoinSeq();
       try {
         const intact =
-          (await driver.restoreJoin?.(ep.network.id, ep.id, { portMappings: j.portMappings })) ?? true;
+          (await driver.restoreJoin?.(ep.network.id, ep.id, {
+            portMappings: j.portMappings,
+            sandboxKey: sb.key,
+          })) ?? true;
         const ifThere = j.ifName === undefined || sb.os.interfaces().some((i) => i.name === j.ifName);
         if (intact && ifThere) {
           const state: JoinState = {

@@ -67,6 +67,17 @@ export interface NetworkCreateOptions {
   labels?: Record<string, string>;
   /** Driver options: Docker's `com.docker.network.*` keys and the driver's own. */
   options?: Record<string, string>;
+  /**
+   * A configuration-only network (Docker's `--config-only`): it holds IPAM settings, IPv6, labels
+   * and driver options for networks created from it, and nothing else: no driver state, no
+   * address pools, no endpoints. Its type is `null`, as in Docker, whatever type is asked.
+   */
+  configOnly?: boolean;
+  /**
+   * Take IPAM settings, IPv6, labels and driver options from this configuration-only network (by
+   * name; Docker's `--config-from`). The network must then give none of its own.
+   */
+  configFrom?: string;
 }
 
 /** Network options after validation (what the core keeps and persists). */
@@ -82,6 +93,10 @@ export interface NormalisedNetworkOptions {
   attachable?: boolean;
   labels: Record<string, string>;
   driverOptions: Record<string, string>;
+  /** Absent in records of older versions: false. */
+  configOnly?: boolean;
+  /** The configuration-only network this one was created from (its name); absent: none. */
+  configFrom?: string;
 }
 
 export interface EndpointCreateOptions {

@@ -362,15 +362,11 @@ describe('networks', () => {
       400,
       /Ingress is not supported/,
     );
-    expectError(
-      await api('POST', '/networks/create', { Name: 'x', ConfigOnly: true }),
-      400,
-      /ConfigOnly is not supported/,
-    );
+    // Configuration-only networks are served (test/kernel/config-only.test.ts); a missing source is 404.
     expectError(
       await api('POST', '/networks/create', { Name: 'x', ConfigFrom: { Network: 'y' } }),
-      400,
-      /ConfigFrom is not supported/,
+      404,
+      /configuration network "y" does not exist/,
     );
     expectError(
       await api('POST', '/networks/create', { Name: 'x', Scope: 'swarm' }),

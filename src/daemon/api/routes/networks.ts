@@ -144,10 +144,6 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
     );
   }
   if (r.ingress) throw new UnsupportedFeatureError('Ingress', 'the ingress network is a swarm feature');
-  if (r.configOnly)
-    throw new UnsupportedFeatureError('ConfigOnly', 'configuration-only networks are a swarm feature');
-  if (r.configFrom !== '')
-    throw new UnsupportedFeatureError('ConfigFrom', 'configuration-only networks are a swarm feature');
   const options = { ...r.options };
   let enableIPv4 = r.enableIPv4;
   if (enableIPv4 === undefined && options[OPT_ENABLE_IPV4] !== undefined) {
@@ -157,7 +153,12 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
   if (enableIPv6 === undefined && options[OPT_ENABLE_IPV6] !== undefined) {
     enableIPv6 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV6}"`, options[OPT_ENABLE_IPV6]);
   } else if (enableIPv6 !== undefined) delete options[OPT_ENABLE_IPV6];
-  if (SINGLETON_DRIVERS.includes(r.driver) && ctx.controller.networks().some((n) => n.type === r.driver)) {
+  // Configuration-only networks are of type null too (as in Docker): they do not count.
+  if (
+    !r.configOnly &&
+    SINGLETON_DRIVERS.includes(r.driver) &&
+    ctx.controller.networks().some((n) => n.type === r.driver && !n.configOnly)
+  ) {
     throw new SingletonNetworkError(r.driver);
   }
   const n = await ctx.controller.newNetwork(r.driver, r.name, {
@@ -168,6 +169,8 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
     attachable: r.attachable,
     labels: r.labels,
     options,
+    ...(r.configOnly ? { configOnly: true } : {}),
+    ...(r.configFrom !== '' ? { configFrom: r.configFrom } : {}),
   });
   return { status: 201, body: { Id: n.id, Warning: '' } };
 }
@@ -268,7 +271,8 @@ async function pruneNetworks(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
     if (untilMs !== undefined && n.created.getTime() > untilMs) continue;
     if (!matchKVList(f, 'label', n.labels)) continue;
     if (contains(f, 'label!') && matchKVList(f, 'label!', n.labels)) continue;
-    if (isPredefined(n.name) || n.endpoints().length > 0) continue;
+    // Configuration-only networks are never pruned (as in Docker).
+    if (isPredefined(n.name) || n.configOnly || n.endpoints().length > 0) continue;
     try {
       await n.delete();
       deleted.push(n.name);
