@@ -30,6 +30,7 @@ import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
 import { ApiVersionError, BadRequestError, PageNotFoundError } from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { cniRoutes } from './routes/cni.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -118,6 +119,7 @@ export function buildRouter(ctx: ApiContext): Router {
   networkRoutes(router, ctx);
   sandboxRoutes(router, ctx);
   attachmentRoutes(router, ctx);
+  cniRoutes(router, ctx);
   return router;
 }
 
