@@ -133,6 +133,7 @@ async function floorRound() {
 /** The unit: `n` interleaved rounds (after `warmup` unrecorded ones) in `dir` (the world's /run). */
 export async function unitCniPlugins(
   dir: string,
+  dataDir: string,
   n: number,
   warmup: number,
   log: (l: string) => void,
@@ -152,7 +153,7 @@ export async function unitCniPlugins(
   };
   const { child, sock } = await startDnetDaemon(
     join(dir, 'daemon-run'),
-    join(dir, 'daemon-data'),
+    dataDir,
     'cnibench',
     '10.76.0.0/16',
     'dnetcni0',

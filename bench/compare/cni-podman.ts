@@ -206,6 +206,7 @@ function privateDir(dir: string): void {
 /** The unit: `n` interleaved rounds (after `warmup`) in `dir` (the world's /run). */
 export async function unitPodman(
   dir: string,
+  dataDir: string,
   n: number,
   warmup: number,
   log: (l: string) => void,
@@ -234,7 +235,7 @@ export async function unitPodman(
   await installDnetCni(cniBin);
   const { child, sock } = await startDnetDaemon(
     join(dir, 'daemon-run'),
-    join(dir, 'daemon-data'),
+    dataDir,
     'podbench',
     '10.71.0.0/16',
     'dnetpod0',

@@ -24,11 +24,13 @@ export async function unitCni(
   dir: string,
   plan: { n: number; warmup: number; podman: number },
   log: (l: string) => void,
+  /** Where the daemons' data dirs go (on disk, as /var/lib/dnet is; the harness's daemonData). */
+  dataDir: string,
 ): Promise<CniUnitResult> {
   log(`7. CNI plugins: ADD/DEL with one port, ${plan.n} rounds`);
-  const plugins = await unitCniPlugins(`${dir}/plugins`, plan.n, plan.warmup, log);
+  const plugins = await unitCniPlugins(`${dir}/plugins`, `${dataDir}/plugins`, plan.n, plan.warmup, log);
   log(`7. podman start-to-ready: ${plan.podman} rounds`);
-  const podman = await unitPodman(`${dir}/podman`, plan.podman, 1, log);
+  const podman = await unitPodman(`${dir}/podman`, `${dataDir}/podman`, plan.podman, 1, log);
   return { plugins, podman };
 }
 

@@ -290,7 +290,7 @@ if (want('ipam')) {
 }
 
 if (want('cni')) {
-  results.units.cni = await unitCni(join(base, 'cni'), plan.cni, log);
+  results.units.cni = await unitCni(join(base, 'cni'), plan.cni, log, join(daemonData, 'cni'));
   section(printCni(results.units.cni));
 }
 
