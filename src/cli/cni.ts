@@ -82,11 +82,14 @@ export function launcherScript(node: string = process.execPath, entry: string = 
  * source, else compiled with the system cc. Returns why not when there is neither (no cc, or cc
  * failed): the caller installs the Node plugin instead.
  */
-export function writeLauncher(target: string): string | undefined {
+export function writeLauncher(
+  target: string,
+  built: string = LAUNCHER_BUILT,
+  cc: string = process.env.CC || 'cc',
+): string | undefined {
   const srcTime = existsSync(LAUNCHER_SOURCE) ? statSync(LAUNCHER_SOURCE).mtimeMs : 0;
-  if (existsSync(LAUNCHER_BUILT) && statSync(LAUNCHER_BUILT).mtimeMs >= srcTime) return undefined;
-  if (srcTime === 0) return `neither ${LAUNCHER_BUILT} nor its source ${LAUNCHER_SOURCE} is there`;
-  const cc = process.env.CC || 'cc';
+  if (existsSync(built) && statSync(built).mtimeMs >= srcTime) return undefined;
+  if (srcTime === 0) return `neither ${built} nor its source ${LAUNCHER_SOURCE} is there`;
   const r = spawnSync(cc, ['-O2', '-Wall', '-o', target, LAUNCHER_SOURCE], { encoding: 'utf8' });
   if (r.error) return `no C compiler (${cc}: ${r.error.message})`;
   if (r.status !== 0) return `${cc} failed: ${r.stderr.trim().split('\n').slice(0, 3).join(' ')}`;

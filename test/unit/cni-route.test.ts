@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { LAUNCHER_SOURCE } from '../../src/cli/cni.ts';
+import { LAUNCHER_SOURCE, writeLauncher } from '../../src/cli/cni.ts';
 import { type Attachment, type Backend, BackendError, runCni } from '../../src/cni-spec/verbs.ts';
 import { SUPPORTED_VERSIONS } from '../../src/cni-spec/versions.ts';
 import { BadRequestError } from '../../src/daemon/api/errors.ts';
@@ -104,4 +107,23 @@ test('the C launcher answers VERSION with the same versions as the brain', () =>
     [...SUPPORTED_VERSIONS],
   );
   assert.match(c, new RegExp(`#define LATEST_VERSION "${SUPPORTED_VERSIONS.at(-1)}"`));
+});
+
+test('dnet cni install compiles the launcher when no built one is there, and says why it cannot', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cni-fast-launcher-'));
+  try {
+    const target = join(dir, 'dnet');
+    assert.equal(writeLauncher(target, join(dir, 'no-such-build')), undefined);
+    assert.deepEqual([...readFileSync(target).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'an ELF executable');
+    const v = spawnSync(target, [], { input: '{"cniVersion":"0.4.0"}', env: { CNI_COMMAND: 'VERSION' } });
+    assert.equal(v.status, 0);
+    assert.deepEqual(JSON.parse(v.stdout.toString()), {
+      cniVersion: '0.4.0',
+      supportedVersions: [...SUPPORTED_VERSIONS],
+    });
+    const why = writeLauncher(join(dir, 'dnet2'), join(dir, 'no-such-build'), join(dir, 'no-cc'));
+    assert.match(why ?? '', /no C compiler/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
