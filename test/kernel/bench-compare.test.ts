@@ -34,6 +34,10 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
     /^dnet's bridge driver, the figures its issue asks for/m,
     /^ {3}full attach \(sandbox \+ endpoint \+ join \+ NAT \+ one port\): p50 /m,
     /^ {3}publishing 10 ports .*1st container .*10th container/m,
+    /^7\. CNI plugin ADD and DEL with one published TCP port/m,
+    /^dnet launcher \(C\) +\d/m,
+    /^7\. podman start-to-ready/m,
+    /^CNI ADD with one port at least 20× faster than bridge\+portmap/m,
     /^goals /m,
   ]) {
     assert.match(stdout, heading);
