@@ -30,7 +30,13 @@ export async function unitCni(
   log(`7. CNI plugins: ADD/DEL with one port, ${plan.n} rounds`);
   const plugins = await unitCniPlugins(`${dir}/plugins`, `${dataDir}/plugins`, plan.n, plan.warmup, log);
   log(`7. podman start-to-ready: ${plan.podman} rounds`);
-  const podman = await unitPodman(`${dir}/podman`, `${dataDir}/podman`, plan.podman, 1, log);
+  const podman = await unitPodman(
+    `${dir}/podman`,
+    `${dataDir}/podman`,
+    plan.podman,
+    Math.min(1, plan.warmup),
+    log,
+  );
   return { plugins, podman };
 }
 

@@ -110,7 +110,7 @@ const plan = quick
       ipam: { fill: 20, pairs: 200, hostLocalPairs: 4 },
       spawn: 10,
       fillBudgetMin: 2,
-      cni: { n: 3, warmup: 1, podman: 1 },
+      cni: { n: 3, warmup: 0, podman: 1 },
     }
   : {
       attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150 },

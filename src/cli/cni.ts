@@ -1,7 +1,7 @@
 /** `dnet cni install`: puts the CNI plugin of type `dnet` where a container runtime looks for plugins. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, parse, positionals, str, UsageError } from './args.ts';
@@ -78,9 +78,9 @@ export function launcherScript(node: string = process.execPath, entry: string = 
 }
 
 /**
- * The launcher written to `target`: make build's binary when it is there and not older than its
- * source, else compiled with the system cc. Returns why not when there is neither (no cc, or cc
- * failed): the caller installs the Node plugin instead.
+ * Writes the launcher to `target`: a copy of make build's binary when it is there and not older
+ * than its source, else compiled with the system cc (not a hot path: once per install). Returns
+ * why not when it can do neither (no cc, or cc failed): the caller installs the Node plugin.
  */
 export function writeLauncher(
   target: string,
@@ -88,7 +88,10 @@ export function writeLauncher(
   cc: string = process.env.CC || 'cc',
 ): string | undefined {
   const srcTime = existsSync(LAUNCHER_SOURCE) ? statSync(LAUNCHER_SOURCE).mtimeMs : 0;
-  if (existsSync(built) && statSync(built).mtimeMs >= srcTime) return undefined;
+  if (existsSync(built) && statSync(built).mtimeMs >= srcTime) {
+    copyFileSync(built, target);
+    return undefined;
+  }
   if (srcTime === 0) return `neither ${built} nor its source ${LAUNCHER_SOURCE} is there`;
   const r = spawnSync(cc, ['-O2', '-Wall', '-o', target, LAUNCHER_SOURCE], { encoding: 'utf8' });
   if (r.error) return `no C compiler (${cc}: ${r.error.message})`;
@@ -133,7 +136,6 @@ async function install(io: Io, args: string[]): Promise<number> {
     await replace(target, async (tmp) => {
       why = writeLauncher(tmp);
       if (why) await writeFile(tmp, text);
-      else if (!existsSync(tmp)) await copyFile(LAUNCHER_BUILT, tmp);
     });
   } else await replace(target, (tmp) => writeFile(tmp, text));
   if (why && why !== '--node') io.err(`dnet cni install: the Node plugin is installed as dnet: ${why}\n`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -121,6 +121,10 @@ test('dnet cni install compiles the launcher when no built one is there, and say
       cniVersion: '0.4.0',
       supportedVersions: [...SUPPORTED_VERSIONS],
     });
+    // make build's binary, not older than the source: copied as it is.
+    writeFileSync(join(dir, 'built'), 'built launcher');
+    assert.equal(writeLauncher(join(dir, 'dnet3'), join(dir, 'built'), join(dir, 'no-cc')), undefined);
+    assert.equal(readFileSync(join(dir, 'dnet3'), 'utf8'), 'built launcher');
     const why = writeLauncher(join(dir, 'dnet2'), join(dir, 'no-such-build'), join(dir, 'no-cc'));
     assert.match(why ?? '', /no C compiler/);
   } finally {
