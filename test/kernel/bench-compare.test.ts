@@ -18,7 +18,8 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
     {
       cwd: world.root,
       env: { ...process.env, DNET_WORLD: '1' },
-      timeout: 240_000,
+      // Under 2 minutes on an idle machine (unit 7, CNI, adds ~15 s); this one is often shared.
+      timeout: 420_000,
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   ).toString();
