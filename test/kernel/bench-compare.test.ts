@@ -69,12 +69,19 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
   assert.ok(r.machine.cpus > 0 && r.machine.kernel.length > 0);
   assert.deepEqual(Object.keys(r.units).sort(), [
     'attach',
+    'cni',
     'concurrency',
     'ipamMemory',
     'publish10',
     'scale',
   ]);
   assert.ok(r.goals.length >= 5);
+  // unit 7: the launcher's ADD and DEL were timed (3 rounds), as was every other plugin present
+  const cni = r.units.cni as {
+    plugins: { add: Record<string, { n: number }>; del: Record<string, { n: number }> };
+  };
+  assert.equal(cni.plugins.add.launcher?.n, 3);
+  assert.equal(cni.plugins.del.launcher?.n, 3);
   for (const svg of [
     'attach.svg',
     'scale.svg',
