@@ -35,6 +35,9 @@ Options:
       --insecure-tcp      Serve tcp:// hosts without TLS: anyone reaching the port controls this
                           host's networking (logged as a warning)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
+      --metrics-addr string
+                          Serve Prometheus metrics at http://<addr>/metrics (e.g. 127.0.0.1:9323);
+                          plain HTTP: keep it on a local or trusted address (default: not served)
       --plugin-socket string
                           Serve Docker's network and IPAM plugin protocols (driver "dnet") on
                           this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
@@ -70,6 +73,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       tlscert: { type: 'string' },
       tlskey: { type: 'string' },
       'config-file': { type: 'string' },
+      'metrics-addr': { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -132,6 +136,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       ...(flag(p, 'insecure-tcp') ? { insecureTcp: true } : {}),
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
+      ...(str(p, 'metrics-addr') !== undefined ? { metricsAddr: str(p, 'metrics-addr') } : {}),
       logger,
     });
   } catch (err) {

@@ -1,6 +1,7 @@
 /** What the route handlers share: the controller, the daemon's registry, and the daemon's facts. */
 import { KeyedLock } from '../../core/lock.ts';
 import type { NetworkController } from '../../index.ts';
+import { EventLog } from '../events.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { DaemonRegistry } from '../registry.ts';
 
@@ -17,6 +18,8 @@ export interface DaemonFacts {
 export class ApiContext {
   /** Per-container serialisation of connect, disconnect and sandbox create/remove. */
   readonly locks = new KeyedLock();
+  /** Docker's events (`GET /events`): the daemon logs the controller's network events here. */
+  readonly events = new EventLog();
 
   constructor(
     readonly controller: NetworkController,
