@@ -291,6 +291,8 @@ if (want('ipam')) {
 
 if (want('cni')) {
   results.units.cni = await unitCni(join(base, 'cni'), plan.cni, log, join(daemonData, 'cni'));
+  // The bridges the reference plugin, podman's CNI chain and dnet's default network leave, and the rules.
+  await sweep(env);
   section(printCni(results.units.cni));
 }
 
