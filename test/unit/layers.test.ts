@@ -22,6 +22,7 @@ const RANK: Record<string, number> = {
   errors: 0,
   ip: 0,
   'driver-api': 1,
+  'cni-spec': 1,
   os: 2,
   store: 2,
   plugins: 3,

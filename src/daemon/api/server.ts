@@ -37,6 +37,7 @@ import {
 } from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { cniRoutes } from './routes/cni.ts';
 import { eventRoutes } from './routes/events.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
@@ -137,6 +138,7 @@ export function buildRouter(ctx: ApiContext): Router {
   networkRoutes(router, ctx);
   sandboxRoutes(router, ctx);
   attachmentRoutes(router, ctx);
+  cniRoutes(router, ctx);
   eventRoutes(router, ctx);
   return router;
 }
