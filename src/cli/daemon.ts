@@ -7,15 +7,23 @@ import {
   DEFAULT_SOCKET_GROUP,
 } from '../daemon/defaults.ts';
 import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS } from '../daemon/log-levels.ts';
+import {
+  checkSettings,
+  LIVE_SETTINGS,
+  type NetworkSettings,
+  SETTING_KEYS,
+  SettingError,
+} from '../daemon/network-settings.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
-  CONFIG_KEYS,
   changedSettings,
+  configConflicts,
   type DaemonConfig,
   DaemonConfigError,
   DEFAULT_CONFIG_FILE,
   readDaemonConfig,
 } from './daemon-config.ts';
+import { settingOptions, settingsFromFlags, settingsUsage, takeBoolFlags } from './daemon-flags.ts';
 import { help } from './network.ts';
 import type { Io } from './output.ts';
 import { daemonTls } from './tls.ts';
@@ -25,8 +33,9 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
-      --config-file string  JSON settings: log-level, data-dir, run-dir, hosts (default
-                          "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads its log-level
+      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts and
+                          the network settings below (default "${DEFAULT_CONFIG_FILE}" if it
+                          exists); SIGHUP re-reads it and applies log-level, dns, dns-search, dns-opts
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
   -G, --group string      Group of the unix sockets (mode 0660): a name or a group ID; "" for the
                           daemon's own (default "${DEFAULT_SOCKET_GROUP}"; the daemon's own if it does not exist)
@@ -46,17 +55,22 @@ Options:
       --tlsverify         Serve TLS and require client certificates signed by the CA
                           (default: on when $DNET_TLS_VERIFY is set)
 
+Network settings (dockerd's flags; daemon.json keys the same, but dns-opts and default-address-pools):
+${settingsUsage()}
+
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
 SIGINT or SIGTERM stop it: requests in flight finish; containers keep their network.
-SIGHUP re-reads the configuration file and applies its log-level.
+SIGHUP re-reads the configuration file and applies its log-level and DNS settings.
 Logs are JSON lines on stderr: start, each API request (with its X-Request-Id), stop.
 $DNET_CERT_PATH defaults to ~/.dnet. See "Securing dnet" in the README.
 `;
 
-export async function daemonCommand(io: Io, args: string[]): Promise<number> {
+export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
+  const { rest: args, texts: boolTexts } = takeBoolFlags(argv);
   const p = parse(
     args,
     {
+      ...settingOptions(),
       'data-dir': { type: 'string' },
       'run-dir': { type: 'string' },
       host: { type: 'string', short: 'H', multiple: true },
@@ -87,14 +101,26 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     io.err(`dnet: ${err.message}\n`);
     return 1;
   }
-  for (const k of CONFIG_KEYS) {
-    const asFlag = k === 'hosts' ? 'host' : k;
-    if (config[k] !== undefined && p.values[asFlag] !== undefined) {
-      throw new UsageError(
-        `--${asFlag} is given both as a flag and in ${configFile}: give it once`,
-        DAEMON_USAGE,
-      );
-    }
+  const flagSettings = settingsFromFlags(p, boolTexts, DAEMON_USAGE);
+  const fromFlags: DaemonConfig = {
+    ...flagSettings,
+    ...(str(p, 'log-level') !== undefined ? { 'log-level': str(p, 'log-level') as never } : {}),
+    ...(str(p, 'data-dir') !== undefined ? { 'data-dir': str(p, 'data-dir') } : {}),
+    ...(str(p, 'run-dir') !== undefined ? { 'run-dir': str(p, 'run-dir') } : {}),
+    ...(strs(p, 'host').length > 0 ? { hosts: strs(p, 'host') } : {}),
+  };
+  const conflict = configConflicts(fromFlags, config);
+  if (conflict) {
+    io.err(`dnet: unable to configure the daemon with file ${configFile}: ${conflict}\n`);
+    return 1;
+  }
+  const settings = mergeSettings(flagSettings, config);
+  try {
+    checkSettings(settings);
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
   }
   const runDir = str(p, 'run-dir') ?? config['run-dir'];
   const dataDir = str(p, 'data-dir') ?? config['data-dir'];
@@ -132,6 +158,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       ...(flag(p, 'insecure-tcp') ? { insecureTcp: true } : {}),
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
+      settings,
       logger,
     });
   } catch (err) {
@@ -142,7 +169,9 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     configFile,
     named !== undefined,
     levelFlag,
+    flagSettings,
     config,
+    daemon,
     logger,
     errorFields,
   );
@@ -152,16 +181,28 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
   return code;
 }
 
+/** The network settings from the flags and the file (a key is in one of them at most). */
+function mergeSettings(flags: NetworkSettings, file: DaemonConfig): NetworkSettings {
+  const out: NetworkSettings = { ...flags };
+  for (const k of SETTING_KEYS) if (file[k] !== undefined) Object.assign(out, { [k]: file[k] });
+  return out;
+}
+
 type DaemonLogger = Awaited<ReturnType<typeof import('../daemon/log.ts')['createLogger']>>;
 type ErrorFields = typeof import('../daemon/log.ts')['errorFields'];
 
-/** SIGHUP: re-reads the configuration file, applies its log-level, reports what needs a restart. */
+/**
+ * SIGHUP: re-reads the configuration file, applies its log-level and DNS settings, reports what
+ * needs a restart.
+ */
 class ConfigReloader {
   constructor(
     private readonly configFile: string,
     private readonly named: boolean,
     private readonly levelFlag: string | undefined,
+    private readonly flagSettings: NetworkSettings,
     private config: DaemonConfig,
+    private readonly daemon: Daemon,
     private readonly logger: DaemonLogger,
     private readonly errorFields: ErrorFields,
   ) {}
@@ -180,6 +221,9 @@ class ConfigReloader {
           'log-level is also given as a flag (--log-level): give it once',
         );
       }
+      const conflict = configConflicts(this.flagSettings, next);
+      if (conflict) throw new DaemonConfigError(configFile, conflict);
+      checkSettings(mergeSettings(this.flagSettings, next));
     } catch (err) {
       logger.error(
         { ...base, configFile, error: this.errorFields(err) },
@@ -187,12 +231,15 @@ class ConfigReloader {
       );
       return;
     }
-    const needsRestart = changedSettings(this.config, next).filter((k) => k !== 'log-level');
+    const live: readonly string[] = ['log-level', ...LIVE_SETTINGS];
+    const needsRestart = changedSettings(this.config, next).filter((k) => !live.includes(k));
+    const applied = this.daemon.applyLiveSettings(mergeSettings(this.flagSettings, next));
     const previous = logger.level;
     const now = levelFlag ?? next['log-level'] ?? DEFAULT_LOG_LEVEL;
-    const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, needsRestart };
+    const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, applied, needsRestart };
     const msg =
       `SIGHUP: re-read ${configFile}: log-level ${now} (was ${previous})` +
+      (applied.length > 0 ? `; applied ${applied.join(', ')}` : '') +
       (needsRestart.length > 0 ? `; ${needsRestart.join(', ')} changed: a restart applies that` : '');
     // Logged under whichever of the two levels shows it.
     if (logger.isLevelEnabled('info')) {

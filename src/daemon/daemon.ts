@@ -18,6 +18,15 @@ import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/serv
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import {
+  bridgeDriverSettings,
+  containerDns,
+  type DefaultBridgeSpec,
+  defaultBridgeOptions,
+  defaultBridgeSpec,
+  LIVE_SETTINGS,
+  type NetworkSettings,
+} from './network-settings.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
@@ -45,6 +54,12 @@ export interface DaemonOptions {
   defaultBridge?: boolean;
   /** The default bridge's Linux bridge name. Default dnet0. */
   bridgeName?: string;
+  /**
+   * dockerd's network settings (`bip`, `default-address-pools`, `mtu`, `icc`, `iptables`, `dns`...;
+   * src/daemon/network-settings.ts), checked by the caller (checkSettings). `default-address-pools`
+   * replaces controllerConfig's.
+   */
+  settings?: NetworkSettings;
   /**
    * Where the daemon's log lines go: one JSON object per line (start, each request, warnings,
    * errors, stop; src/daemon/log.ts), without the newline. Default: stderr. `() => {}` silences it.
@@ -82,36 +97,58 @@ export interface Daemon {
   readonly logger: Logger;
   /** The Docker plugin socket served, if any. */
   readonly pluginSocket: string | undefined;
+  /** The network settings in effect (as given; absent keys: Docker's defaults). */
+  readonly settings: NetworkSettings;
+  /**
+   * Applies the settings that can change while running (LIVE_SETTINGS: `dns`, `dns-search`,
+   * `dns-opts`, for containers made from then on); returns the keys applied.
+   */
+  applyLiveSettings(next: NetworkSettings): string[];
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
 
-/** The options `docker network inspect bridge` shows for dockerd's default bridge. */
-export function defaultBridgeOptions(bridgeName: string): Record<string, string> {
-  return {
-    'com.docker.network.bridge.default_bridge': 'true',
-    'com.docker.network.bridge.enable_icc': 'true',
-    'com.docker.network.bridge.enable_ip_masquerade': 'true',
-    'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
-    'com.docker.network.bridge.name': bridgeName,
-    'com.docker.network.driver.mtu': '1500',
-  };
-}
+export { defaultBridgeOptions };
 
-/** Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge. */
+/**
+ * Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge,
+ * the bridge as `spec` says (src/daemon/network-settings.ts). A default bridge made earlier with
+ * other settings (bip, mtu, icc...) is made again, as dockerd does at each start, unless
+ * containers are on it: then it is kept as it is and the returned warning says so.
+ */
 export async function ensurePredefinedNetworks(
   controller: NetworkController,
-  opts: { defaultBridge: boolean; bridgeName: string },
-): Promise<void> {
-  const want: [type: string, name: string, options: Record<string, string>][] = [
-    ['null', 'none', {}],
-    ['host', 'host', {}],
-  ];
-  if (opts.defaultBridge) want.push(['bridge', 'bridge', defaultBridgeOptions(opts.bridgeName)]);
-  for (const [type, name, options] of want) {
-    if (controller.networkByName(name)) continue;
-    await controller.newNetwork(type, name, { options });
+  opts: { defaultBridge: boolean; bridgeName: string; spec?: DefaultBridgeSpec },
+): Promise<string | undefined> {
+  const spec = opts.spec ?? defaultBridgeSpec(opts.bridgeName, {});
+  for (const [type, name] of [
+    ['null', 'none'],
+    ['host', 'host'],
+  ] as const) {
+    if (!controller.networkByName(name)) await controller.newNetwork(type, name, { options: {} });
   }
+  if (!opts.defaultBridge) return undefined;
+  const existing = controller.networkByName('bridge');
+  if (existing) {
+    const same =
+      JSON.stringify(existing.options) === JSON.stringify(spec.options) &&
+      JSON.stringify(existing.opts.config) === JSON.stringify(spec.ipamConfig) &&
+      existing.enableIPv6 === spec.enableIPv6;
+    if (same) return undefined;
+    if (existing.endpoints().length > 0) {
+      return (
+        'the default bridge network was made with other settings (bip, fixed-cidr, mtu, icc, ip-masq, ' +
+        'default-gateway, ipv6) and has containers: kept as it is; disconnect them and restart to apply the settings'
+      );
+    }
+    await existing.delete();
+  }
+  await controller.newNetwork('bridge', 'bridge', {
+    options: spec.options,
+    enableIPv6: spec.enableIPv6,
+    ...(spec.ipamConfig.length > 0 ? { ipam: { config: spec.ipamConfig } } : {}),
+  });
+  return undefined;
 }
 
 /**
@@ -164,7 +201,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
+  const settings: NetworkSettings = { ...(options.settings ?? {}) };
+  const pools = settings['default-address-pools'];
+  const { store, controller } = await openState(runDir, dataDir, {
+    ...options.controllerConfig,
+    ...(pools ? { defaultAddressPools: pools } : {}),
+    driverOptions: {
+      ...options.controllerConfig?.driverOptions,
+      bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
+    },
+  });
   const logger =
     options.logger ??
     createLogger({
@@ -178,9 +224,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const ctx = new ApiContext(
     controller,
     registry,
-    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date() },
+    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date(), settings },
     logger,
   );
+  ctx.containerDns = containerDns(settings);
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
@@ -194,10 +241,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     ? new PluginServer(new PluginService(controller, store, logger), logger)
     : undefined;
   try {
-    await ensurePredefinedNetworks(controller, {
+    const bridgeName = options.bridgeName ?? DEFAULT_BRIDGE_NAME;
+    const kept = await ensurePredefinedNetworks(controller, {
       defaultBridge: options.defaultBridge ?? true,
-      bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
+      bridgeName,
+      spec: defaultBridgeSpec(bridgeName, settings),
     });
+    if (kept) logger.warn({ event: 'warning' }, kept);
     // Attachments whose namespace was gone at restore (or half made by a crash): released now.
     for (const r of await reapDetachedAttachments(ctx))
       logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
@@ -239,6 +289,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     hosts: served,
     logger,
     pluginSocket: plugin?.address,
+    settings,
+    applyLiveSettings(next) {
+      const applied = LIVE_SETTINGS.filter((k) => JSON.stringify(settings[k]) !== JSON.stringify(next[k]));
+      for (const k of LIVE_SETTINGS) {
+        if (next[k] === undefined) delete settings[k];
+        else Object.assign(settings, { [k]: next[k] });
+      }
+      ctx.containerDns = containerDns(settings);
+      return applied;
+    },
     close() {
       closing ??= (async () => {
         const started = Date.now();

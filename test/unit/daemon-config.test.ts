@@ -35,7 +35,10 @@ test('what cannot be used is refused, naming the file and the setting', () => {
     ['{"log-level":"loud"}', /"log-level" must be one of trace, debug, info/],
     ['{"data-dir":"relative"}', /"data-dir" must be an absolute path/],
     ['{"hosts":"unix:///s"}', /"hosts" must be an array of strings/],
-    ['{"debug":true}', /unknown setting "debug": use log-level, data-dir, run-dir, hosts/],
+    [
+      '{"debug":true}',
+      /the following directives don't match any configuration option: debug \(known: log-level, data-dir, run-dir, hosts, bip,/,
+    ],
     ['[1]', /must be a JSON object/],
     ['{"log-level":', /not valid JSON/],
   ];
