@@ -251,7 +251,12 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
 
   test('SIGHUP: new DNS settings apply to new containers; a changed bip is reported as needing a restart', async () => {
     const cfg = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
-    const next: Record<string, unknown> = { ...cfg, dns: ['10.0.0.99'], 'dns-opts': [], bip: '10.124.0.1/24' };
+    const next: Record<string, unknown> = {
+      ...cfg,
+      dns: ['10.0.0.99'],
+      'dns-opts': [],
+      bip: '10.124.0.1/24',
+    };
     delete next['fixed-cidr'];
     writeFileSync(config, JSON.stringify(next));
     d.child.kill('SIGHUP');
