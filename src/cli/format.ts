@@ -17,6 +17,13 @@ export type Format =
 export function parseFormat(text: string | undefined, dflt: 'table' | 'json', usage: string): Format {
   const f = text ?? dflt;
   if (f === 'table' || f === 'json') return { kind: f };
+  // docker would print such a text as it is, once per object: almost always a mistyped format.
+  if (!f.includes('{{')) {
+    throw new UsageError(
+      `unsupported --format ${JSON.stringify(f)}: use table, json or a Go template ('{{.Name}}', 'table {{.ID}}\\t{{.Name}}')`,
+      usage,
+    );
+  }
   const isTable = f.startsWith('table ') || f.startsWith('table\t');
   const body = (isTable ? f.slice('table'.length) : f).trim().replaceAll('\\t', '\t').replaceAll('\\n', '\n');
   if (body === '')
