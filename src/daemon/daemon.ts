@@ -26,6 +26,7 @@ import {
   defaultBridgeSpec,
   LIVE_SETTINGS,
   type NetworkSettings,
+  validateSettings,
 } from './network-settings.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
@@ -56,7 +57,7 @@ export interface DaemonOptions {
   bridgeName?: string;
   /**
    * dockerd's network settings (`bip`, `default-address-pools`, `mtu`, `icc`, `iptables`, `dns`...;
-   * src/daemon/network-settings.ts), checked by the caller (checkSettings). `default-address-pools`
+   * src/daemon/network-settings.ts), checked at start (SettingError). `default-address-pools`
    * replaces controllerConfig's.
    */
   settings?: NetworkSettings;
@@ -199,6 +200,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // tcp:// host fails the start without touching the kernel.
   const socketGroup = resolveSocketGroup(options.group);
   checkListenOptions(hosts, options);
+  validateSettings(options.settings ?? {});
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const settings: NetworkSettings = { ...(options.settings ?? {}) };

@@ -356,6 +356,22 @@ export function parseSettingJson(spec: SettingSpec, v: unknown): NetworkSettings
   }
 }
 
+/**
+ * Checks settings given as an object (the library's `startDaemon({ settings })`): each value as a
+ * daemon.json value, then checkSettings. Throws SettingError.
+ */
+export function validateSettings(s: NetworkSettings): void {
+  if (s === null || typeof s !== 'object') throw new SettingError('settings', 'expected an object');
+  for (const [k, v] of Object.entries(s)) {
+    if (v === undefined) continue;
+    const spec = settingByKey(k);
+    if (!spec)
+      throw new SettingError(JSON.stringify(k), `unknown setting; known: ${SETTING_KEYS.join(', ')}`);
+    parseSettingJson(spec, v);
+  }
+  checkSettings(s);
+}
+
 /** Checks that hold between settings (a fixed-cidr inside bip, a gateway inside the subnet). */
 export function checkSettings(s: NetworkSettings): void {
   const subnet4 = defaultBridgeSubnet4(s);

@@ -13,6 +13,7 @@ import {
   defaultBridgeSpec,
   parsePoolFlag,
   SettingError,
+  validateSettings,
 } from '../../src/daemon/network-settings.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parity-c-settings-'));
@@ -251,4 +252,19 @@ test("the default bridge as dockerd's initBridgeDriver makes it", () => {
     dnsOptions: ['ndots:1'],
   });
   assert.deepEqual(parsePoolFlag('size=20, base=192.168.0.0/16'), { base: '192.168.0.0/16', size: 20 });
+});
+
+test('validateSettings: the library caller gets the same checks', () => {
+  validateSettings({ bip: '10.1.0.1/24', mtu: 1400, dns: ['1.1.1.1'] });
+  const bad: [unknown, RegExp][] = [
+    [{ mtu: '1400' }, /invalid "mtu": expected an integer/],
+    [{ nope: 1 }, /invalid "nope": unknown setting; known: bip,/],
+    [{ bip: '10.1.0.1/24', 'fixed-cidr': '10.9.0.0/24' }, /not inside the subnet of bip/],
+  ];
+  for (const [s, re] of bad) {
+    assert.throws(
+      () => validateSettings(s as never),
+      (e: unknown) => e instanceof SettingError && re.test(e.message),
+    );
+  }
 });
