@@ -18,16 +18,14 @@ import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/serv
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import { LIVE_SETTINGS, type NetworkSettings, validateSettings } from './network-settings.ts';
 import {
   bridgeDriverSettings,
   containerDns,
   type DefaultBridgeSpec,
   defaultBridgeOptions,
   defaultBridgeSpec,
-  LIVE_SETTINGS,
-  type NetworkSettings,
-  validateSettings,
-} from './network-settings.ts';
+} from './network-settings-apply.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';

@@ -5,9 +5,8 @@
  *
  * One table (SETTINGS) says, for each, its file key, its flag, the value's kind, how it is checked
  * and whether SIGHUP applies it live. `parseSettingFlag` reads a flag's text, `parseSettingJson` a
- * file's JSON value; both check the value the same way. What the values turn into (the default
- * `bridge` network's options and IPAM, the bridge driver's configuration, the controller's default
- * pools, containers' resolv.conf) is worked out here too, so the daemon applies one typed object.
+ * file's JSON value; both check the value the same way. What the values turn into is
+ * network-settings-apply.ts.
  *
  * No heavy imports: `dnet daemon --help` and the CLI's parsing load this module.
  */
@@ -50,8 +49,8 @@ export interface SettingSpec {
   kind: Kind;
   /** Applied by SIGHUP without a restart (to what is created from then on). */
   live: boolean;
-  /** Why the (typed) value is not usable, or undefined. */
-  check?: (v: never) => string | undefined;
+  /** Why the value (already of the kind's type) is not usable, or undefined. */
+  check?: (v: unknown) => string | undefined;
   /** One line of `dnet daemon --help`. */
   help: string;
 }
@@ -100,13 +99,16 @@ function eachViolation(list: string[], one: (s: string) => string | undefined): 
 
 const OPT_RE = /^[A-Za-z0-9][A-Za-z0-9_:.-]*$/;
 
+/** A check of one kind's values, stored in the table as a check of unknown (parse* call it with that kind). */
+const typed = <T>(check: (v: T) => string | undefined) => check as (v: unknown) => string | undefined;
+
 export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'bip',
     flag: 'bip',
     kind: 'string',
     live: false,
-    check: bipViolation as never,
+    check: typed(bipViolation),
     help: "The default bridge's address and subnet (CIDR), e.g. 192.168.1.1/24",
   },
   {
@@ -114,7 +116,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'fixed-cidr',
     kind: 'string',
     live: false,
-    check: ((s: string) => cidrViolation(s, 4)) as never,
+    check: typed((s: string) => cidrViolation(s, 4)),
     help: "Containers' IPv4 addresses on the default bridge come from this range",
   },
   {
@@ -122,7 +124,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'fixed-cidr-v6',
     kind: 'string',
     live: false,
-    check: ((s: string) => cidrViolation(s, 6)) as never,
+    check: typed((s: string) => cidrViolation(s, 6)),
     help: "The default bridge's IPv6 subnet (with --ipv6)",
   },
   {
@@ -137,7 +139,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'default-address-pool',
     kind: 'pools',
     live: false,
-    check: poolsViolation as never,
+    check: typed(poolsViolation),
     help: 'base=CIDR,size=N: a pool new networks take subnets from (repeatable; replaces the built-in pools)',
   },
   {
@@ -145,7 +147,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'mtu',
     kind: 'int',
     live: false,
-    check: ((n: number) => (n < 68 || n > 65535 ? 'it must be from 68 to 65535' : undefined)) as never,
+    check: typed((n: number) => (n < 68 || n > 65535 ? 'it must be from 68 to 65535' : undefined)),
     help: "The default bridge's MTU (default 1500)",
   },
   {
@@ -188,7 +190,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'default-gateway',
     kind: 'string',
     live: false,
-    check: ((s: string) => ipViolation(s, 4)) as never,
+    check: typed((s: string) => ipViolation(s, 4)),
     help: "Containers' IPv4 gateway on the default bridge (inside its subnet)",
   },
   {
@@ -196,7 +198,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'default-gateway-v6',
     kind: 'string',
     live: false,
-    check: ((s: string) => ipViolation(s, 6)) as never,
+    check: typed((s: string) => ipViolation(s, 6)),
     help: "Containers' IPv6 gateway on the default bridge (inside its subnet)",
   },
   {
@@ -204,7 +206,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'dns',
     kind: 'strings',
     live: true,
-    check: ((l: string[]) => eachViolation(l, (s) => ipViolation(s))) as never,
+    check: typed((l: string[]) => eachViolation(l, (s) => ipViolation(s))),
     help: "Name servers for containers' resolv.conf (repeatable)",
   },
   {
@@ -212,10 +214,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'dns-search',
     kind: 'strings',
     live: true,
-    check: ((l: string[]) =>
+    check: typed((l: string[]) =>
       eachViolation(l, (s) =>
         s === '.' ? undefined : hostnameViolation(s, { allowUnderscore: true, allowTrailingDot: true }),
-      )) as never,
+      ),
+    ),
     help: "Search domains for containers' resolv.conf (repeatable)",
   },
   {
@@ -223,10 +226,9 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'dns-opt',
     kind: 'strings',
     live: true,
-    check: ((l: string[]) =>
-      eachViolation(l, (s) =>
-        OPT_RE.test(s) ? undefined : 'expected a resolv.conf option, e.g. ndots:2',
-      )) as never,
+    check: typed((l: string[]) =>
+      eachViolation(l, (s) => (OPT_RE.test(s) ? undefined : 'expected a resolv.conf option, e.g. ndots:2')),
+    ),
     help: "Options for containers' resolv.conf (repeatable)",
   },
 ];
@@ -284,7 +286,7 @@ export function parsePoolFlag(text: string): AddressPool {
 }
 
 function checked<T>(spec: SettingSpec, v: T, name: string): T {
-  const why = spec.check?.(v as never);
+  const why = spec.check?.(v);
   if (why) throw new SettingError(name, why);
   return v;
 }
@@ -430,88 +432,9 @@ function cidrHas(cidr: string, ip: string): boolean {
 }
 
 /** The default bridge's IPv4 subnet as the settings fix it (bip's, else fixed-cidr), or undefined. */
-function defaultBridgeSubnet4(s: NetworkSettings): string | undefined {
+export function defaultBridgeSubnet4(s: NetworkSettings): string | undefined {
   const text = s.bip ?? s['fixed-cidr'];
   if (!text) return undefined;
   const c = parseCidr(text, { family: 4 });
   return typeof c === 'string' ? undefined : `${formatIp(4, c.start)}/${c.len}`;
-}
-
-/** Docker's label for the containers' gateway given apart from the bridge address (an IPAM aux address). */
-export const DEFAULT_GATEWAY_V4_AUX = 'DefaultGatewayIPv4';
-export const DEFAULT_GATEWAY_V6_AUX = 'DefaultGatewayIPv6';
-
-/** What the default `bridge` network is created with, from the settings. */
-export interface DefaultBridgeSpec {
-  options: Record<string, string>;
-  ipamConfig: {
-    subnet?: string;
-    ipRange?: string;
-    gateway?: string;
-    auxAddresses?: Record<string, string>;
-  }[];
-  enableIPv6: boolean;
-}
-
-/** The options `docker network inspect bridge` shows for dockerd's default bridge (with the settings' values). */
-export function defaultBridgeOptions(bridgeName: string, s: NetworkSettings = {}): Record<string, string> {
-  return {
-    'com.docker.network.bridge.default_bridge': 'true',
-    'com.docker.network.bridge.enable_icc': String(s.icc ?? true),
-    'com.docker.network.bridge.enable_ip_masquerade': String(s['ip-masq'] ?? true),
-    'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
-    'com.docker.network.bridge.name': bridgeName,
-    'com.docker.network.driver.mtu': String(s.mtu ?? 1500),
-  };
-}
-
-/** The default bridge as dockerd's initBridgeDriver makes it from bip, fixed-cidr(-v6), default-gateway(-v6). */
-export function defaultBridgeSpec(bridgeName: string, s: NetworkSettings): DefaultBridgeSpec {
-  const ipamConfig: DefaultBridgeSpec['ipamConfig'] = [];
-  const subnet4 = defaultBridgeSubnet4(s);
-  if (subnet4) {
-    ipamConfig.push({
-      subnet: subnet4,
-      ...(s['fixed-cidr'] ? { ipRange: s['fixed-cidr'] } : {}),
-      ...(s.bip ? { gateway: s.bip.slice(0, s.bip.indexOf('/')) } : {}),
-      ...(s['default-gateway'] ? { auxAddresses: { [DEFAULT_GATEWAY_V4_AUX]: s['default-gateway'] } } : {}),
-    });
-  }
-  if (s.ipv6 && s['fixed-cidr-v6']) {
-    ipamConfig.push({
-      subnet: s['fixed-cidr-v6'],
-      ...(s['default-gateway-v6']
-        ? { auxAddresses: { [DEFAULT_GATEWAY_V6_AUX]: s['default-gateway-v6'] } }
-        : {}),
-    });
-  }
-  return { options: defaultBridgeOptions(bridgeName, s), ipamConfig, enableIPv6: s.ipv6 === true };
-}
-
-/** The bridge driver's driver-wide configuration the settings ask for. */
-export function bridgeDriverSettings(s: NetworkSettings): {
-  enableIPForwarding: boolean;
-  enableFirewall: boolean;
-  userlandProxy: boolean;
-} {
-  return {
-    enableIPForwarding: s['ip-forward'] ?? true,
-    enableFirewall: s.iptables ?? true,
-    userlandProxy: s['userland-proxy'] ?? false,
-  };
-}
-
-/** Containers' resolv.conf defaults (used when a sandbox is made without DNS settings of its own). */
-export interface ContainerDns {
-  dns: string[];
-  dnsSearch: string[];
-  dnsOptions: string[];
-}
-
-export function containerDns(s: NetworkSettings): ContainerDns {
-  return {
-    dns: [...(s.dns ?? [])],
-    dnsSearch: [...(s['dns-search'] ?? [])],
-    dnsOptions: [...(s['dns-opts'] ?? [])],
-  };
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DaemonProcess, runDaemon, startDaemonProcess } from '../helpers/daemon-process.ts';
 import { call } from '../helpers/http.ts';
@@ -327,5 +327,73 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
     );
     const bridge = (await api('GET', '/networks/bridge')).json as { IPAM: { Config: { Subnet: string }[] } };
     assert.equal(bridge.IPAM.Config[0]?.Subnet, '10.124.0.0/24');
+  });
+});
+
+describe('dnet daemon --default-gateway, --ipv6 --fixed-cidr-v6', () => {
+  const sock = dir('gw.sock');
+  let d: DaemonProcess;
+  before(() => {
+    // The default bridge of the daemons above (another data directory) goes first.
+    execFileSync('ip', ['link', 'del', 'dnet0'], { stdio: 'ignore' });
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('containers on the default bridge route through default-gateway; IPv6 from fixed-cidr-v6', async () => {
+    d = await startDaemonProcess(root, [
+      '--run-dir',
+      dir('gw-run'),
+      '--data-dir',
+      dir('gw-data'),
+      '--plugin-socket',
+      '',
+      '-H',
+      `unix://${sock}`,
+      '--bip',
+      '10.125.0.1/24',
+      '--default-gateway',
+      '10.125.0.254',
+      '--ipv6',
+      '--fixed-cidr-v6',
+      'fd00:125::/64',
+    ]);
+    const bridge = (await call(sock, 'GET', '/networks/bridge')).json as {
+      EnableIPv6: boolean;
+      IPAM: { Config: { Subnet: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[] };
+    };
+    assert.equal(bridge.EnableIPv6, true);
+    assert.deepEqual(bridge.IPAM.Config[0]?.AuxiliaryAddresses, { DefaultGatewayIPv4: '10.125.0.254' });
+    assert.equal(bridge.IPAM.Config[1]?.Subnet, 'fd00:125::/64');
+    const [link] = ip('addr', 'show', 'dev', 'dnet0') as {
+      addr_info: { family: string; local: string; scope: string }[];
+    }[];
+    assert.ok(
+      link!.addr_info.some((a) => a.family === 'inet6' && a.local === 'fd00:125::1'),
+      JSON.stringify(link),
+    );
+    const r = await call(sock, 'POST', '/networks/bridge/connect', { Container: 'gw-c1' });
+    assert.equal(r.status, 200, r.text);
+    const sb = (await call(sock, 'GET', '/sandboxes/gw-c1')).json as {
+      SandboxKey: string;
+      Networks: { bridge: { IPAddress: string; Gateway: string; GlobalIPv6Address?: string } };
+    };
+    const routes = (family: string) =>
+      JSON.parse(
+        execFileSync('nsenter', [`--net=${sb.SandboxKey}`, 'ip', '-j', family, 'route', 'show', 'default'], {
+          encoding: 'utf8',
+        }),
+      ) as { gateway: string }[];
+    assert.deepEqual(
+      routes('-4').map((x) => x.gateway),
+      ['10.125.0.254'],
+    );
+    assert.deepEqual(
+      routes('-6').map((x) => x.gateway),
+      ['fd00:125::1'],
+    );
+    assert.equal(sb.Networks.bridge.Gateway, '10.125.0.254');
+    assert.notEqual(sb.Networks.bridge.IPAddress, '10.125.0.254', 'the gateway address is reserved');
   });
 });

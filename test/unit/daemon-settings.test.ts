@@ -7,14 +7,16 @@ import { parse, UsageError } from '../../src/cli/args.ts';
 import { configConflicts, DaemonConfigError, readDaemonConfig } from '../../src/cli/daemon-config.ts';
 import { settingOptions, settingsFromFlags, takeBoolFlags } from '../../src/cli/daemon-flags.ts';
 import {
-  bridgeDriverSettings,
   checkSettings,
-  containerDns,
-  defaultBridgeSpec,
   parsePoolFlag,
   SettingError,
   validateSettings,
 } from '../../src/daemon/network-settings.ts';
+import {
+  bridgeDriverSettings,
+  containerDns,
+  defaultBridgeSpec,
+} from '../../src/daemon/network-settings-apply.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parity-c-settings-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

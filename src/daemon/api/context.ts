@@ -2,7 +2,8 @@
 import { KeyedLock } from '../../core/lock.ts';
 import type { NetworkController } from '../../index.ts';
 import { errorFields, type Logger } from '../log.ts';
-import type { ContainerDns, NetworkSettings } from '../network-settings.ts';
+import type { NetworkSettings } from '../network-settings.ts';
+import type { ContainerDns } from '../network-settings-apply.ts';
 import type { DaemonRegistry } from '../registry.ts';
 
 /** The API versions served (src/version.ts: the CLI reads them without loading the daemon). */

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { DEFAULT_LOCAL_POOLS } from '../../../ipam/pools.ts';
-import { bridgeDriverSettings } from '../../network-settings.ts';
+import { bridgeDriverSettings } from '../../network-settings-apply.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from '../context.ts';
 import type { ApiReply, Router } from '../router.ts';
 
