@@ -3,11 +3,11 @@
  * network's options and IPAM configuration (as dockerd's initBridgeDriver makes them), the bridge
  * driver's driver-wide configuration, and containers' resolv.conf defaults.
  */
+import { DEFAULT_GATEWAY_V4_AUX, DEFAULT_GATEWAY_V6_AUX } from '../drivers/bridge/options.ts';
 import { defaultBridgeSubnet4, type NetworkSettings } from './network-settings.ts';
 
-/** Docker's label for the containers' gateway given apart from the bridge address (an IPAM aux address). */
-export const DEFAULT_GATEWAY_V4_AUX = 'DefaultGatewayIPv4';
-export const DEFAULT_GATEWAY_V6_AUX = 'DefaultGatewayIPv6';
+/** Docker's labels for the containers' gateway given apart from the bridge address (IPAM aux addresses). */
+export { DEFAULT_GATEWAY_V4_AUX, DEFAULT_GATEWAY_V6_AUX };
 
 /** What the default `bridge` network is created with, from the settings. */
 export interface DefaultBridgeSpec {
