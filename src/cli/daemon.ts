@@ -16,6 +16,7 @@ import {
 } from '../daemon/network-settings.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
+  CONFIG_KEYS,
   changedSettings,
   configConflicts,
   type DaemonConfig,
@@ -102,13 +103,12 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
     return 1;
   }
   const flagSettings = settingsFromFlags(p, boolTexts, DAEMON_USAGE);
-  const fromFlags: DaemonConfig = {
-    ...flagSettings,
-    ...(str(p, 'log-level') !== undefined ? { 'log-level': str(p, 'log-level') as never } : {}),
-    ...(str(p, 'data-dir') !== undefined ? { 'data-dir': str(p, 'data-dir') } : {}),
-    ...(str(p, 'run-dir') !== undefined ? { 'run-dir': str(p, 'run-dir') } : {}),
-    ...(strs(p, 'host').length > 0 ? { hosts: strs(p, 'host') } : {}),
-  };
+  // Every file key given as a flag too (the flag of `hosts` is --host), for dockerd's conflict check.
+  const fromFlags: DaemonConfig = { ...flagSettings };
+  for (const k of CONFIG_KEYS) {
+    const v = p.values[k === 'hosts' ? 'host' : k];
+    if (v !== undefined) Object.assign(fromFlags, { [k]: v });
+  }
   const conflict = configConflicts(fromFlags, config);
   if (conflict) {
     io.err(`dnet: unable to configure the daemon with file ${configFile}: ${conflict}\n`);
