@@ -272,6 +272,20 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
     const info = (await api('GET', '/info')).json as Info;
     assert.deepEqual(info.DnetNetworkSettings.dns, ['10.0.0.99']);
     assert.equal(info.DnetNetworkSettings.bip, '10.123.0.1/24', 'bip: only at the next start');
+    // A file that names a setting given as a flag (--userland-proxy=false): logged, nothing changed.
+    writeFileSync(config, JSON.stringify({ ...next, 'userland-proxy': true, dns: ['10.0.0.77'] }));
+    d.child.kill('SIGHUP');
+    await until('the failed reload', () =>
+      d.entries().some((e) => e.event === 'reload' && e.level === 'error'),
+    );
+    const failed = d.entries().find((e) => e.event === 'reload' && e.level === 'error')!;
+    assert.match(
+      failed.msg,
+      /specified both as a flag and in the configuration file: userland-proxy: \(from flag: false, from file: true\); nothing changed/,
+    );
+    const still = (await api('GET', '/info')).json as Info;
+    assert.deepEqual(still.DnetNetworkSettings.dns, ['10.0.0.99']);
+    writeFileSync(config, JSON.stringify(next));
   });
 
   test('restart with another bip: the default bridge (with containers) is kept, and said so', async () => {
