@@ -2,7 +2,7 @@
 import { world } from '../harness/world.ts';
 // (world first: the rest of this file only runs inside the throwaway network + mount namespace)
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -247,6 +247,25 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
     assert.equal(s.iptables, true);
     assert.equal(s['userland-proxy'], false);
     assert.deepEqual(s.dns, ['10.0.0.53']);
+  });
+
+  test("docker info shows dnet's default address pools (Docker's own field)", async (t) => {
+    const has = spawnSync('sh', ['-c', 'command -v docker']).status === 0;
+    if (!has) return t.skip('the docker CLI is not installed');
+    const home = dir('docker-home');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'docker',
+        ['info', '--format', '{{json .DefaultAddressPools}} {{.IPv4Forwarding}}'],
+        {
+          env: { ...process.env, DOCKER_HOST: `unix://${sock}`, HOME: home, DOCKER_CONFIG: home },
+          timeout: 30_000,
+        },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout.trim()),
+      ),
+    );
+    assert.equal(out, '[{"Base":"10.200.0.0/16","Size":24}] true');
   });
 
   test('SIGHUP: new DNS settings apply to new containers; a changed bip is reported as needing a restart', async () => {
