@@ -89,8 +89,8 @@ describe('dnet daemon: a key given both ways, a bad file', () => {
   });
 });
 
-describe('dnet daemon --iptables=false --ip-forward=false', () => {
-  test('no nftables table and no forwarding: dnet leaves both to the administrator', async () => {
+describe('dnet daemon --iptables=false --ip-forward=false --userland-proxy', () => {
+  test('no nftables table and no forwarding; published ports served by the proxy alone', async () => {
     execFileSync('sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
     const sock = dir('nofw.sock');
     // Both the firewall and forwarding off.
@@ -105,24 +105,35 @@ describe('dnet daemon --iptables=false --ip-forward=false', () => {
       `unix://${sock}`,
       '--iptables=false',
       '--ip-forward=false',
+      '--userland-proxy',
     ]);
+    let server: Server | undefined;
     try {
       const r = await call(sock, 'POST', '/networks/create', { Name: 'nofw-n', Options: {} });
       assert.equal(r.status, 201, r.text);
-      const c = await call(sock, 'POST', '/networks/nofw-n/connect', { Container: 'nofw-c' });
+      const c = await call(sock, 'POST', '/networks/nofw-n/connect', {
+        Container: 'nofw-c',
+        EndpointConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18080' }] } },
+      });
       assert.equal(c.status, 200, c.text);
+      const sb = (await call(sock, 'GET', '/sandboxes/nofw-c')).json as { SandboxKey: string };
+      server = await startServer(sb.SandboxKey, 'tcp', '0.0.0.0', 80);
+      // No DNAT rule exists: only the in-process proxy can answer on the host port.
+      assert.match(await request(undefined, 'tcp', '127.0.0.1', 18080), /^from /);
       assert.equal(nftJson('list', 'table', 'inet', 'dnet'), '', 'no inet dnet table');
       assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(), '0');
       const info = (await call(sock, 'GET', '/info')).json as Info;
       assert.equal(info.IPv4Forwarding, false);
       assert.equal(info.DnetNetworkSettings.iptables, false);
       assert.equal(info.DnetNetworkSettings['ip-forward'], false);
+      assert.equal(info.DnetNetworkSettings['userland-proxy'], true);
       assert.equal(
         (await call(sock, 'POST', '/networks/nofw-n/disconnect', { Container: 'nofw-c' })).status,
         200,
       );
       assert.equal((await call(sock, 'DELETE', '/networks/nofw-n')).status, 204);
     } finally {
+      server?.stop();
       assert.equal(await nofw.stop(), 0);
       // The default bridge stays after a stop (as containers' networks do): gone with this daemon's state.
       execFileSync('ip', ['link', 'del', 'dnet0']);
