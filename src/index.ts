@@ -5,6 +5,14 @@
 export { NetworkController } from './core/controller.ts';
 export { Endpoint } from './core/endpoint.ts';
 export { Network } from './core/network.ts';
+export type {
+  ControllerEvent,
+  ControllerListener,
+  ControllerOperation,
+  NetworkEvent,
+  NetworkRef,
+  OperationEvent,
+} from './core/observer.ts';
 export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
 export type { RestoreReport } from './core/restore.ts';
 export { Sandbox } from './core/sandbox.ts';

@@ -45,6 +45,9 @@ Options:
       --insecure-tcp      Serve tcp:// hosts without TLS: anyone reaching the port controls this
                           host's networking (logged as a warning)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
+      --metrics-addr string
+                          Serve Prometheus metrics at http://<addr>/metrics (e.g. 127.0.0.1:9323);
+                          plain HTTP: keep it on a local or trusted address (default: not served)
       --plugin-socket string
                           Serve Docker's network and IPAM plugin protocols (driver "dnet") on
                           this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
@@ -85,6 +88,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
       tlscert: { type: 'string' },
       tlskey: { type: 'string' },
       'config-file': { type: 'string' },
+      'metrics-addr': { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -159,6 +163,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
       settings,
+      ...(str(p, 'metrics-addr') !== undefined ? { metricsAddr: str(p, 'metrics-addr') } : {}),
       logger,
     });
   } catch (err) {

@@ -18,6 +18,7 @@ Commands:
   cni         Install the CNI plugin of type dnet
   completion  Print a shell completion script (bash, zsh)
   daemon      Run the daemon
+  events      Get real time events from the daemon
   info        Display system-wide information (the network settings in effect)
   network     Manage networks
   sandbox     Manage sandboxes
@@ -187,6 +188,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./daemon.ts')).daemonCommand(io, rest);
       // Each command's module is loaded when it runs: `dnet --help` and `dnet version` load
       // neither, and no client command loads the daemon (nor etcd3, lmdb, koffi or pino).
+      case 'events':
+        return await (await import('./events.ts')).eventsCommand(client, io, rest);
       case 'network':
         return await (await import('./network.ts')).networkCommand(client, io, rest);
       case 'sandbox':

@@ -26,6 +26,7 @@ import { allocatePools } from './addresses.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
+import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
@@ -47,6 +48,8 @@ export class NetworkController {
   /** @internal */ readonly persist: Persister;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
+  /** @internal Who listens to network events and operation outcomes (observe). */
+  readonly observers = new Observers();
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
@@ -103,7 +106,20 @@ export class NetworkController {
     await d.configure(options);
   }
 
-  async newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+  /**
+   * Adds a listener of network events (create, destroy, connect, disconnect) and of each
+   * operation's outcome and duration (see observer.ts); the function returned removes it.
+   */
+  observe(listener: ControllerListener): () => void {
+    return this.observers.add(listener);
+  }
+
+  newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+    const create = () => this.makeNetwork(type, name, options);
+    return this.observers.run('create', create, (n) => lifecycleEvent('create', n));
+  }
+
+  private async makeNetwork(type: string, name: string, options: NetworkCreateOptions): Promise<Network> {
     this.checkOpen();
     validateNetworkName(name);
     const opts = normaliseNetworkOptions(options);

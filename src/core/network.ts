@@ -16,6 +16,7 @@ import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
+import { containerEvent, lifecycleEvent } from './observer.ts';
 import { checkEndpointOptions, checkStringMap } from './options.ts';
 import { del, keys, type NetworkRecord, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
@@ -134,7 +135,14 @@ export class Network {
    * after a crash at any point, the next start finds either all of it or none of it. The
    * container's sandbox is made on its first join, as with Endpoint.join.
    */
-  async connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+  connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+    const connect = () => this.connectNow(containerId, options);
+    return this.controller.observers.run('connect', connect, (ep) =>
+      containerEvent('connect', this, containerId, ep.id),
+    );
+  }
+
+  private async connectNow(containerId: string, options: ConnectOptions): Promise<Endpoint> {
     validateContainerId(containerId);
     const name = options.endpointName ?? containerId;
     const epOptions = options.endpoint ?? {};
@@ -320,7 +328,12 @@ export class Network {
   }
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
-  async delete(): Promise<void> {
+  delete(): Promise<void> {
+    const destroy = () => lifecycleEvent('destroy', this);
+    return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
+  }
+
+  private async deleteNow(): Promise<void> {
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);

@@ -7,17 +7,25 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/index.ts';
 import { type ControllerConfig, NetworkController, type RestoreReport } from '../index.ts';
+import { observeNftTransactions } from '../os/nftables/index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
-import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
+import {
+  ApiServer,
+  checkListenOptions,
+  type RequestObservation,
+  type ServerTlsOptions,
+} from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import type { DaemonMetrics } from './metrics.ts';
 import { LIVE_SETTINGS, type NetworkSettings, validateSettings } from './network-settings.ts';
 import {
   bridgeDriverSettings,
@@ -85,6 +93,11 @@ export interface DaemonOptions {
    * the daemon's own group. Default `dnet` (the daemon's group when no such group exists).
    */
   group?: string;
+  /**
+   * Serve Prometheus metrics at `http://<addr>/metrics` (dockerd's `--metrics-addr`, e.g.
+   * `127.0.0.1:9323`): plain HTTP, so a local or trusted address. Absent: not served.
+   */
+  metricsAddr?: string;
 }
 
 export interface Daemon {
@@ -103,6 +116,8 @@ export interface Daemon {
    * `dns-opts`, for containers made from then on); returns the keys applied.
    */
   applyLiveSettings(next: NetworkSettings): string[];
+  /** The metrics address bound (`127.0.0.1:9323`), if served. */
+  readonly metricsAddr: string | undefined;
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
@@ -181,13 +196,46 @@ function logRestore(logger: Logger, report: RestoreReport | undefined): RestoreR
  * Logs what the bridge driver repairs after someone else changed its links or nftables tables
  * (the `heal` event); returns the subscriber, to unsubscribe at close.
  */
-function logHeals(logger: Logger): (m: unknown) => void {
+function logHeals(logger: Logger, metrics: DaemonMetrics | undefined): (m: unknown) => void {
   const onHeal = (m: unknown) => {
     const r = m as HealReport;
+    metrics?.observeHeal(r);
     logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
   };
   subscribe(HEAL_CHANNEL, onHeal);
   return onHeal;
+}
+
+/**
+ * Who listens to what: the heal reports are logged (and counted); the controller's events go to
+ * GET /events once `eventsOn()` (Docker logs none for its pre-defined networks) and, with the
+ * operations' outcomes, to the metrics; so do nftables transactions. `stop()` ends it all (and
+ * every event stream).
+ */
+function observe(
+  controller: NetworkController,
+  ctx: ApiContext,
+  logger: Logger,
+  metrics: DaemonMetrics | undefined,
+): { eventsOn(): void; stop(): void } {
+  const onHeal = logHeals(logger, metrics);
+  let eventsOn = false;
+  const unobserve = controller.observe((e) => {
+    if (eventsOn) ctx.events.fromController(e);
+    metrics?.observeController(e);
+  });
+  const unobserveNft = metrics ? observeNftTransactions((t) => metrics.observeNft(t)) : () => {};
+  return {
+    eventsOn: () => {
+      eventsOn = true;
+    },
+    stop() {
+      ctx.events.close();
+      unobserve();
+      unobserveNft();
+      unsubscribe(HEAL_CHANNEL, onHeal);
+    },
+  };
 }
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
@@ -199,10 +247,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const socketGroup = resolveSocketGroup(options.group);
   checkListenOptions(hosts, options);
   validateSettings(options.settings ?? {});
+  // prom-client is loaded only when metrics are asked for; a bad address fails the start here.
+  const metricsModule = options.metricsAddr !== undefined ? await import('./metrics.ts') : undefined;
+  if (options.metricsAddr !== undefined) metricsModule?.parseMetricsAddr(options.metricsAddr);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const settings: NetworkSettings = { ...(options.settings ?? {}) };
   const pools = settings['default-address-pools'];
+  const opened = performance.now();
   const { store, controller } = await openState(runDir, dataDir, {
     ...options.controllerConfig,
     ...(pools ? { defaultAddressPools: pools } : {}),
@@ -211,6 +263,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
     },
   });
+  const restoreSeconds = (performance.now() - opened) / 1000;
   const logger =
     options.logger ??
     createLogger({
@@ -218,7 +271,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
   const restore = logRestore(logger, controller.lastRestore);
-  const onHeal = logHeals(logger);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
   const registry = new DaemonRegistry(controller);
   const ctx = new ApiContext(
@@ -228,18 +280,24 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     logger,
   );
   ctx.containerDns = containerDns(settings);
+  // Events (GET /events) and metrics listen to the controller; nftables timings go to the metrics.
+  const metrics = metricsModule ? new metricsModule.DaemonMetrics(controller, ctx.events) : undefined;
+  metrics?.observeRestore(restore, restoreSeconds);
+  const observing = observe(controller, ctx, logger, metrics);
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.insecureTcp ? { insecureTcp: true } : {}),
     socketGid: socketGroup.gid,
     logger,
+    ...(metrics ? { onRequest: (r: RequestObservation) => metrics.observeRequest(r) } : {}),
   });
   if (socketGroup.warning) logger.warn({ event: 'warning', group: options.group }, socketGroup.warning);
   // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
     : undefined;
+  let metricsAddr: string | undefined;
   try {
     const bridgeName = options.bridgeName ?? DEFAULT_BRIDGE_NAME;
     const kept = await ensurePredefinedNetworks(controller, {
@@ -248,6 +306,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       spec: defaultBridgeSpec(bridgeName, settings),
     });
     if (kept) logger.warn({ event: 'warning' }, kept);
+    observing.eventsOn();
     // Attachments whose namespace was gone at restore (or half made by a crash): released now.
     for (const r of await reapDetachedAttachments(ctx))
       logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
@@ -257,12 +316,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       await plugin.listen(options.pluginSocket);
     }
     for (const h of hosts) await server.listen(h);
+    if (metrics && options.metricsAddr !== undefined) metricsAddr = await metrics.listen(options.metricsAddr);
   } catch (err) {
     // The start failed with `err`, which is what the caller gets; closing what was opened on the
     // way out is best effort (the process is about to report the failure and exit).
+    observing.stop();
+    await metrics?.close().catch(() => {});
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
-    unsubscribe(HEAL_CHANNEL, onHeal);
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
@@ -274,6 +335,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       version: DNET_VERSION,
       hosts: served,
       pluginSocket: plugin?.address,
+      ...(metricsAddr ? { metricsAddr } : {}),
       runDir,
       dataDir,
       restore,
@@ -299,14 +361,18 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ctx.containerDns = containerDns(settings);
       return applied;
     },
+    metricsAddr,
     close() {
       closing ??= (async () => {
         const started = Date.now();
         try {
+          // Event streams end first: an open one would hold the server's close.
+          ctx.events.close();
+          await metrics?.close();
           await plugin?.close();
           await server.close();
         } finally {
-          unsubscribe(HEAL_CHANNEL, onHeal);
+          observing.stop();
           await controller.close();
           await store.close();
         }

@@ -18,6 +18,7 @@ const src = join(root, 'src');
 const RANK: Record<string, number> = {
   'version.ts': 0,
   'dotted-version.ts': 0,
+  'timestamp.ts': 0,
   errors: 0,
   ip: 0,
   'driver-api': 1,

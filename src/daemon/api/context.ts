@@ -1,6 +1,7 @@
 /** What the route handlers share: the controller, the daemon's registry, and the daemon's facts. */
 import { KeyedLock } from '../../core/lock.ts';
 import type { NetworkController } from '../../index.ts';
+import { EventLog } from '../events.ts';
 import { errorFields, type Logger } from '../log.ts';
 import type { NetworkSettings } from '../network-settings.ts';
 import type { ContainerDns } from '../network-settings-apply.ts';
@@ -23,6 +24,8 @@ export class ApiContext {
   readonly locks = new KeyedLock();
   /** Containers' resolv.conf defaults (the daemon's `dns`, `dns-search`, `dns-opts`; SIGHUP changes them). */
   containerDns: ContainerDns = { dns: [], dnsSearch: [], dnsOptions: [] };
+  /** Docker's events (`GET /events`): the daemon logs the controller's network events here. */
+  readonly events = new EventLog();
 
   constructor(
     readonly controller: NetworkController,

@@ -279,5 +279,7 @@ async function pruneNetworks(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
       ctx.warn(`prune: network ${n.name} not removed: ${String(err)}`, err);
     }
   }
+  // dockerd logs one prune event, whatever was removed (each removal is a `destroy` event).
+  ctx.events.log('prune', '', { reclaimed: '0' });
   return { status: 200, body: { NetworksDeleted: deleted } };
 }
