@@ -25,9 +25,11 @@ export interface DaemonConfig extends NetworkSettings {
   'data-dir'?: string;
   'run-dir'?: string;
   hosts?: string[];
+  /** dockerd's `metrics-addr` (`--metrics-addr`): Prometheus metrics at http://ADDR/metrics. */
+  'metrics-addr'?: string;
 }
 
-export const CONFIG_KEYS = ['log-level', 'data-dir', 'run-dir', 'hosts'] as const;
+export const CONFIG_KEYS = ['log-level', 'data-dir', 'run-dir', 'hosts', 'metrics-addr'] as const;
 /** Every key the file may have. */
 export const ALL_CONFIG_KEYS: readonly (keyof DaemonConfig)[] = [...CONFIG_KEYS, ...SETTING_KEYS];
 
@@ -79,6 +81,15 @@ export function readDaemonConfig(file: string, named: boolean): DaemonConfig | u
           throw new DaemonConfigError(file, `"${k}" must be an absolute path`);
         }
         out[k] = v;
+        break;
+      case 'metrics-addr':
+        if (typeof v !== 'string' || v === '') {
+          throw new DaemonConfigError(
+            file,
+            '"metrics-addr" must be an address and port, e.g. "127.0.0.1:9323"',
+          );
+        }
+        out['metrics-addr'] = v;
         break;
       case 'hosts':
         if (!Array.isArray(v) || v.some((h) => typeof h !== 'string')) {

@@ -34,7 +34,7 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
-      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts and
+      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts, metrics-addr and
                           the network settings below (default "${DEFAULT_CONFIG_FILE}" if it
                           exists); SIGHUP re-reads it and applies log-level, dns, dns-search, dns-opts
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
@@ -119,6 +119,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
     return 1;
   }
   const settings = mergeSettings(flagSettings, config);
+  const metricsAddr = str(p, 'metrics-addr') ?? config['metrics-addr'];
   try {
     checkSettings(settings);
   } catch (err) {
@@ -163,7 +164,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
       settings,
-      ...(str(p, 'metrics-addr') !== undefined ? { metricsAddr: str(p, 'metrics-addr') } : {}),
+      ...(metricsAddr !== undefined ? { metricsAddr } : {}),
       logger,
     });
   } catch (err) {
