@@ -34,9 +34,10 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
-      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts, metrics-addr and
-                          the network settings below (default "${DEFAULT_CONFIG_FILE}" if it
-                          exists); SIGHUP re-reads it and applies log-level, dns, dns-search, dns-opts
+      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts,
+                          metrics-addr and the network settings below (default
+                          "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads it and
+                          applies log-level, dns, dns-search, dns-opts
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
   -G, --group string      Group of the unix sockets (mode 0660): a name or a group ID; "" for the
                           daemon's own (default "${DEFAULT_SOCKET_GROUP}"; the daemon's own if it does not exist)
