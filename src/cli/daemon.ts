@@ -13,8 +13,9 @@ import {
   type NetworkSettings,
   SETTING_KEYS,
   SettingError,
+  type SettingSpec,
 } from '../daemon/network-settings.ts';
-import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
+import { flag, type Parsed, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
   CONFIG_KEYS,
   changedSettings,
@@ -95,39 +96,10 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
   );
   if (flag(p, 'help')) return help(io, DAEMON_USAGE);
   positionals(p, 0, DAEMON_USAGE, 'daemon');
-  // The configuration file: settings not given as flags (a setting given both ways is refused).
-  // The default file is optional (absent: no settings), at start and at each SIGHUP.
-  const named = str(p, 'config-file');
-  const configFile = named ?? DEFAULT_CONFIG_FILE;
-  let config: DaemonConfig;
-  try {
-    config = readDaemonConfig(configFile, named !== undefined) ?? {};
-  } catch (err) {
-    if (!(err instanceof DaemonConfigError)) throw err;
-    io.err(`dnet: ${err.message}\n`);
-    return 1;
-  }
-  const flagSettings = settingsFromFlags(p, boolTexts, DAEMON_USAGE);
-  // Every file key given as a flag too (the flag of `hosts` is --host), for dockerd's conflict check.
-  const fromFlags: DaemonConfig = { ...flagSettings };
-  for (const k of CONFIG_KEYS) {
-    const v = p.values[k === 'hosts' ? 'host' : k];
-    if (v !== undefined) Object.assign(fromFlags, { [k]: v });
-  }
-  const conflict = configConflicts(fromFlags, config);
-  if (conflict) {
-    io.err(`dnet: unable to configure the daemon with file ${configFile}: ${conflict}\n`);
-    return 1;
-  }
-  const settings = mergeSettings(flagSettings, config);
+  const read = readConfiguration(io, p, boolTexts);
+  if (typeof read === 'number') return read;
+  const { configFile, named, config, flagSettings, settings } = read;
   const metricsAddr = str(p, 'metrics-addr') ?? config['metrics-addr'];
-  try {
-    checkSettings(settings);
-  } catch (err) {
-    if (!(err instanceof SettingError)) throw err;
-    io.err(`dnet: ${err.message}\n`);
-    return 1;
-  }
   const runDir = str(p, 'run-dir') ?? config['run-dir'];
   const dataDir = str(p, 'data-dir') ?? config['data-dir'];
   const levelFlag = str(p, 'log-level');
@@ -186,6 +158,57 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
   // Whatever handle might still hold the event loop must not keep a stopped daemon alive.
   setTimeout(() => process.exit(code), 2000).unref();
   return code;
+}
+
+/**
+ * The configuration file and the flags: settings not given as flags come from the file (a key
+ * given both ways is refused, as dockerd does); the default file is optional. An exit status when
+ * they cannot be used (the reason printed).
+ */
+function readConfiguration(
+  io: Io,
+  p: Parsed,
+  boolTexts: Map<SettingSpec, string[]>,
+):
+  | number
+  | {
+      configFile: string;
+      named: string | undefined;
+      config: DaemonConfig;
+      flagSettings: NetworkSettings;
+      settings: NetworkSettings;
+    } {
+  const named = str(p, 'config-file');
+  const configFile = named ?? DEFAULT_CONFIG_FILE;
+  let config: DaemonConfig;
+  try {
+    config = readDaemonConfig(configFile, named !== undefined) ?? {};
+  } catch (err) {
+    if (!(err instanceof DaemonConfigError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  const flagSettings = settingsFromFlags(p, boolTexts, DAEMON_USAGE);
+  // Every file key given as a flag too (the flag of `hosts` is --host), for dockerd's conflict check.
+  const fromFlags: DaemonConfig = { ...flagSettings };
+  for (const k of CONFIG_KEYS) {
+    const v = p.values[k === 'hosts' ? 'host' : k];
+    if (v !== undefined) Object.assign(fromFlags, { [k]: v });
+  }
+  const conflict = configConflicts(fromFlags, config);
+  if (conflict) {
+    io.err(`dnet: unable to configure the daemon with file ${configFile}: ${conflict}\n`);
+    return 1;
+  }
+  const settings = mergeSettings(flagSettings, config);
+  try {
+    checkSettings(settings);
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  return { configFile, named, config, flagSettings, settings };
 }
 
 /** The network settings from the flags and the file (a key is in one of them at most). */
