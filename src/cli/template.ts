@@ -29,7 +29,7 @@ interface Pipe {
   cmds: Arg[][];
 }
 type Arg =
-  | { a: 'field'; base: 'dot' | { var: string } | Arg; path: string[] }
+  | { a: 'field'; base: 'dot' | { a: 'var'; name: string } | Arg; path: string[] }
   | { a: 'fn'; name: string }
   | { a: 'lit'; v: unknown }
   | { a: 'pipe'; pipe: Pipe };
@@ -152,7 +152,7 @@ function parseArg(toks: Token[], i: number): { arg: Arg; next: number } {
       arg = { a: 'field', base: 'dot', path: t.path };
       break;
     case 'var':
-      arg = { a: 'field', base: { var: t.v }, path: t.path };
+      arg = { a: 'field', base: { a: 'var', name: t.v }, path: t.path };
       break;
     case 'str':
       arg = { a: 'lit', v: t.v };
@@ -327,12 +327,8 @@ class Exec {
       case 'fn':
         return FUNCS[a.name]!();
       case 'field': {
-        let v =
-          a.base === 'dot'
-            ? dot
-            : 'var' in (a.base as object)
-              ? this.lookupVar((a.base as { var: string }).var)
-              : this.arg(a.base as Arg, dot);
+        const b = a.base;
+        let v = b === 'dot' ? dot : b.a === 'var' ? this.lookupVar(b.name) : this.arg(b, dot);
         for (const name of a.path) v = field(v, name);
         return v;
       }
