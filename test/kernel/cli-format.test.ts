@@ -85,7 +85,7 @@ test('the session in docs/cli-format.md runs as shown', async () => {
   }
 });
 
-test('a template that does not parse: exit 2 with the reason; one that fails on an object: exit 1', async () => {
+test('a template that does not parse: exit 2 with the reason; one that fails on an object: exit 1; dnet info', async () => {
   const bad = await dnet(['network', 'ls', '--format', '{{.Name | nosuch}}']);
   assert.equal(bad.code, 2);
   assert.match(
@@ -98,6 +98,19 @@ test('a template that does not parse: exit 2 with the reason; one that fails on 
   const fails = await dnet(['network', 'inspect', 'bridge', '--format', '{{index .IPAM.Config 7}}']);
   assert.equal(fails.code, 1);
   assert.match(fails.err, /^dnet: template: error calling index: index out of range: 7/);
+  const info = await dnet(['info']);
+  assert.equal(info.code, 0, info.err);
+  assert.match(info.out, /^Server:\n Server Version: /);
+  assert.match(info.out, /\n Default Address Pools:\n {3}Base: \S+, Size: \d+\n/);
+  assert.match(
+    info.out,
+    /\n Network Settings:\n {3}bip: \S+\/\d+\n[\s\S]*\n {3}mtu: 1500\n[\s\S]*\n {3}iptables: true\n/,
+  );
+  const infoJson = await dnet(['info', '--format', 'json']);
+  assert.equal(
+    (JSON.parse(infoJson.out) as { DnetNetworkSettings: { icc: boolean } }).DnetNetworkSettings.icc,
+    true,
+  );
   const version = await dnet(['version', '--format', '{{.Client.Version}} {{.Server.ApiVersion}}']);
   assert.equal(version.code, 0, version.err);
   assert.match(version.out, /^\S+ 1\.\d+\n$/);
