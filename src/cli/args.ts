@@ -102,15 +102,6 @@ export function keyValues(list: string[], option: string, usage: string): Record
   return out;
 }
 
-/** `--format`: `table` (the default for lists) or `json`. */
-export function format(p: Parsed, usage: string, dflt: 'table' | 'json'): 'table' | 'json' {
-  const f = str(p, 'format') ?? dflt;
-  if (f !== 'table' && f !== 'json') {
-    throw new UsageError(`unsupported --format ${JSON.stringify(f)}: use table or json`, usage);
-  }
-  return f;
-}
-
 export interface DockerPortBinding {
   HostIp: string;
   HostPort: string;

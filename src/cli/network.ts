@@ -3,7 +3,6 @@ import type { DockerNetwork } from '../daemon/api/convert.ts';
 import {
   type DockerPortBinding,
   flag,
-  format,
   keyValues,
   type Parsed,
   parse,
@@ -15,11 +14,12 @@ import {
   UsageError,
 } from './args.ts';
 import { type Client, DaemonError } from './client.ts';
+import { parseFormat, renderInspect, renderList } from './format.ts';
+import { type Io, naturalCompare } from './output.ts';
 import { reportError } from './report.ts';
+import { networkView } from './views.ts';
 
 export { reportError };
-
-import { type Io, json, naturalCompare, table } from './output.ts';
 
 export const NETWORK_USAGE = `Usage: dnet network COMMAND
 
@@ -65,7 +65,9 @@ List networks
 
 Options:
   -f, --filter k=v      Provide filter values (e.g. "driver=bridge"; keys: dangling, driver, id, label, name, scope, type)
-      --format string   table (default) or json
+      --format string   table (default), json, a Go template ('{{.Name}}', '{{json .}}'), or
+                        'table TEMPLATE' ('table {{.ID}}\\t{{.Name}}'); fields: .ID .Name .Driver
+                        .Scope .IPv4 .IPv6 .Internal .Labels .Label "k" .CreatedAt (docs/cli-format.md)
       --no-trunc        Do not truncate the output
   -q, --quiet           Only display network IDs
 `;
@@ -75,7 +77,8 @@ const INSPECT_USAGE = `Usage: dnet network inspect [OPTIONS] NETWORK [NETWORK...
 Display detailed information on one or more networks (JSON)
 
 Options:
-      --format string   json (the default)
+  -f, --format string   json (the default), or a Go template applied to each network
+                        ('{{.Name}} {{.IPAM.Config}}', '{{json .Options}}'; docs/cli-format.md)
 `;
 
 const RM_USAGE = `Usage: dnet network rm [OPTIONS] NETWORK [NETWORK...]
@@ -235,21 +238,14 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
   );
   if (flag(p, 'help')) return help(io, LS_USAGE);
   positionals(p, 0, LS_USAGE, 'network ls');
-  const fmt = format(p, LS_USAGE, 'table');
+  const fmt = parseFormat(str(p, 'format'), 'table', LS_USAGE);
   const filters = filtersJson(strs(p, 'filter'), LS_USAGE);
   try {
     const list = await client.get<DockerNetwork[]>('/networks', { filters });
     list.sort((a, b) => naturalCompare(a.Name, b.Name));
-    const id = (n: DockerNetwork) => (flag(p, 'no-trunc') ? n.Id : n.Id.slice(0, 12));
-    if (flag(p, 'quiet')) io.out(list.map((n) => `${id(n)}\n`).join(''));
-    else if (fmt === 'json') io.out(json(list));
-    else
-      io.out(
-        table(
-          ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
-          list.map((n) => [id(n), n.Name, n.Driver, n.Scope]),
-        ),
-      );
+    const view = networkView(flag(p, 'no-trunc'));
+    if (flag(p, 'quiet')) io.out(list.map((n) => `${view.cells(n)[0]}\n`).join(''));
+    else io.out(renderList(list, list, fmt, view));
     return 0;
   } catch (err) {
     return reportError(io, err);
@@ -268,10 +264,10 @@ export async function inspectEach(
   command: string,
   path: string,
 ): Promise<number> {
-  const p = parse(args, { format: { type: 'string' } }, usage);
+  const p = parse(args, { format: { type: 'string', short: 'f' } }, usage);
   if (flag(p, 'help')) return help(io, usage);
   const refs = positionals(p, 1, usage, command, true);
-  format(p, usage, 'json');
+  const fmt = parseFormat(str(p, 'format'), 'json', usage);
   const found: unknown[] = [];
   let status = 0;
   for (const r of refs) {
@@ -281,7 +277,11 @@ export async function inspectEach(
       status = reportError(io, err);
     }
   }
-  io.out(json(found));
+  try {
+    io.out(renderInspect(found, fmt));
+  } catch (err) {
+    return reportError(io, err);
+  }
   return status;
 }
 

@@ -5,6 +5,7 @@
  */
 import { DaemonError } from './client.ts';
 import type { Io } from './output.ts';
+import { TemplateError } from './template.ts';
 
 /**
  * What to do next, for daemon answers that carry dockerd's bare text (the daemon speaks Docker's
@@ -37,8 +38,15 @@ export function cliHint(err: DaemonError): string {
   return '';
 }
 
-/** Prints a daemon error as docker does (with dnet's hint, if any, after it); returns the exit status. */
+/**
+ * Prints a daemon error as docker does (with dnet's hint, if any, after it), or a --format template
+ * that failed; returns the exit status.
+ */
 export function reportError(io: Io, err: unknown): number {
+  if (err instanceof TemplateError) {
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
   if (!(err instanceof DaemonError)) throw err;
   const hint = cliHint(err);
   io.err(`Error response from daemon: ${err.message}${hint ? `: ${hint}` : ''}\n`);

@@ -70,6 +70,9 @@ export class NetworkController {
    */
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
     const c = new NetworkController(config);
+    for (const [type, options] of Object.entries(config.driverOptions ?? {})) {
+      await c.configureNetworkDriver(type, options);
+    }
     if (c.persist.enabled) await restoreController(c);
     return c;
   }

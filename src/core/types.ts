@@ -34,6 +34,11 @@ export interface ControllerConfig {
    */
   hostId?: string;
   /**
+   * Driver-wide options by driver type (`{ bridge: { enableFirewall: false } }`), applied as
+   * configureNetworkDriver does, before the store is restored (so restored networks get them).
+   */
+  driverOptions?: Record<string, Record<string, unknown>>;
+  /**
    * Where Docker plugins (remote network and IPAM drivers) are discovered. Absent lists: Docker's,
    * sockets in `/run/docker/plugins`, spec files in `/etc/docker/plugins`, `/usr/lib/docker/plugins`.
    */

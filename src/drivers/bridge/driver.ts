@@ -282,13 +282,16 @@ export class BridgeDriver implements NetworkDriver {
       throw err;
     }
     e.joined = true;
-    const gw4 = n.gateways.find((g) => familyOf(g) === 4);
-    const gw6 = n.gateways.find((g) => familyOf(g) === 6);
+    // The bridge's addresses, or the gateways dockerd's --default-gateway(-v6) named.
+    const bridge4 = n.gateways.find((g) => familyOf(g) === 4);
+    const bridge6 = n.gateways.find((g) => familyOf(g) === 6);
+    const gw4 = n.defaultGateway4 ?? (bridge4 ? plain(bridge4) : undefined);
+    const gw6 = n.defaultGateway6 ?? (bridge6 ? plain(bridge6) : undefined);
     return {
       interfaceName: { srcName: peer, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
       // Internal networks have no way out: no default route (as Docker).
-      ...(gw4 && !n.cfg.internal ? { gateway: plain(gw4) } : {}),
-      ...(gw6 && !n.cfg.internal ? { gatewayIPv6: plain(gw6) } : {}),
+      ...(gw4 && !n.cfg.internal ? { gateway: gw4 } : {}),
+      ...(gw6 && !n.cfg.internal ? { gatewayIPv6: gw6 } : {}),
       staticRoutes: [],
       disableGatewayService: n.cfg.internal,
     };

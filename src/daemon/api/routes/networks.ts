@@ -226,7 +226,7 @@ async function connectContainer(ctx: ApiContext, req: ApiRequest): Promise<ApiRe
           exposedPorts: r.exposedPorts,
           portBindings: r.portBindings,
         },
-        join: sb ? {} : { hostname: rec.id.slice(0, 12), containerName: rec.name },
+        join: sb ? {} : { hostname: rec.id.slice(0, 12), containerName: rec.name, ...ctx.dnsFor({}) },
       });
     });
   } finally {

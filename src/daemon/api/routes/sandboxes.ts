@@ -66,9 +66,7 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
           containerName: rec.name,
           hostname: r.hostname ?? id.slice(0, 12),
           ...(r.domainname ? { domainname: r.domainname } : {}),
-          ...(r.dns ? { dns: r.dns } : {}),
-          ...(r.dnsSearch ? { dnsSearch: r.dnsSearch } : {}),
-          ...(r.dnsOptions ? { dnsOptions: r.dnsOptions } : {}),
+          ...ctx.dnsFor(r),
           extraHosts,
           useHostNamespace: r.useHostNetwork,
         });
