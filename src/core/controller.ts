@@ -24,6 +24,7 @@ import {
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { allocatePools } from './addresses.ts';
+import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
@@ -89,6 +90,9 @@ export class NetworkController {
    */
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
     const c = new NetworkController(config);
+    for (const [type, options] of Object.entries(config.driverOptions ?? {})) {
+      await c.configureNetworkDriver(type, options);
+    }
     if (c.persist.enabled) await restoreController(c);
     return c;
   }
@@ -139,33 +143,51 @@ export class NetworkController {
   private async makeNetwork(type: string, name: string, options: NetworkCreateOptions): Promise<Network> {
     this.checkOpen();
     validateNetworkName(name);
-    const opts = normaliseNetworkOptions(options);
-    const driver = await this.drivers.networkDriver(type);
-    return this.locks.run(`netname:${name}`, async () => {
-      if (this.networkByName(name)) throw new NetworkNameError(name);
-      const id = newId();
-      const rb = new Rollback();
-      try {
-        let ipamDriver: IpamDriver | undefined;
-        let pools: PoolInfo[] = [];
-        if (!driver.skipsIpam) {
-          ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
-          pools = await allocatePools(ipamDriver, opts, rb);
+    let opts = normaliseNetworkOptions(options);
+    checkConfigNetworkOptions(opts);
+    // A configuration-only network has no driver state: the null driver's, as in Docker.
+    const networkType = opts.configOnly ? CONFIG_ONLY_TYPE : type;
+    const driver = await this.drivers.networkDriver(networkType);
+    // Created from a configuration network: that network's lock is held too, so it cannot be
+    // removed while this one is made from it (its delete checks for users under the same lock).
+    const from = opts.configFrom;
+    const underFromLock = <T>(fn: () => Promise<T>): Promise<T> =>
+      from === undefined || from === name ? fn() : this.locks.run(`netname:${from}`, fn);
+    return this.locks.run(`netname:${name}`, () =>
+      underFromLock(async () => {
+        if (this.networkByName(name)) throw new NetworkNameError(name);
+        if (opts.configFrom !== undefined) {
+          opts = applyConfigFrom(
+            { ...opts, configFrom: opts.configFrom },
+            this.networkByName(opts.configFrom),
+          );
         }
-        const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
-        // Intent first: a crash from here on is rolled back at the next start.
-        await this.persist.commit([put(keys.network(id), n.record('creating'))]);
-        rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
-        const res = await driver.createNetwork(n.createRequest());
-        if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
-        rb.undoKernel(() => driver.deleteNetwork(id));
-        await this.persist.commit([put(keys.network(id), n.record('ready'))]);
-        this.byId.set(id, n);
-        return n;
-      } catch (err) {
-        return rb.fail(err);
-      }
-    });
+        const id = newId();
+        const rb = new Rollback();
+        try {
+          let ipamDriver: IpamDriver | undefined;
+          let pools: PoolInfo[] = [];
+          if (!driver.skipsIpam) {
+            ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
+            pools = await allocatePools(ipamDriver, opts, rb, {
+              skipGateway: driver.skipsGatewayAllocation === true,
+            });
+          }
+          const n = new Network(this, driver, ipamDriver, id, name, networkType, opts, pools);
+          // Intent first: a crash from here on is rolled back at the next start.
+          await this.persist.commit([put(keys.network(id), n.record('creating'))]);
+          rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
+          const res = await driver.createNetwork(n.createRequest());
+          if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
+          rb.undoKernel(() => driver.deleteNetwork(id));
+          await this.persist.commit([put(keys.network(id), n.record('ready'))]);
+          this.byId.set(id, n);
+          return n;
+        } catch (err) {
+          return rb.fail(err);
+        }
+      }),
+    );
   }
 
   networks(): Network[] {

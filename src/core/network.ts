@@ -11,9 +11,11 @@ import {
   InvalidOptionError,
   UnknownNetworkError,
 } from '../errors/cnm.ts';
+import { ConfigNetworkInUseError, ConfigOnlyNetworkError } from '../errors/config-only.ts';
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
+import { nowRfc3339Nano, parseRfc3339Nano } from '../timestamp.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
 import { containerEvent, lifecycleEvent } from './observer.ts';
@@ -30,7 +32,13 @@ export class Network {
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
   private readonly reserved = new Set<string>();
   private deleted = false;
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
   driverData: Record<string, string> = {};
 
@@ -45,6 +53,11 @@ export class Network {
     /** @internal */ readonly opts: NormalisedNetworkOptions,
     readonly pools: readonly PoolInfo[],
   ) {}
+
+  /** False for an IPv6-only network. */
+  get enableIPv4(): boolean {
+    return this.opts.enableIPv4 !== false;
+  }
 
   get enableIPv6(): boolean {
     return this.opts.enableIPv6;
@@ -65,6 +78,16 @@ export class Network {
 
   get attachable(): boolean {
     return this.opts.attachable === true;
+  }
+
+  /** A configuration-only network: settings for other networks, never endpoints (Docker's `--config-only`). */
+  get configOnly(): boolean {
+    return this.opts.configOnly === true;
+  }
+
+  /** The configuration-only network this one was created from, by name; '' when none. */
+  get configFrom(): string {
+    return this.opts.configFrom ?? '';
   }
 
   get labels(): Record<string, string> {
@@ -89,7 +112,7 @@ export class Network {
       id: this.id,
       name: this.name,
       type: this.type,
-      created: this.created.toISOString(),
+      created: this.createdAt,
       state,
       opts: this.opts,
       pools: [...this.pools],
@@ -211,6 +234,7 @@ export class Network {
     return this.controller.locks.run(`net:${this.id}`, async () => {
       this.controller.checkOpen();
       if (this.deleted) throw new UnknownNetworkError(this.name);
+      if (this.configOnly) throw new ConfigOnlyNetworkError(this.name);
       if (this.endpointByName(name) || this.reserved.has(name))
         throw new EndpointExistsError(name, this.name);
       this.reserved.add(name);
@@ -342,7 +366,8 @@ export class Network {
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
   delete(): Promise<void> {
-    const destroy = () => lifecycleEvent('destroy', this);
+    // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
+    const destroy = () => (this.configOnly ? undefined : lifecycleEvent('destroy', this));
     return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
   }
 
@@ -350,6 +375,14 @@ export class Network {
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);
+        if (this.configOnly) {
+          const users = this.controller.networks().filter((n) => n.configFrom === this.name);
+          if (users.length > 0)
+            throw new ConfigNetworkInUseError(
+              this.name,
+              users.map((n) => n.name),
+            );
+        }
         if (this.eps.size > 0 || this.reserved.size > 0) {
           throw new ActiveEndpointsError(this.name, [
             ...this.endpoints().map((e) => e.name),

@@ -27,9 +27,17 @@ import {
   requestIdFor,
 } from '../log.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
-import { ApiVersionError, BadRequestError, PageNotFoundError } from './errors.ts';
+import { dockerErrorResponse, isNativePath } from './docker-errors.ts';
+import {
+  ApiVersionError,
+  BadRequestError,
+  isDockerApiPath,
+  NotServedError,
+  PageNotFoundError,
+} from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { cniRoutes } from './routes/cni.ts';
 import { eventRoutes } from './routes/events.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
@@ -130,6 +138,7 @@ export function buildRouter(ctx: ApiContext): Router {
   networkRoutes(router, ctx);
   sandboxRoutes(router, ctx);
   attachmentRoutes(router, ctx);
+  cniRoutes(router, ctx);
   eventRoutes(router, ctx);
   return router;
 }
@@ -215,9 +224,10 @@ export class ApiServer {
     // operation ran): logged as such, not as a failure of the daemon.
     let clientClosed = false;
     let pattern = 'unmatched';
+    let path = '';
     try {
       const url = requestUrl(req.url);
-      let path = url.pathname;
+      path = url.pathname;
       let version = API_VERSION;
       const vm = VERSION_RE.exec(path);
       if (vm) {
@@ -226,7 +236,7 @@ export class ApiServer {
       }
       const method = req.method ?? 'GET';
       const route = this.router.match(method, path);
-      if (!route) throw new PageNotFoundError();
+      if (!route) throw isDockerApiPath(path) ? new NotServedError(method, path) : new PageNotFoundError();
       pattern = route.pattern;
       if (compareVersions(version, MIN_API_VERSION) < 0 || compareVersions(version, API_VERSION) > 0) {
         throw new ApiVersionError(version, MIN_API_VERSION, API_VERSION);
@@ -247,7 +257,8 @@ export class ApiServer {
       reply = await route.handler(apiReq);
     } catch (err) {
       failure = err;
-      reply = errorResponse(err);
+      // Docker's routes answer with dockerd's status and text (./docker-errors.ts), dnet's own with dnet's.
+      reply = isNativePath(path) ? errorResponse(err) : dockerErrorResponse(err);
       // A body cut short by the client: Node's request stream fails with "aborted" (ECONNRESET).
       if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') clientClosed = true;
     }
