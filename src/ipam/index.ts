@@ -38,4 +38,5 @@ export {
   pickSubnet,
   splitPool,
 } from './pools.ts';
+export { GLOBAL_IPAM, GlobalIpam } from './global.ts';
 export { IPAM_DRIVER_SUBSYSTEM, RemoteIpam } from './remote.ts';
