@@ -1,4 +1,5 @@
 /** `dnet daemon`: runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. */
+import type { ClusterFlags } from '../daemon/cluster.ts';
 import type { Daemon } from '../daemon/daemon.ts';
 import {
   DEFAULT_DATA_DIR,
@@ -25,6 +26,14 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
+      --cluster-advertise string
+                          This host's underlay IPv4 (or the interface that has it), the VTEP of
+                          its overlay networks; with --cluster-store
+      --cluster-store string
+                          Join a cluster on etcd: etcd://HOST:PORT[,HOST:PORT...]; overlay networks
+                          (-d overlay) then span every host of it
+      --cluster-store-opt stringArray
+                          TLS to etcd: kv.cacertfile=PATH,kv.certfile=PATH,kv.keyfile=PATH
       --config-file string  JSON settings: log-level, data-dir, run-dir, hosts (default
                           "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads its log-level
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
@@ -45,6 +54,7 @@ Options:
       --tlskey string     Server key (default "$DNET_CERT_PATH/key.pem")
       --tlsverify         Serve TLS and require client certificates signed by the CA
                           (default: on when $DNET_TLS_VERIFY is set)
+      --vxlan-port int    UDP port of overlay networks' VXLAN (default 4789); with --cluster-store
 
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
 SIGINT or SIGTERM stop it: requests in flight finish; containers keep their network.
@@ -70,6 +80,10 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       tlscert: { type: 'string' },
       tlskey: { type: 'string' },
       'config-file': { type: 'string' },
+      'cluster-store': { type: 'string' },
+      'cluster-advertise': { type: 'string' },
+      'cluster-store-opt': { type: 'string', multiple: true },
+      'vxlan-port': { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -133,6 +147,7 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
       logger,
+      ...clusterFlags(p),
     });
   } catch (err) {
     logger.fatal({ event: 'error', error: errorFields(err) }, `cannot start: ${(err as Error).message}`);
@@ -150,6 +165,40 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
   // Whatever handle might still hold the event loop must not keep a stopped daemon alive.
   setTimeout(() => process.exit(code), 2000).unref();
   return code;
+}
+
+/** --cluster-store and its companions; the daemon checks the values. */
+function clusterFlags(p: ReturnType<typeof parse>): { cluster?: ClusterFlags } {
+  const store = str(p, 'cluster-store');
+  const advertise = str(p, 'cluster-advertise');
+  const port = str(p, 'vxlan-port');
+  const opts = strs(p, 'cluster-store-opt');
+  if (store === undefined) {
+    if (advertise !== undefined || port !== undefined || opts.length > 0) {
+      throw new UsageError(
+        '--cluster-advertise, --cluster-store-opt and --vxlan-port need --cluster-store',
+        DAEMON_USAGE,
+      );
+    }
+    return {};
+  }
+  if (advertise === undefined) {
+    throw new UsageError(
+      "--cluster-store needs --cluster-advertise IP|IFACE (this host's underlay address)",
+      DAEMON_USAGE,
+    );
+  }
+  if (port !== undefined && !/^[0-9]{1,5}$/.test(port)) {
+    throw new UsageError(`invalid --vxlan-port ${JSON.stringify(port)}: expected a UDP port`, DAEMON_USAGE);
+  }
+  return {
+    cluster: {
+      store,
+      advertise,
+      ...(opts.length > 0 ? { storeOpts: opts } : {}),
+      ...(port !== undefined ? { vxlanPort: Number(port) } : {}),
+    },
+  };
 }
 
 type DaemonLogger = Awaited<ReturnType<typeof import('../daemon/log.ts')['createLogger']>>;

@@ -10,8 +10,11 @@
  * steps, in reverse, when a later step fails (rollback.ts), and records its intent before and
  * its result after (persist.ts), so a crash is rolled back or finished at the next start.
  */
+
+import type { Cluster } from '../cluster/index.ts';
+import { ClusterStoreRequiredError } from '../cluster/index.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
-import type { IpamDriver } from '../driver-api/ipam.ts';
+import { DEFAULT_IPAM, type IpamDriver } from '../driver-api/ipam.ts';
 import {
   ControllerClosedError,
   InvalidOptionError,
@@ -22,8 +25,10 @@ import {
   UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
+import { GLOBAL_IPAM } from '../ipam/global.ts';
 import { allocatePools } from './addresses.ts';
 import { DriverRegistry } from './drivers.ts';
+import { GlobalNetworks } from './global.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
 import { normaliseNetworkOptions } from './options.ts';
@@ -47,9 +52,14 @@ export class NetworkController {
   /** @internal */ readonly persist: Persister;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
+  /** This host's membership of a cluster (global networks), if configured. */
+  readonly cluster: Cluster | undefined;
+  /** @internal Following the cluster's global networks. */
+  global: GlobalNetworks | undefined;
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
+    this.cluster = config.cluster;
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
@@ -67,6 +77,7 @@ export class NetworkController {
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
     const c = new NetworkController(config);
     if (c.persist.enabled) await restoreController(c);
+    if (config.cluster) c.global = await GlobalNetworks.start(c, config.cluster, config.onClusterError);
     return c;
   }
 
@@ -103,8 +114,14 @@ export class NetworkController {
   async newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
     this.checkOpen();
     validateNetworkName(name);
-    const opts = normaliseNetworkOptions(options);
+    let opts = normaliseNetworkOptions(options);
     const driver = await this.drivers.networkDriver(type);
+    const cluster = driver.clusterScoped ? this.cluster : undefined;
+    if (driver.clusterScoped) {
+      if (!cluster) throw new ClusterStoreRequiredError(type);
+      // The cluster's addresses come from the global IPAM (etcd transactions), not this host's.
+      if (opts.ipamDriver === DEFAULT_IPAM) opts = { ...opts, ipamDriver: GLOBAL_IPAM };
+    }
     return this.locks.run(`netname:${name}`, async () => {
       if (this.networkByName(name)) throw new NetworkNameError(name);
       const id = newId();
@@ -123,6 +140,11 @@ export class NetworkController {
         const res = await driver.createNetwork(n.createRequest());
         if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
         rb.undoKernel(() => driver.deleteNetwork(id));
+        if (cluster) {
+          // Every host makes it when it sees this record (core/global.ts).
+          await cluster.publishNetwork(id, name, n.record('ready'));
+          rb.undoRecord(() => cluster.unpublishNetwork(id, name));
+        }
         await this.persist.commit([put(keys.network(id), n.record('ready'))]);
         this.byId.set(id, n);
         return n;
@@ -266,6 +288,7 @@ export class NetworkController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.global?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

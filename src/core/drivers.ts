@@ -3,14 +3,17 @@
  * wired here (the only place the core names concrete drivers), and so are remote plugins: a name
  * that is no built-in is looked up as a Docker plugin (a remote network driver or IPAM).
  */
+
+import type { Cluster } from '../cluster/index.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
+import { OverlayDriver } from '../drivers/overlay/index.ts';
 import { RemoteDriver } from '../drivers/remote/index.ts';
 import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
-import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
+import { DefaultIpam, GlobalIpam, RemoteIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry, type PluginRegistryOptions } from '../plugins/index.ts';
 
@@ -25,11 +28,17 @@ export class DriverRegistry {
   private readonly ipamResolver: Resolver<IpamDriver>;
 
   constructor(
-    config: PluginRegistryOptions & { defaultAddressPools?: { base: string; size: number }[] } = {},
+    config: PluginRegistryOptions & {
+      defaultAddressPools?: { base: string; size: number }[];
+      cluster?: Cluster;
+    } = {},
   ) {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
     this.registerNetworkDriver(new BridgeDriver());
+    // Always registered: without a cluster it refuses its networks with a clear error.
+    this.registerNetworkDriver(new OverlayDriver(config.cluster));
+    if (config.cluster) this.registerIpamDriver(new GlobalIpam(config.cluster.store));
     this.registerIpamDriver(
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),

@@ -16,6 +16,7 @@ import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
 import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
+import { type ClusterFlags, joinCluster } from './cluster.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import { PluginServer } from './plugin/server.ts';
@@ -71,6 +72,11 @@ export interface DaemonOptions {
    * the daemon's own group. Default `dnet` (the daemon's group when no such group exists).
    */
   group?: string;
+  /**
+   * Join a cluster on etcd (`--cluster-store`, `--cluster-advertise`): overlay networks span the
+   * hosts. Absent: no global scope (`-d overlay` is refused with ClusterStoreRequiredError).
+   */
+  cluster?: ClusterFlags;
 }
 
 export interface Daemon {
@@ -164,13 +170,27 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   checkListenOptions(hosts, options);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
   const logger =
     options.logger ??
     createLogger({
       ...(options.log ? { sink: options.log } : {}),
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
+  const onClusterError = (err: Error) =>
+    logger.warn({ event: 'cluster', problem: err.message }, `cluster: ${err.message}`);
+  const joined = options.cluster ? await joinCluster(options.cluster, dataDir, onClusterError) : undefined;
+  let state: Awaited<ReturnType<typeof openState>>;
+  try {
+    state = await openState(runDir, dataDir, {
+      ...options.controllerConfig,
+      ...(joined ? { cluster: joined.cluster, onClusterError } : {}),
+    });
+  } catch (err) {
+    await joined?.cluster.close().catch(() => {});
+    await joined?.store.close().catch(() => {});
+    throw err;
+  }
+  const { store, controller } = state;
   const restore = logRestore(logger, controller.lastRestore);
   const onHeal = logHeals(logger);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
@@ -215,6 +235,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     unsubscribe(HEAL_CHANNEL, onHeal);
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
+    await joined?.cluster.close().catch(() => {});
+    await joined?.store.close().catch(() => {});
     throw err;
   }
   const served = server.addresses();
@@ -227,6 +249,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       runDir,
       dataDir,
       restore,
+      ...(joined ? { cluster: { hostId: joined.cluster.hostId, vtep: joined.cluster.vtep } } : {}),
       socketGroup: { gid: socketGroup.gid, ...(socketGroup.name ? { name: socketGroup.name } : {}) },
       ...(socketGroup.note ? { note: socketGroup.note } : {}),
     },
@@ -249,6 +272,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           unsubscribe(HEAL_CHANNEL, onHeal);
           await controller.close();
           await store.close();
+          // The lease is not revoked: a restart within its TTL causes no gap on other hosts.
+          await joined?.cluster.close();
+          await joined?.store.close();
         }
         logger.info({ event: 'stop', durationMs: Date.now() - started }, 'dnet daemon: stopped');
       })();

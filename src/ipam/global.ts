@@ -145,7 +145,8 @@ export class GlobalIpam implements IpamDriver {
       const ip = req.address ?? formatIp(net.ip.family, net.start + 1n);
       const a = parseIp(ip, { family: net.ip.family });
       if (typeof a === 'string') throw new InvalidAddressError(ip, p.subnet, a);
-      if (!cidrContains(p.subnet, a.text)) throw new InvalidAddressError(ip, p.subnet, 'it is not in the subnet');
+      if (!cidrContains(p.subnet, a.text))
+        throw new InvalidAddressError(ip, p.subnet, 'it is not in the subnet');
       try {
         await this.store.create(prefix + a.text, {});
       } catch (err) {

@@ -26,6 +26,7 @@ export {
   PoolOverlapError,
   UnknownPoolError,
 } from './errors.ts';
+export { GLOBAL_IPAM, GlobalIpam } from './global.ts';
 export {
   DEFAULT_GLOBAL_POOLS,
   DEFAULT_LOCAL_POOLS,
@@ -38,5 +39,4 @@ export {
   pickSubnet,
   splitPool,
 } from './pools.ts';
-export { GLOBAL_IPAM, GlobalIpam } from './global.ts';
 export { IPAM_DRIVER_SUBSYSTEM, RemoteIpam } from './remote.ts';

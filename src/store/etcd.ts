@@ -50,6 +50,8 @@ export interface EtcdStoreOptions {
   timeoutMs?: number;
   /** Entries per range request when listing (all pages are read at one revision). Default 500. */
   listPageSize?: number;
+  /** TLS to etcd (PEM): the CA that signed etcd's certificate, and a client certificate and key. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** The first key after every key that starts with `prefix` (etcd's range_end for a prefix). */
@@ -109,9 +111,19 @@ export class EtcdStore implements KvStore {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // Loaded on first use: importing libnetwork does not load etcd3 (and its gRPC stack).
     const { Etcd3 } = await import('etcd3');
+    const tls = options.tls;
     const client = new Etcd3({
       hosts,
       dialTimeout: timeoutMs,
+      ...(tls
+        ? {
+            credentials: {
+              rootCertificate: tls.ca,
+              ...(tls.key ? { privateKey: tls.key } : {}),
+              ...(tls.cert ? { certChain: tls.cert } : {}),
+            },
+          }
+        : {}),
       // Unary calls get a deadline; the watch stream lives as long as its watchers.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
     });
