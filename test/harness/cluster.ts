@@ -13,7 +13,7 @@
  * The kernel objects live in the world's namespaces, which go with the test process.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, type RawReply, waitForPing } from '../helpers/http.ts';
@@ -21,6 +21,16 @@ import { type EtcdServer, startEtcd } from './etcd.ts';
 
 const UNDERLAY = 'ul0';
 const UNDERLAY_NET = '192.168.77';
+
+/**
+ * The compiled CLI (dist/, built by scripts/run-tests.mjs before the tests) when present: a daemon
+ * restart must fit in the lease TTL, and compiling TypeScript at start takes seconds on a busy
+ * machine. Otherwise the sources through tsx.
+ */
+function dnetEntry(root: string): string[] {
+  const dist = join(root, 'dist/cli/bin.js');
+  return existsSync(dist) ? [dist] : ['--import', 'tsx', join(root, 'bin/dnet.js')];
+}
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
@@ -51,9 +61,7 @@ export class ClusterHost {
       `--net=${this.ns}`,
       '--',
       process.execPath,
-      '--import',
-      'tsx',
-      join(this.root, 'bin/dnet.js'),
+      ...dnetEntry(this.root),
       'daemon',
       '--run-dir',
       this.runDir,
