@@ -282,6 +282,35 @@ export class OverlayDriver implements NetworkDriver {
     return true;
   }
 
+  /**
+   * After a restart: endpoints this host published that it has no record of (a crash between
+   * the publication and the local record, or during a leave) are withdrawn from the cluster, and
+   * links with the driver's mark that no network or endpoint owns are removed.
+   */
+  async restoreDone(): Promise<void> {
+    const cluster = this.need();
+    for (const n of this.networks.values()) {
+      for (const [key, ep] of await this.published(n.id)) {
+        const epId = key.slice(key.lastIndexOf('/') + 1);
+        const mine = n.endpoints.get(epId);
+        if (ep.hostId === cluster.hostId && !mine?.joined) await cluster.unpublishEndpoint(n.id, epId);
+      }
+    }
+    const owned = new Set<string>();
+    for (const n of this.networks.values()) {
+      owned.add(n.bridge).add(n.vxlan);
+      for (const e of n.endpoints.values()) owned.add(e.hostVeth);
+    }
+    for (const l of this.nl.linkList()) {
+      if (l.alias?.startsWith(OVERLAY_MARK) && !owned.has(l.name)) this.nl.linkDelIfExists(l.index);
+    }
+  }
+
+  private async published(networkId: string): Promise<[string, PeerEndpoint][]> {
+    const n = this.net(networkId);
+    return [...(n.mirror?.snapshot() ?? new Map<string, unknown>())].map(([k, v]) => [k, v as PeerEndpoint]);
+  }
+
   async leave(networkId: string, endpointId: string): Promise<void> {
     const e = this.ep(networkId, endpointId);
     await this.need().unpublishEndpoint(networkId, endpointId);
