@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetworkNameError } from '../errors/cnm.ts';
-import { KeyExistsError } from '../store/errors.ts';
+import { KeyExistsError, StoreUnavailableError } from '../store/errors.ts';
 import type { EtcdStore } from '../store/etcd.ts';
 import { VniExhaustedError } from './errors.ts';
 import { HostLease } from './lease.ts';
@@ -41,6 +41,11 @@ export interface ClusterOptions {
   vxlanPort?: number;
   /** Seconds a host's entries outlive its last keep-alive. Default 10. */
   leaseTtl?: number;
+  /**
+   * Join even when etcd does not answer now (the daemon starts, local networks work): the lease
+   * is taken and this host registered in the background once etcd answers.
+   */
+  tolerant?: boolean;
   onError?: (err: Error) => void;
 }
 
@@ -84,6 +89,7 @@ export class Cluster {
       ttl: options.leaseTtl ?? DEFAULT_LEASE_TTL,
       stateFile: join(options.stateDir, 'cluster-lease'),
       ...(options.onError ? { onError: options.onError } : {}),
+      ...(options.tolerant ? { tolerant: true } : {}),
     });
     const c = new Cluster(
       options.store,
@@ -94,7 +100,7 @@ export class Cluster {
       options.onError,
     );
     lease.onRenewed(() => c.republish());
-    await c.register();
+    if (lease.id !== '') await c.register(); // else: registered when the lease is taken
     return c;
   }
 
@@ -104,6 +110,7 @@ export class Cluster {
   }
 
   private async republish(): Promise<void> {
+    if (this.lease.id === '') return; // published when the lease is taken
     await this.register();
     for (const [key, ep] of this.published) await this.store.putWithLease(key, ep, this.lease.id);
   }
@@ -151,8 +158,43 @@ export class Cluster {
   async publishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
     const key = `endpoints/${networkId}/${endpointId}`;
     const value: PeerEndpoint = { ...ep, hostId: this.hostId, vtep: this.vtep };
+    if (this.lease.id === '') {
+      throw new StoreUnavailableError(
+        'etcd',
+        `publish ${key}`,
+        'etcd has not answered since this host started',
+      );
+    }
     await this.store.putWithLease(key, value, this.lease.id);
     this.published.set(key, value);
+  }
+
+  /**
+   * Publishes an endpoint that exists already (a restart): if etcd does not answer now, it is
+   * published in the background as soon as it does (retried every second).
+   */
+  async republishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
+    try {
+      await this.publishEndpoint(networkId, endpointId, ep);
+    } catch (err) {
+      this.onError?.(err as Error);
+      const key = `endpoints/${networkId}/${endpointId}`;
+      this.published.set(key, { ...ep, hostId: this.hostId, vtep: this.vtep });
+      this.retryPublish();
+    }
+  }
+
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private retryPublish(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.republish().catch((err: unknown) => {
+        this.onError?.(err as Error);
+        this.retryPublish();
+      });
+    }, 1000);
   }
 
   async unpublishEndpoint(networkId: string, endpointId: string): Promise<void> {
@@ -166,13 +208,20 @@ export class Cluster {
     return (await this.store.list(`endpoints/${networkId}/`)).map((e) => e.value as PeerEndpoint);
   }
 
-  /** Follows a network's endpoint table (keys `endpoints/<network id>/<endpoint id>`). */
-  watchEndpoints(
+  /**
+   * Follows a network's endpoint table (keys `endpoints/<network id>/<endpoint id>`). With
+   * `background`, it never fails: if etcd does not answer now, it keeps trying (a restart while
+   * etcd is down keeps the kernel's entries as they are until etcd answers).
+   */
+  async watchEndpoints(
     networkId: string,
     handler: MirrorHandler,
-    options: MirrorOptions = {},
+    options: MirrorOptions & { background?: boolean } = {},
   ): Promise<TableMirror> {
-    return TableMirror.start(this.store, `endpoints/${networkId}/`, handler, this.mirrorOptions(options));
+    const { background, ...rest } = options;
+    const prefix = `endpoints/${networkId}/`;
+    if (background) return TableMirror.follow(this.store, prefix, handler, this.mirrorOptions(rest));
+    return TableMirror.start(this.store, prefix, handler, this.mirrorOptions(rest));
   }
 
   // --- VNIs ----------------------------------------------------------------------------------
@@ -207,6 +256,7 @@ export class Cluster {
    * with `leave`, revokes it: this host's endpoints vanish everywhere now.
    */
   async close(options: { leave?: boolean } = {}): Promise<void> {
+    clearTimeout(this.retryTimer);
     await this.lease.close({ revoke: options.leave === true });
   }
 }

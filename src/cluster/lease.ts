@@ -8,6 +8,7 @@
  * TTL), a new one is granted and `onRenewed` listeners publish again what this host owns.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { StoreUnavailableError } from '../store/errors.ts';
 import type { EtcdStore } from '../store/etcd.ts';
 
 export interface HostLeaseOptions {
@@ -32,21 +33,38 @@ export class HostLease {
     private readonly options: HostLeaseOptions,
   ) {}
 
-  /** The lease of the last run if etcd still has it, else a new one. */
-  static async acquire(store: EtcdStore, options: HostLeaseOptions): Promise<HostLease> {
+  /**
+   * The lease of the last run if etcd still has it, else a new one. With `tolerant`, etcd not
+   * answering is no failure: the lease is then taken (back) in the background as soon as etcd
+   * answers, and `onRenewed` listeners publish (`id` is '' until then).
+   */
+  static async acquire(
+    store: EtcdStore,
+    options: HostLeaseOptions & { tolerant?: boolean },
+  ): Promise<HostLease> {
+    const lease = new HostLease(store, '', options);
+    try {
+      lease.id = await lease.takeBack();
+      lease.save();
+    } catch (err) {
+      if (!options.tolerant || !(err instanceof StoreUnavailableError)) throw err;
+      options.onError?.(err);
+    }
+    lease.schedule();
+    return lease;
+  }
+
+  /** The ID kept in the state file if etcd still has that lease, else a new lease. */
+  private async takeBack(): Promise<string> {
     let id: string | undefined;
     try {
-      id = readFileSync(options.stateFile, 'utf8').trim();
+      id = readFileSync(this.options.stateFile, 'utf8').trim();
     } catch {
       id = undefined;
     }
     if (id !== undefined && !/^[1-9][0-9]{0,19}$/.test(id)) id = undefined;
-    if (id !== undefined && (await store.leaseKeepAlive(id)) === 0) id = undefined;
-    id ??= await store.leaseGrant(options.ttl);
-    const lease = new HostLease(store, id, options);
-    lease.save();
-    lease.schedule();
-    return lease;
+    if (id !== undefined && (await this.store.leaseKeepAlive(id)) === 0) id = undefined;
+    return id ?? (await this.store.leaseGrant(this.options.ttl));
   }
 
   /** Runs `fn` (publish again) whenever the lease had to be replaced. */
@@ -67,6 +85,13 @@ export class HostLease {
 
   private async tick(): Promise<void> {
     try {
+      if (this.id === '') {
+        // etcd did not answer at start: take the lease (back) now, then publish.
+        this.id = await this.takeBack();
+        this.save();
+        for (const fn of this.renewed) await fn();
+        return;
+      }
       const ttl = await this.store.leaseKeepAlive(this.id);
       if (ttl === 0 && !this.closed) {
         this.id = await this.store.leaseGrant(this.options.ttl);
@@ -85,6 +110,6 @@ export class HostLease {
   async close(options: { revoke?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    if (options.revoke) await this.store.leaseRevoke(this.id);
+    if (options.revoke && this.id !== '') await this.store.leaseRevoke(this.id);
   }
 }

@@ -14,6 +14,8 @@ export interface MirrorHandler {
   put(key: string, value: unknown): void;
   /** An entry went; `last` is its last value. */
   delete(key: string, last: unknown): void;
+  /** A listing was applied (the first one, and each after a re-list). */
+  listed?(): void;
 }
 
 export interface MirrorOptions {
@@ -46,6 +48,24 @@ export class TableMirror {
   ): Promise<TableMirror> {
     const m = new TableMirror(store, prefix, handler, options);
     await m.sync();
+    return m;
+  }
+
+  /**
+   * Like start, but never fails: when the first listing fails (etcd down), it is retried every
+   * `retryMs` in the background, and the handler hears the entries once etcd answers.
+   */
+  static follow(
+    store: EtcdStore,
+    prefix: string,
+    handler: MirrorHandler,
+    options: MirrorOptions = {},
+  ): TableMirror {
+    const m = new TableMirror(store, prefix, handler, options);
+    m.sync().catch((err: unknown) => {
+      m.report(err);
+      m.retry();
+    });
     return m;
   }
 
@@ -86,6 +106,7 @@ export class TableMirror {
           this.entries.delete(k);
           this.call(() => this.handler.delete(k, had.value));
         }
+        this.call(() => this.handler.listed?.());
         if (this.closed) return;
         this.watch = await this.store.watch(this.prefix, (ev) => this.onEvent(ev), {
           fromVersion: revision + 1,

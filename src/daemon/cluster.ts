@@ -94,10 +94,19 @@ export async function joinCluster(
   const store = await EtcdStore.open({
     hosts: etcdHosts(flags.store, tls !== undefined),
     timeoutMs: flags.timeoutMs ?? 3000,
+    // The daemon starts while etcd is down: local networks work, global work waits for etcd.
+    verify: false,
     ...(tls ? { tls } : {}),
   });
   try {
-    const cluster = await Cluster.join({ store, advertise, stateDir: dataDir, vxlanPort: port, onError });
+    const cluster = await Cluster.join({
+      store,
+      advertise,
+      stateDir: dataDir,
+      vxlanPort: port,
+      onError,
+      tolerant: true,
+    });
     return { cluster, store };
   } catch (err) {
     await store.close().catch(() => {});

@@ -50,6 +50,11 @@ export interface EtcdStoreOptions {
   timeoutMs?: number;
   /** Entries per range request when listing (all pages are read at one revision). Default 500. */
   listPageSize?: number;
+  /**
+   * Check at open that etcd answers (StoreUnavailableError if not). Default true; false: open
+   * anyway (a daemon that must start while etcd is down), requests then fail until it answers.
+   */
+  verify?: boolean;
   /** TLS to etcd (PEM): the CA that signed etcd's certificate, and a client certificate and key. */
   tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
@@ -134,6 +139,7 @@ export class EtcdStore implements KvStore {
       timeoutMs,
       options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE,
     );
+    if (options.verify === false) return store;
     try {
       const all = store.full(prefix);
       await store.call('connect', () =>

@@ -272,9 +272,19 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
       assert.match((g.json as { message: string }).message, /etcd/);
       assert.ok(took < 8000, `the global operation took ${took} ms`);
       assert.equal((await A.api('DELETE', '/networks/loc')).status, 204);
+      // A daemon (re)started while etcd is down starts: its overlay network and container are
+      // restored with their kernel entries as they were.
+      await C.kill9();
+      await C.start();
+      assert.equal((await C.api('GET', '/networks/ov')).status, 200);
+      assert.equal(entries(C, vx).fdb.length, 2);
     } finally {
       process.kill(cl.etcd.pid, 'SIGCONT');
     }
+    const [ca, , cc] = cs as [Container, Container, Container];
+    await until('A reaches C once etcd is back', async () =>
+      (await request(ca.key, 'udp', cc.ip, 7000, 1000)) === `from ${ca.ip}` ? true : undefined,
+    );
     const g = await until('ov2 created once etcd is back', async () => {
       const r = await A.api('POST', '/networks/create', {
         Name: 'ov2',

@@ -119,7 +119,7 @@ export class OverlayDriver implements NetworkDriver {
     const vni = await cluster.allocateVni(req.networkId);
     try {
       const mtu = this.mtuOf(req, cluster.vtep);
-      await this.setUp(req.networkId, vni, mtu);
+      await this.setUp(req.networkId, vni, mtu, false);
       return { data: { vni: String(vni), mtu: String(mtu) } };
     } catch (err) {
       await cluster.releaseVni(vni).catch(() => undefined); // best effort: the error that matters is err
@@ -135,14 +135,16 @@ export class OverlayDriver implements NetworkDriver {
     if (!Number.isInteger(vni) || !Number.isInteger(mtu)) {
       throw new InvalidOptionError('overlay network data', data, 'expected a VNI and an MTU');
     }
-    await this.setUp(req.networkId, vni, mtu);
+    // Restored or adopted: the kernel objects stay, and the entries are pruned and programmed
+    // when etcd answers (now, or later if it is down).
+    await this.setUp(req.networkId, vni, mtu, true);
   }
 
   /**
    * Makes (or adopts) the bridge and the VXLAN device, then follows the endpoint table:
    * remote endpoints programmed, and every permanent entry the table does not list removed.
    */
-  private async setUp(networkId: string, vni: number, mtu: number): Promise<void> {
+  private async setUp(networkId: string, vni: number, mtu: number, restoring: boolean): Promise<void> {
     const cluster = this.need();
     const short = networkId.slice(0, 12);
     const bridge = `ov-${short}`;
@@ -182,11 +184,20 @@ export class OverlayDriver implements NetworkDriver {
     };
     this.networks.set(networkId, n);
     try {
-      n.mirror = await cluster.watchEndpoints(networkId, {
-        put: (key, value) => n.peers.put(key, value as PeerEndpoint),
-        delete: (key) => n.peers.delete(key),
-      });
-      n.peers.prune();
+      let synced = false;
+      n.mirror = await cluster.watchEndpoints(
+        networkId,
+        {
+          put: (key, value) => n.peers.put(key, value as PeerEndpoint),
+          delete: (key) => n.peers.delete(key),
+          listed: () => {
+            // Once, after the first listing: what the table does not list goes.
+            if (!synced) n.peers.prune();
+            synced = true;
+          },
+        },
+        { background: restoring },
+      );
     } catch (err) {
       this.networks.delete(networkId);
       nl.linkDelIfExists(vxlan);
@@ -277,7 +288,7 @@ export class OverlayDriver implements NetworkDriver {
     const n = this.net(networkId);
     const e = this.ep(networkId, endpointId);
     if (!this.nl.linkGet(e.hostVeth)) return false;
-    await this.need().publishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
+    await this.need().republishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
     e.joined = true;
     return true;
   }
