@@ -299,7 +299,8 @@ export class OverlayDriver implements NetworkDriver {
    * links with the driver's mark that no network or endpoint owns are removed.
    */
   async restoreDone(): Promise<void> {
-    const cluster = this.need();
+    const cluster = this.cluster;
+    if (!cluster) return; // no cluster: no overlay network can exist here
     for (const n of this.networks.values()) {
       for (const [key, ep] of await this.published(n.id)) {
         const epId = key.slice(key.lastIndexOf('/') + 1);
