@@ -37,6 +37,7 @@ export function etcdHosts(url: string, tls: boolean): string[] {
 
 /** The IPv4 address of `--cluster-advertise` (an address, or an interface's first IPv4). */
 export function advertiseAddress(value: string): string {
+  if (isIp(value, 6)) throw new ClusterAdvertiseError(value, 'only IPv4 underlays are supported');
   const v = value.replace(/:[0-9]+$/, ''); // Docker's form IP|IFACE:PORT: the port is the API's, unused
   if (isIp(v, 4)) return v;
   if (isIp(v)) throw new ClusterAdvertiseError(value, 'only IPv4 underlays are supported');
