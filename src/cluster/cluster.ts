@@ -147,6 +147,17 @@ export class Cluster {
     ]);
   }
 
+  /**
+   * Releases what a network creation that failed before its record was published took in the
+   * cluster (its VNI); never touches a name (another host may own it).
+   */
+  async abandonNetwork(id: string): Promise<void> {
+    const vnis = (await this.store.list('vni/')).filter(
+      (e) => (e.value as { network?: string }).network === id,
+    );
+    for (const e of vnis) await this.store.delete(e.key);
+  }
+
   /** Follows the global network records (key `networks/<id>`). */
   watchNetworks(handler: MirrorHandler, options: MirrorOptions = {}): Promise<TableMirror> {
     return TableMirror.start(this.store, 'networks/', handler, this.mirrorOptions(options));

@@ -140,6 +140,7 @@ export class NetworkController {
         const res = await driver.createNetwork(n.createRequest());
         if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
         rb.undoKernel(() => driver.deleteNetwork(id));
+        if (cluster) rb.undoRecord(() => cluster.abandonNetwork(id));
         if (cluster) {
           // Every host makes it when it sees this record (core/global.ts).
           await cluster.publishNetwork(id, name, n.record('ready'));

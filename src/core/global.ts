@@ -9,7 +9,7 @@
 import type { Cluster, TableMirror } from '../cluster/index.ts';
 import type { NetworkController } from './controller.ts';
 import { Network } from './network.ts';
-import { keys, type NetworkRecord, put } from './persist.ts';
+import { del, keys, type NetworkRecord, put } from './persist.ts';
 
 const PREFIX = 'networks/';
 
@@ -95,7 +95,13 @@ export class GlobalNetworks {
       n.created = new Date(rec.created);
       n.driverData = { ...(rec.driverData ?? {}) };
       await ctl.persist.commit([put(keys.network(n.id), n.record('ready'))]);
-      await driver.restoreNetwork?.(n.createRequest(), n.driverData);
+      try {
+        await driver.restoreNetwork?.(n.createRequest(), n.driverData);
+      } catch (err) {
+        // Not made here: no local record either (tried again at the next start or record change).
+        await ctl.persist.commit([del(keys.network(n.id))]);
+        throw err;
+      }
       ctl.adopt(n);
     });
   }
