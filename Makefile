@@ -17,9 +17,14 @@ help:
 deps:
 	@./scripts/install-deps.sh
 
-# The package as shipped: ESM JavaScript and .d.ts in dist/ (incremental: quick when nothing changed).
+# The package as shipped: ESM JavaScript and .d.ts in dist/ (incremental: quick when nothing changed),
+# and the CNI launcher compiled with the system cc (without one, `dnet cni install` installs the
+# Node plugin); its source goes along so `dnet cni install` can compile it from the package.
 build: deps
 	@tsc -p tsconfig.build.json
+	@mkdir -p dist/cni/launcher && cp -p src/cni/launcher/dnet-cni.c dist/cni/launcher/
+	@if command -v $${CC:-cc} >/dev/null; then $${CC:-cc} -O2 -Wall -Wextra -o dist/cni/launcher/dnet-cni src/cni/launcher/dnet-cni.c; \
+	else echo "make build: no C compiler: dnet cni install will install the Node CNI plugin"; fi
 
 # Part 1: `dnet daemon` in the background (state under the world's /run), the CLI walkthrough,
 # SIGTERM. Part 2: the library walkthrough. Each in its own throwaway world.

@@ -27,10 +27,12 @@ import {
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { GLOBAL_IPAM } from '../ipam/global.ts';
 import { allocatePools } from './addresses.ts';
+import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
 import { GlobalNetworks } from './global.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
+import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
@@ -56,6 +58,8 @@ export class NetworkController {
   readonly cluster: Cluster | undefined;
   /** @internal Following the cluster's global networks. */
   global: GlobalNetworks | undefined;
+  /** @internal Who listens to network events and operation outcomes (observe). */
+  readonly observers = new Observers();
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
@@ -76,6 +80,9 @@ export class NetworkController {
    */
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
     const c = new NetworkController(config);
+    for (const [type, options] of Object.entries(config.driverOptions ?? {})) {
+      await c.configureNetworkDriver(type, options);
+    }
     if (c.persist.enabled) await restoreController(c);
     if (config.cluster) c.global = await GlobalNetworks.start(c, config.cluster, config.onClusterError);
     return c;
@@ -111,48 +118,79 @@ export class NetworkController {
     await d.configure(options);
   }
 
-  async newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+  /**
+   * Adds a listener of network events (create, destroy, connect, disconnect) and of each
+   * operation's outcome and duration (see observer.ts); the function returned removes it.
+   */
+  observe(listener: ControllerListener): () => void {
+    return this.observers.add(listener);
+  }
+
+  newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+    const create = () => this.makeNetwork(type, name, options);
+    return this.observers.run('create', create, (n) => lifecycleEvent('create', n));
+  }
+
+  private async makeNetwork(type: string, name: string, options: NetworkCreateOptions): Promise<Network> {
     this.checkOpen();
     validateNetworkName(name);
     let opts = normaliseNetworkOptions(options);
-    const driver = await this.drivers.networkDriver(type);
+    checkConfigNetworkOptions(opts);
+    // A configuration-only network has no driver state: the null driver's, as in Docker.
+    const networkType = opts.configOnly ? CONFIG_ONLY_TYPE : type;
+    const driver = await this.drivers.networkDriver(networkType);
     const cluster = driver.clusterScoped ? this.cluster : undefined;
     if (driver.clusterScoped) {
       if (!cluster) throw new ClusterStoreRequiredError(type);
       // The cluster's addresses come from the global IPAM (etcd transactions), not this host's.
       if (opts.ipamDriver === DEFAULT_IPAM) opts = { ...opts, ipamDriver: GLOBAL_IPAM };
     }
-    return this.locks.run(`netname:${name}`, async () => {
-      if (this.networkByName(name)) throw new NetworkNameError(name);
-      const id = newId();
-      const rb = new Rollback();
-      try {
-        let ipamDriver: IpamDriver | undefined;
-        let pools: PoolInfo[] = [];
-        if (!driver.skipsIpam) {
-          ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
-          pools = await allocatePools(ipamDriver, opts, rb);
+    // Created from a configuration network: that network's lock is held too, so it cannot be
+    // removed while this one is made from it (its delete checks for users under the same lock).
+    const from = opts.configFrom;
+    const underFromLock = <T>(fn: () => Promise<T>): Promise<T> =>
+      from === undefined || from === name ? fn() : this.locks.run(`netname:${from}`, fn);
+    return this.locks.run(`netname:${name}`, () =>
+      underFromLock(async () => {
+        if (this.networkByName(name)) throw new NetworkNameError(name);
+        if (opts.configFrom !== undefined) {
+          opts = applyConfigFrom(
+            { ...opts, configFrom: opts.configFrom },
+            this.networkByName(opts.configFrom),
+          );
         }
-        const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
-        // Intent first: a crash from here on is rolled back at the next start.
-        await this.persist.commit([put(keys.network(id), n.record('creating'))]);
-        rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
-        const res = await driver.createNetwork(n.createRequest());
-        if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
-        rb.undoKernel(() => driver.deleteNetwork(id));
-        if (cluster) rb.undoRecord(() => cluster.abandonNetwork(id));
-        if (cluster) {
-          // Every host makes it when it sees this record (core/global.ts).
-          await cluster.publishNetwork(id, name, n.record('ready'));
-          rb.undoRecord(() => cluster.unpublishNetwork(id, name));
+        const id = newId();
+        const rb = new Rollback();
+        try {
+          let ipamDriver: IpamDriver | undefined;
+          let pools: PoolInfo[] = [];
+          if (!driver.skipsIpam) {
+            ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
+            pools = await allocatePools(ipamDriver, opts, rb, {
+              skipGateway: driver.skipsGatewayAllocation === true,
+            });
+          }
+          const n = new Network(this, driver, ipamDriver, id, name, networkType, opts, pools);
+          // Intent first: a crash from here on is rolled back at the next start.
+          await this.persist.commit([put(keys.network(id), n.record('creating'))]);
+          rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
+          const res = await driver.createNetwork(n.createRequest());
+          if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
+          rb.undoKernel(() => driver.deleteNetwork(id));
+          if (cluster) {
+            rb.undoRecord(() => cluster.abandonNetwork(id));
+            // Every host makes it when it sees this record (core/global.ts).
+            await cluster.publishNetwork(id, name, n.record('ready'));
+            rb.undoRecord(() => cluster.unpublishNetwork(id, name));
+          }
+          await this.persist.commit([put(keys.network(id), n.record('ready'))]);
+          this.byId.set(id, n);
+          return n;
+        } catch (err) {
+          return rb.fail(err);
         }
-        await this.persist.commit([put(keys.network(id), n.record('ready'))]);
-        this.byId.set(id, n);
-        return n;
-      } catch (err) {
-        return rb.fail(err);
-      }
-    });
+      }),
+    );
   }
 
   networks(): Network[] {

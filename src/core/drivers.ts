@@ -9,10 +9,11 @@ import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
+import { VlanDriver } from '../drivers/macvlan/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
 import { OverlayDriver } from '../drivers/overlay/index.ts';
 import { RemoteDriver } from '../drivers/remote/index.ts';
-import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
+import { InvalidOptionError, NetworkTypeError, UnknownIpamDriverError } from '../errors/cnm.ts';
 import { DefaultIpam, GlobalIpam, RemoteIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry, type PluginRegistryOptions } from '../plugins/index.ts';
@@ -30,12 +31,16 @@ export class DriverRegistry {
   constructor(
     config: PluginRegistryOptions & {
       defaultAddressPools?: { base: string; size: number }[];
+      hostId?: string;
       cluster?: Cluster;
     } = {},
   ) {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
     this.registerNetworkDriver(new BridgeDriver());
+    // One driver, two link kinds (Docker's macvlan and ipvlan drivers differ in their slaves only).
+    this.registerNetworkDriver(new VlanDriver('macvlan'));
+    this.registerNetworkDriver(new VlanDriver('ipvlan'));
     // Always registered: without a cluster it refuses its networks with a clear error.
     this.registerNetworkDriver(new OverlayDriver(config.cluster));
     if (config.cluster) this.registerIpamDriver(new GlobalIpam(config.cluster.store));
@@ -43,6 +48,7 @@ export class DriverRegistry {
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),
         ...(config.defaultAddressPools ? { localPools: config.defaultAddressPools } : {}),
+        ...(config.hostId !== undefined ? { hostId: config.hostId } : {}),
       }),
     );
     const plugins = new PluginRegistry(config);
@@ -70,7 +76,7 @@ export class DriverRegistry {
 
   async ipamDriver(name: string): Promise<IpamDriver> {
     const d = this.ipam.get(name) ?? (await this.resolve(name, this.ipamResolver));
-    if (!d) throw new NetworkTypeError(name, [...this.ipam.keys()]);
+    if (!d) throw new UnknownIpamDriverError(name, [...this.ipam.keys()]);
     this.ipam.set(name, d);
     return d;
   }

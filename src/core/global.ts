@@ -7,6 +7,7 @@
  * restart restores them; the first listing after start removes those the cluster no longer has.
  */
 import type { Cluster, TableMirror } from '../cluster/index.ts';
+import { restoredTime } from '../timestamp.ts';
 import type { NetworkController } from './controller.ts';
 import { Network } from './network.ts';
 import { del, keys, type NetworkRecord, put } from './persist.ts';
@@ -92,7 +93,7 @@ export class GlobalNetworks {
       const driver = await ctl.drivers.networkDriver(rec.type);
       const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
       const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
-      n.created = new Date(rec.created);
+      n.createdAt = restoredTime(rec.created);
       n.driverData = { ...(rec.driverData ?? {}) };
       await ctl.persist.commit([put(keys.network(n.id), n.record('ready'))]);
       try {

@@ -93,13 +93,34 @@ export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetw
   if (!enableIPv6 && config.some((c) => c.subnet && familyOf(c.subnet) === 6)) {
     throw new InvalidOptionError('ipam.config', config, 'an IPv6 subnet needs enableIPv6: true');
   }
+  const enableIPv4 = o.enableIPv4 ?? true;
+  if (typeof enableIPv4 !== 'boolean')
+    throw new InvalidOptionError('enableIPv4', enableIPv4, 'expected a boolean');
+  if (!enableIPv4 && config.some((c) => c.subnet && familyOf(c.subnet) === 4)) {
+    throw new InvalidOptionError(
+      'ipam.config',
+      config,
+      'an IPv4 subnet needs IPv4: leave enableIPv4 out (or true), or give only IPv6 subnets',
+    );
+  }
   const ipamDriver = o.ipam?.driver ?? DEFAULT_IPAM;
   if (typeof ipamDriver !== 'string' || ipamDriver === '')
     throw new InvalidOptionError('ipam.driver', ipamDriver, 'expected a driver name');
+  if (o.configOnly !== undefined && typeof o.configOnly !== 'boolean')
+    throw new InvalidOptionError('configOnly', o.configOnly, 'expected true or false');
+  if (o.configFrom !== undefined && (typeof o.configFrom !== 'string' || o.configFrom === ''))
+    throw new InvalidOptionError(
+      'configFrom',
+      o.configFrom,
+      'expected the name of a configuration-only network',
+    );
   return {
+    ...(o.configOnly ? { configOnly: true } : {}),
+    ...(o.configFrom !== undefined ? { configFrom: o.configFrom } : {}),
     ipamDriver,
     ipamOptions: checkStringMap('ipam.options', o.ipam?.options),
     config: config.map((c) => ({ ...c })),
+    ...(enableIPv4 ? {} : { enableIPv4: false as const }),
     enableIPv6,
     internal: o.internal ?? false,
     attachable: o.attachable ?? false,

@@ -21,6 +21,7 @@ export interface NetworkRecord {
   id: string;
   name: string;
   type: string;
+  /** RFC 3339 (with nanoseconds; milliseconds in records of older versions). */
   created: string;
   state: 'creating' | 'ready' | 'deleting';
   opts: NormalisedNetworkOptions;
@@ -69,7 +70,7 @@ export interface SandboxRecord {
   deleteEndpoints?: boolean;
   /** The container's name, if its creator gave one (the daemon's container names). */
   name?: string;
-  /** RFC 3339, when the sandbox was made. */
+  /** RFC 3339 (with nanoseconds since 0.x; milliseconds before), when the sandbox was made. */
   created?: string;
   key: string;
   isHost: boolean;

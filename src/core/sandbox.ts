@@ -14,13 +14,19 @@ import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
 import { deleteNetns } from '../os/netns/index.ts';
 import { OsSandbox } from '../os/sandbox.ts';
+import { nowRfc3339Nano, parseRfc3339Nano, restoredTime } from '../timestamp.ts';
 import type { Endpoint, JoinState } from './endpoint.ts';
 import type { SandboxRecord } from './persist.ts';
 import type { JoinOptions } from './types.ts';
 
 export class Sandbox {
-  /** When the sandbox was made. */
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
   private gw4: string | undefined;
   private gw6: string | undefined;
@@ -54,7 +60,7 @@ export class Sandbox {
       id: this.id,
       containerId: this.containerId,
       ...(this.options.containerName !== undefined ? { name: this.options.containerName } : {}),
-      created: this.created.toISOString(),
+      created: this.createdAt,
       key: this.key,
       isHost: this.isHost,
       explicit: this.explicit,
@@ -345,7 +351,7 @@ export class SandboxSet {
       this.hostResolvConf,
       rec.explicit,
     );
-    if (rec.created) sb.created = new Date(rec.created);
+    if (rec.created) sb.createdAt = restoredTime(rec.created);
     sb.adoptFiles();
     this.add(sb);
     return sb;

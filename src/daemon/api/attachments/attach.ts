@@ -226,3 +226,30 @@ export async function reapDetachedAttachments(ctx: ApiContext): Promise<string[]
   }
   return removed;
 }
+
+/**
+ * GC: every attachment of `n` not in `valid` is detached (address, host interface, ports,
+ * records). Each is tried; the ones that fail are reported, the others removed.
+ */
+export async function gcAttachments(
+  ctx: ApiContext,
+  n: Network,
+  valid: readonly { ContainerID: string; IfName: string }[],
+): Promise<{ removed: string[]; errors: string[] }> {
+  const keep = new Set(valid.map((v) => `${v.ContainerID}\0${v.IfName}`));
+  const removed: string[] = [];
+  const errors: string[] = [];
+  for (const ep of attachmentEndpoints(ctx, n)) {
+    const a = attachmentOf(ep);
+    if (!a || keep.has(`${a.containerId}\0${a.ifName}`)) continue;
+    try {
+      await ctx.withContainer(a.containerId, async () => {
+        if (n.endpointByID(ep.id) === ep) await detachEndpoint(ctx, ep, a.containerId);
+      });
+      removed.push(`${a.containerId}/${a.ifName}`);
+    } catch (err) {
+      errors.push(`${a.containerId}/${a.ifName}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return { removed, errors };
+}

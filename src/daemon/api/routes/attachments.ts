@@ -18,13 +18,12 @@
  * the published ports, the host-side interface and the records even when the namespace is gone.
  */
 
-import { attach, detach, detachEndpoint } from '../attachments/attach.ts';
+import { attach, detach, gcAttachments } from '../attachments/attach.ts';
 import { check, status } from '../attachments/inspect.ts';
 import {
   type AttachPortMapping,
   type AttachRequest,
   attachmentEndpoints,
-  attachmentOf,
   findAttachment,
   info,
   UnknownAttachmentError,
@@ -107,26 +106,11 @@ export function attachmentRoutes(router: Router, ctx: ApiContext): void {
     const f = Fields.body(await req.json());
     const name = f.string('Network');
     if (!name) throw new BadRequestError('invalid request: Network is required');
-    const valid = new Set(
-      (f.objectArray('Valid') ?? []).map(
-        (v) => `${v.string('ContainerID') ?? ''}\0${v.string('IfName') ?? ''}`,
-      ),
-    );
-    const n = findNetwork(ctx, name);
-    const removed: string[] = [];
-    const errors: string[] = [];
-    for (const ep of attachmentEndpoints(ctx, n)) {
-      const a = attachmentOf(ep);
-      if (!a || valid.has(`${a.containerId}\0${a.ifName}`)) continue;
-      try {
-        await ctx.withContainer(a.containerId, async () => {
-          if (n.endpointByID(ep.id) === ep) await detachEndpoint(ctx, ep, a.containerId);
-        });
-        removed.push(`${a.containerId}/${a.ifName}`);
-      } catch (err) {
-        errors.push(`${a.containerId}/${a.ifName}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const valid = (f.objectArray('Valid') ?? []).map((v) => ({
+      ContainerID: v.string('ContainerID') ?? '',
+      IfName: v.string('IfName') ?? '',
+    }));
+    const { removed, errors } = await gcAttachments(ctx, findNetwork(ctx, name), valid);
     return { status: 200, body: { Removed: removed, Errors: errors } };
   });
 
