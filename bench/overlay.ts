@@ -11,7 +11,9 @@
  * - Throughput: iperf3 (Debian) between containers on A and B over VXLAN, and between two
  *   containers on A's default bridge, 5 s each.
  *
- *   ./scripts/in-world.sh tsx bench/overlay.ts [--joins 200]
+ *   make build && ./scripts/in-world.sh node --import tsx bench/overlay.ts [--joins 200]
+ *
+ * (the hosts run the compiled daemon from dist/ when it exists: build first so it is current).
  *
  * Prints a summary and writes bench/results/overlay-<date>.json.
  */
