@@ -296,9 +296,12 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
     assert.deepEqual(reload.needsRestart, ['bip', 'fixed-cidr']);
     const c3 = await connect('set-n1', 'set-c3');
     const resolv = readFileSync(c3.ResolvConfPath, 'utf8');
-    assert.match(resolv, /^nameserver 10\.0\.0\.99$/m);
+    // A user-defined network: the embedded resolver (docs/dns.md) forwards to the new --dns, as
+    // dockerd writes it; no dns-opts any more, so only the internal resolver's ndots:0.
+    assert.match(resolv, /^nameserver 127\.0\.0\.11$/m);
+    assert.match(resolv, /^# ExtServers: \[10\.0\.0\.99\]$/m);
     assert.match(resolv, /^search corp\.example$/m);
-    assert.doesNotMatch(resolv, /^options/m);
+    assert.match(resolv, /^options ndots:0$/m);
     const info = (await api('GET', '/info')).json as Info;
     assert.deepEqual(info.DnetNetworkSettings.dns, ['10.0.0.99']);
     assert.equal(info.DnetNetworkSettings.bip, '10.123.0.1/24', 'bip: only at the next start');
