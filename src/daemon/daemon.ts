@@ -245,6 +245,117 @@ function observe(
   };
 }
 
+/** The state the daemon stands on: the engine ID, the cluster (if any), the store and the controller. */
+async function openDaemonState(
+  options: DaemonOptions,
+  dirs: { runDir: string; dataDir: string },
+  settings: NetworkSettings,
+  logger: Logger,
+) {
+  const { runDir, dataDir } = dirs;
+  await mkdir(runDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const engineId = await loadOrCreateEngineId(dataDir);
+  const pools = settings['default-address-pools'];
+  const onClusterError = (err: Error) =>
+    logger.warn({ event: 'cluster', problem: err.message }, `cluster: ${err.message}`);
+  const joined = options.cluster ? await joinCluster(options.cluster, dataDir, onClusterError) : undefined;
+  const opened = performance.now();
+  try {
+    const state = await openState(runDir, dataDir, {
+      hostId: engineId,
+      ...options.controllerConfig,
+      ...(pools ? { defaultAddressPools: pools } : {}),
+      driverOptions: {
+        ...options.controllerConfig?.driverOptions,
+        bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
+      },
+      ...(joined ? { cluster: joined.cluster, onClusterError } : {}),
+    });
+    return { ...state, engineId, joined, restoreSeconds: (performance.now() - opened) / 1000 };
+  } catch (err) {
+    await joined?.cluster.close().catch(() => {});
+    await joined?.store.close().catch(() => {});
+    throw err;
+  }
+}
+
+type DaemonState = Awaited<ReturnType<typeof openDaemonState>>;
+
+/**
+ * What a start does once the state is open: the pre-defined networks, events on, attachments
+ * whose namespace went away released, the joins dockerd made given back, then the listeners.
+ * Returns the metrics address it serves, if any.
+ */
+async function bringUp(
+  options: DaemonOptions,
+  parts: {
+    ctx: ApiContext;
+    server: ApiServer;
+    plugin: PluginServer | undefined;
+    metrics: DaemonMetrics | undefined;
+    observing: { eventsOn(): void };
+    settings: NetworkSettings;
+    hosts: string[];
+    logger: Logger;
+  },
+): Promise<string | undefined> {
+  const { ctx, server, plugin, metrics, observing, settings, hosts, logger } = parts;
+  const bridgeName = options.bridgeName ?? DEFAULT_BRIDGE_NAME;
+  const kept = await ensurePredefinedNetworks(ctx.controller, {
+    defaultBridge: options.defaultBridge ?? true,
+    bridgeName,
+    spec: defaultBridgeSpec(bridgeName, settings),
+  });
+  if (kept) logger.warn({ event: 'warning' }, kept);
+  observing.eventsOn();
+  // Attachments whose namespace was gone at restore (or half made by a crash): released now.
+  for (const r of await reapDetachedAttachments(ctx))
+    logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
+  if (plugin && options.pluginSocket) {
+    for (const p of await plugin.service.restoreJoins())
+      logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
+    await plugin.listen(options.pluginSocket);
+  }
+  for (const h of hosts) await server.listen(h);
+  if (metrics && options.metricsAddr !== undefined) return metrics.listen(options.metricsAddr);
+  return undefined;
+}
+
+/**
+ * Closes what a start opened, in order. `failedStart`: the way out of a start that failed (its
+ * error is what the caller gets): every step is tried, its own failure dropped, no grace period.
+ */
+async function closeAll(
+  parts: {
+    ctx: ApiContext;
+    server: ApiServer;
+    plugin: PluginServer | undefined;
+    metrics: DaemonMetrics | undefined;
+    observing: { stop(): void };
+    state: DaemonState;
+  },
+  opts: { failedStart?: boolean } = {},
+): Promise<void> {
+  const { ctx, server, plugin, metrics, observing, state } = parts;
+  const step = (f: () => Promise<unknown> | undefined): Promise<unknown> | undefined =>
+    opts.failedStart ? f()?.catch(() => {}) : f();
+  try {
+    // Event streams end first: an open one would hold the server's close.
+    ctx.events.close();
+    await step(() => metrics?.close());
+    await step(() => plugin?.close());
+    await step(() => server.close(opts.failedStart ? 0 : undefined));
+  } finally {
+    observing.stop();
+    await step(() => state.controller.close());
+    await step(() => state.store.close());
+    // The lease is not revoked: a restart within its TTL causes no gap on other hosts.
+    await step(() => state.joined?.cluster.close());
+    await step(() => state.joined?.store.close());
+  }
+}
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const runDir = options.runDir ?? DEFAULT_RUN_DIR;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
@@ -257,40 +368,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // prom-client is loaded only when metrics are asked for; a bad address fails the start here.
   const metricsModule = options.metricsAddr !== undefined ? await import('./metrics.ts') : undefined;
   if (options.metricsAddr !== undefined) metricsModule?.parseMetricsAddr(options.metricsAddr);
-  await mkdir(runDir, { recursive: true });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const engineId = await loadOrCreateEngineId(dataDir);
   const settings: NetworkSettings = { ...(options.settings ?? {}) };
-  const pools = settings['default-address-pools'];
   const logger =
     options.logger ??
     createLogger({
       ...(options.log ? { sink: options.log } : {}),
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
-  const onClusterError = (err: Error) =>
-    logger.warn({ event: 'cluster', problem: err.message }, `cluster: ${err.message}`);
-  const joined = options.cluster ? await joinCluster(options.cluster, dataDir, onClusterError) : undefined;
-  const opened = performance.now();
-  let state: Awaited<ReturnType<typeof openState>>;
-  try {
-    state = await openState(runDir, dataDir, {
-      hostId: engineId,
-      ...options.controllerConfig,
-      ...(pools ? { defaultAddressPools: pools } : {}),
-      driverOptions: {
-        ...options.controllerConfig?.driverOptions,
-        bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
-      },
-      ...(joined ? { cluster: joined.cluster, onClusterError } : {}),
-    });
-  } catch (err) {
-    await joined?.cluster.close().catch(() => {});
-    await joined?.store.close().catch(() => {});
-    throw err;
-  }
-  const { store, controller } = state;
-  const restoreSeconds = (performance.now() - opened) / 1000;
+  const state = await openDaemonState(options, { runDir, dataDir }, settings, logger);
+  const { store, controller, engineId, joined } = state;
   const restore = logRestore(logger, controller.lastRestore);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
   const registry = new DaemonRegistry(controller);
@@ -303,7 +389,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   ctx.containerDns = containerDns(settings);
   // Events (GET /events) and metrics listen to the controller; nftables timings go to the metrics.
   const metrics = metricsModule ? new metricsModule.DaemonMetrics(controller, ctx.events) : undefined;
-  metrics?.observeRestore(restore, restoreSeconds);
+  metrics?.observeRestore(restore, state.restoreSeconds);
   const observing = observe(controller, ctx, logger, metrics);
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
@@ -318,37 +404,23 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
     : undefined;
+  const parts = { ctx, server, plugin, metrics, observing, state };
   let metricsAddr: string | undefined;
   try {
-    const bridgeName = options.bridgeName ?? DEFAULT_BRIDGE_NAME;
-    const kept = await ensurePredefinedNetworks(controller, {
-      defaultBridge: options.defaultBridge ?? true,
-      bridgeName,
-      spec: defaultBridgeSpec(bridgeName, settings),
+    metricsAddr = await bringUp(options, {
+      ctx,
+      server,
+      plugin,
+      metrics,
+      observing,
+      settings,
+      hosts,
+      logger,
     });
-    if (kept) logger.warn({ event: 'warning' }, kept);
-    observing.eventsOn();
-    // Attachments whose namespace was gone at restore (or half made by a crash): released now.
-    for (const r of await reapDetachedAttachments(ctx))
-      logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
-    if (plugin && options.pluginSocket) {
-      for (const p of await plugin.service.restoreJoins())
-        logger.warn({ event: 'restore', problem: p }, `restore: ${p}`);
-      await plugin.listen(options.pluginSocket);
-    }
-    for (const h of hosts) await server.listen(h);
-    if (metrics && options.metricsAddr !== undefined) metricsAddr = await metrics.listen(options.metricsAddr);
   } catch (err) {
     // The start failed with `err`, which is what the caller gets; closing what was opened on the
     // way out is best effort (the process is about to report the failure and exit).
-    observing.stop();
-    await metrics?.close().catch(() => {});
-    await plugin?.close().catch(() => {});
-    await server.close(0).catch(() => {});
-    await controller.close().catch(() => {});
-    await store.close().catch(() => {});
-    await joined?.cluster.close().catch(() => {});
-    await joined?.store.close().catch(() => {});
+    await closeAll(parts, { failedStart: true }).catch(() => {});
     throw err;
   }
   const served = server.addresses();
@@ -389,20 +461,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     close() {
       closing ??= (async () => {
         const started = Date.now();
-        try {
-          // Event streams end first: an open one would hold the server's close.
-          ctx.events.close();
-          await metrics?.close();
-          await plugin?.close();
-          await server.close();
-        } finally {
-          observing.stop();
-          await controller.close();
-          await store.close();
-          // The lease is not revoked: a restart within its TTL causes no gap on other hosts.
-          await joined?.cluster.close();
-          await joined?.store.close();
-        }
+        await closeAll(parts);
         logger.info({ event: 'stop', durationMs: Date.now() - started }, 'dnet daemon: stopped');
       })();
       return closing;
