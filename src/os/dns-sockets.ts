@@ -1,11 +1,17 @@
 /**
  * The embedded resolver's sockets inside a sandbox: a UDP socket and a listening TCP socket bound
- * to 127.0.0.11:53 in the sandbox's network namespace, made in one synchronous call (setns in,
+ * to 127.0.0.11 in the sandbox's network namespace, made in one synchronous call (setns in,
  * socket + bind + listen, setns back). The descriptors are then handed to Node (dgram's
  * `bind({ fd })`, net's `listen({ fd })`), which serves them from the daemon's own namespace:
- * a socket stays in the namespace it was made in. No process, no DNAT, one pair per sandbox.
+ * a socket stays in the namespace it was made in. No process, one pair per sandbox.
  *
- * Equivalent to: `ip netns exec <ns> <a server bound to 127.0.0.11:53 udp and tcp>`.
+ * As Docker does, the sockets take ephemeral ports and a DNAT in the sandbox's own nftables table
+ * (`ip dnet-dns`, output hook) sends 127.0.0.11:53 to them: a container may then run its own DNS
+ * server on 0.0.0.0:53 (which a socket bound to 127.0.0.11:53 would refuse with EADDRINUSE).
+ * Replies are un-NATed by conntrack. The table goes with the namespace.
+ *
+ * Equivalent to: `ip netns exec <ns> <a server on 127.0.0.11:P udp and tcp>` and
+ * `nft add rule ip dnet-dns output ip daddr 127.0.0.11 udp dport 53 dnat to :P` (and tcp).
  */
 import { DnetError } from '../errors/base.ts';
 import { SyscallError } from '../errors/os.ts';
@@ -15,6 +21,7 @@ import {
   AF_INET6,
   bind,
   close,
+  getsockname,
   listen,
   SO_RCVBUFFORCE,
   SO_REUSEADDR,
@@ -26,6 +33,7 @@ import {
   socket,
 } from './ffi/libc.ts';
 import { type NetnsRef, runInNetns } from './netns/index.ts';
+import { applyNft, expr, NFT_PRIO, NftPlan, stmt } from './nftables/index.ts';
 
 /** Docker's address of the embedded resolver inside every container. */
 export const RESOLVER_ADDRESS = '127.0.0.11';
@@ -70,22 +78,54 @@ function sockaddr(address: string, port: number): { family: number; addr: Buffer
   return { family: AF_INET6, addr: b };
 }
 
-/** A bound UDP socket and a listening TCP socket (non-blocking, close-on-exec). */
+/** A bound UDP socket and a listening TCP socket (non-blocking, close-on-exec), and their ports. */
 export interface DnsSocketFds {
   udp: number;
   tcp: number;
+  udpPort: number;
+  tcpPort: number;
+}
+
+/** The port a bound socket got (sockaddr_in / sockaddr_in6: the port is at offset 2, big endian). */
+function boundPort(fd: number): number {
+  return getsockname(fd, 28).readUInt16BE(2);
 }
 
 /**
- * Opens the resolver's UDP and TCP sockets inside the namespace `ns`, bound to `address:port`
- * (default 127.0.0.11:53). The caller owns the descriptors (Node closes them with the sockets
- * made from them). Throws DnsListenerError.
+ * The sandbox's DNAT of `address:port` to the sockets' ports, one transaction (the table is
+ * replaced: a second call, e.g. after a restart, leaves one set of rules).
+ */
+export function dnsRedirectPlan(address: string, port: number, udpPort: number, tcpPort: number): NftPlan {
+  const family = address.includes(':') ? 'ip6' : 'ip';
+  const t = { family, table: 'dnet-dns' } as const;
+  const plan = new NftPlan()
+    .deleteTable(t, { ifExists: true })
+    .addTable(t)
+    .addChain(t, 'output', { type: 'nat', hook: 'output', prio: NFT_PRIO.dstnat, policy: 'accept' });
+  for (const [proto, to] of [
+    ['udp', udpPort],
+    ['tcp', tcpPort],
+  ] as const) {
+    plan.addRule(t, 'output', [
+      stmt.match(expr.payload(family, 'daddr'), '==', address),
+      stmt.match(expr.payload(proto, 'dport'), '==', port),
+      stmt.dnat({ family, addr: address, port: to }),
+    ]);
+  }
+  return plan;
+}
+
+/**
+ * Opens the resolver's UDP and TCP sockets inside the namespace `ns` on `address` (default
+ * 127.0.0.11), ephemeral ports, and redirects `address:port` (default 53) to them. The caller owns
+ * the descriptors (Node closes them with the sockets made from them). Throws DnsListenerError.
  */
 export function openDnsSockets(
   ns: NetnsRef,
   opts: { address?: string; port?: number; where?: string } = {},
 ): DnsSocketFds {
-  const { family, addr } = sockaddr(opts.address ?? RESOLVER_ADDRESS, opts.port ?? RESOLVER_PORT);
+  const address = opts.address ?? RESOLVER_ADDRESS;
+  const { family, addr } = sockaddr(address, 0);
   const where = opts.where ?? ('path' in ns ? ns.path : `namespace fd ${ns.fd}`);
   let udp = -1;
   let tcp = -1;
@@ -100,7 +140,10 @@ export function openDnsSockets(
       bind(tcp, addr);
       listen(tcp, TCP_BACKLOG);
     });
-    return { udp, tcp };
+    const udpPort = boundPort(udp);
+    const tcpPort = boundPort(tcp);
+    applyNft(dnsRedirectPlan(address, opts.port ?? RESOLVER_PORT, udpPort, tcpPort).toJSON(), { netns: ns });
+    return { udp, tcp, udpPort, tcpPort };
   } catch (err) {
     if (udp >= 0) close(udp);
     if (tcp >= 0) close(tcp);

@@ -154,6 +154,45 @@ describe('embedded resolver: names, aliases, scoping, forwarding', () => {
     assert.match(out, new RegExp(`Address:\\s+${webIp.replace(/\./g, '\\.')}`), out);
   });
 
+  test('a container runs its own DNS server on 0.0.0.0:53 (UDP and TCP); 127.0.0.11 keeps answering', async () => {
+    // The resolver's sockets take ephemeral ports on 127.0.0.11 and the sandbox's nftables DNAT
+    // 127.0.0.11:53 to them (as Docker does), so port 53 stays free for the container.
+    const key = ctl.sandboxByContainer('client')?.key;
+    assert.ok(key);
+    const server = spawn(
+      'nsenter',
+      [
+        `--net=${key}`,
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--no-resolv',
+        '--no-hosts',
+        '--port=53',
+        '--interface=lo', // without --bind-interfaces dnsmasq binds the wildcard 0.0.0.0:53
+        '--address=/own.test/192.0.2.99',
+        '--user=root',
+        '--pid-file',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    server.stderr?.on('data', (d) => {
+      err += d;
+    });
+    try {
+      let own = '';
+      for (let i = 0; i < 20 && !own.includes('192.0.2.99'); i++) {
+        own = await inSandbox('client', ['dig', '@127.0.0.1', '+short', '+tries=1', '+time=1', 'own.test']);
+        if (!own.includes('192.0.2.99')) await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.match(own, /192\.0\.2\.99/, `the container's own server on 0.0.0.0:53 answers (${err})`);
+      assert.deepEqual(await short('client', ['web']), [webIp], 'the embedded resolver still answers');
+      assert.deepEqual(await short('client', ['+tcp', 'web']), [webIp]);
+    } finally {
+      server.kill();
+    }
+  });
+
   test('other names are forwarded to the host’s loopback upstream (dnsmasq on 127.0.0.53)', async () => {
     assert.deepEqual(await short('client', ['www.example.test']), ['192.0.2.7']);
     assert.deepEqual(await short('client', ['+tcp', 'www.example.test']), ['192.0.2.7']);
