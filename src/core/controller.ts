@@ -118,7 +118,7 @@ export class NetworkController {
         }
         const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
         // Intent first: a crash from here on is rolled back at the next start.
-        await this.persist.commit([put(keys.network(id), n.record('creating'))]);
+        await this.persist.intent([put(keys.network(id), n.record('creating'))]);
         rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
         const res = await driver.createNetwork(n.createRequest());
         if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
@@ -222,7 +222,7 @@ export class NetworkController {
     if (!first) throw new UnknownSandboxError(containerId);
     await this.locks.run(`sb:${containerId}`, async () => {
       if (this.sandboxes.get(containerId) !== first) return;
-      await this.persist.commit([
+      await this.persist.intent([
         put(keys.sandbox(containerId), { ...first.record(), state: 'deleting', deleteEndpoints }),
       ]);
     });

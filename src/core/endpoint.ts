@@ -149,7 +149,7 @@ export class Endpoint {
           const seq = ctl.nextJoinSeq();
           const sbKey = keys.sandbox(containerId);
           // The intent: the join, and the sandbox if this join makes it.
-          await ctl.persist.commit([
+          await ctl.persist.intent([
             put(this.key, this.record('ready', joiningRecord(containerId, seq))),
             ...(created ? [put(sbKey, sandbox.record())] : []),
           ]);
@@ -289,7 +289,7 @@ export class Endpoint {
       deleteEndpoint ? 'deleting' : 'ready',
       j ? joinRecordOf(j, 'leaving') : undefined,
     );
-    await ctl.persist.commit([put(this.key, intent)]);
+    await ctl.persist.intent([put(this.key, intent)]);
     const what = deleteEndpoint
       ? `deleting endpoint ${this.name}`
       : `container ${j?.containerId ?? ''} leaving endpoint ${this.name}`;

@@ -115,9 +115,9 @@ export class Persister {
 
   /**
    * Writes every change of one operation in one durable transaction: all of them or none. A key
-   * given twice keeps its last change.
+   * given twice keeps its last change. `durable: false` is for `intent`.
    */
-  async commit(changes: readonly Change[]): Promise<void> {
+  async commit(changes: readonly Change[], options: { durable?: boolean } = {}): Promise<void> {
     if (!this.store || changes.length === 0) return;
     const last = new Map<string, KvOp>();
     for (const c of changes) {
@@ -127,7 +127,18 @@ export class Persister {
         c.value === undefined ? { type: 'delete', key: c.key } : { type: 'put', key: c.key, value: c.value },
       );
     }
-    await this.store.transaction([...last.values()]);
+    await this.store.transaction([...last.values()], { durable: options.durable !== false });
+  }
+
+  /**
+   * An operation's intent, committed before its kernel work: one transaction, kept if the process
+   * dies (kill -9) but not flushed to disk before it resolves. The operation's result commit, which
+   * is durable, flushes it with it: one flush per operation. A machine crash may lose an intent
+   * whose result was not committed yet, and with it the operation's kernel work: namespaces,
+   * links, firewall elements and the files under the run directory do not survive a reboot either.
+   */
+  intent(changes: readonly Change[]): Promise<void> {
+    return this.commit(changes, { durable: false });
   }
 
   async load(): Promise<{
