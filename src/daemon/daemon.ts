@@ -7,7 +7,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/driver.ts';
+import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/index.ts';
 import { type ControllerConfig, NetworkController, type RestoreReport } from '../index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';

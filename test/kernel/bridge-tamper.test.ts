@@ -5,7 +5,7 @@ import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon } from '../../src/daemon/daemon.ts';
-import { HEAL_CHANNEL, type HealReport, LINK_MARK } from '../../src/drivers/bridge/driver.ts';
+import { HEAL_CHANNEL, type HealReport, LINK_MARK } from '../../src/drivers/bridge/index.ts';
 import { InvalidOptionError, type Network, NetworkController } from '../../src/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';

@@ -279,7 +279,20 @@ describe('nftables plan builder: bad input is refused', () => {
   });
 
   test('families, chain types, hooks, priorities, policies', () => {
-    rejects(() => new NftPlan().addTable({ family: 'bridge' as 'ip', table: 't' }), /family/);
+    rejects(() => new NftPlan().addTable({ family: 'arp' as 'ip', table: 't' }), /family/);
+    // The bridge family: tables, sets and filter chains; no nat chains.
+    new NftPlan()
+      .addTable({ family: 'bridge', table: 't' })
+      .addChain({ family: 'bridge', table: 't' }, 'c', { type: 'filter', hook: 'forward', prio: -200 });
+    rejects(
+      () =>
+        new NftPlan().addChain({ family: 'bridge', table: 't' }, 'c', {
+          type: 'nat',
+          hook: 'prerouting',
+          prio: 0,
+        }),
+      /bridge chain type/,
+    );
     rejects(
       () => new NftPlan().addChain(ip, 'c', { type: 'nat', hook: 'forward', prio: 0 }),
       /nat chain hook/,

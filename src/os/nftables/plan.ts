@@ -45,7 +45,7 @@ export const NFT_PRIO = {
   srcnat: 100,
 } as const;
 
-const FAMILIES: readonly NftFamily[] = ['ip', 'ip6', 'inet'];
+const FAMILIES: readonly NftFamily[] = ['ip', 'ip6', 'inet', 'bridge'];
 const DATA_TYPES: readonly NftDataType[] = [
   'ipv4_addr',
   'ipv6_addr',
@@ -60,6 +60,13 @@ const HOOKS: Record<NftChainType, readonly NftHook[]> = {
   filter: ['prerouting', 'input', 'forward', 'output', 'postrouting'],
   nat: ['prerouting', 'input', 'output', 'postrouting'],
   route: ['output'],
+};
+/** The chain types a base chain of each family can have (the bridge family: filter only, as nft 1.0.6 knows it). */
+const FAMILY_CHAIN_TYPES: Record<NftFamily, readonly NftChainType[]> = {
+  ip: ['filter', 'nat', 'route'],
+  ip6: ['filter', 'nat', 'route'],
+  inet: ['filter', 'nat', 'route'],
+  bridge: ['filter'],
 };
 const INT32 = 0x7fffffff;
 
@@ -233,7 +240,7 @@ function chainObj(t: TableRef, name: string, base?: BaseChainSpec): NftChainObj 
   const { family, table } = checkTable(t);
   const c: NftChainObj = { family, table, name: checkName('chain name', name) };
   if (base) {
-    c.type = oneOf('chain type', base.type, Object.keys(HOOKS) as NftChainType[]);
+    c.type = oneOf(`${family} chain type`, base.type, FAMILY_CHAIN_TYPES[family]);
     c.hook = oneOf(`${c.type} chain hook`, base.hook, HOOKS[c.type]);
     c.prio = checkInt('chain priority', base.prio, -INT32 - 1, INT32);
     if (base.policy !== undefined) c.policy = oneOf('chain policy', base.policy, ['accept', 'drop'] as const);

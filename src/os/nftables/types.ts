@@ -4,7 +4,8 @@
  * exactly what libnftables expects and prints, so a plan serialises with JSON.stringify.
  */
 
-export type NftFamily = 'ip' | 'ip6' | 'inet';
+/** `bridge`: frames crossing a Linux bridge (filter chains only; the JSON shapes are the inet family's). */
+export type NftFamily = 'ip' | 'ip6' | 'inet' | 'bridge';
 export type NftHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
 export type NftChainType = 'filter' | 'nat' | 'route';
 export type NftPolicy = 'accept' | 'drop';
