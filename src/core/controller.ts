@@ -28,6 +28,7 @@ import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
+import { Reclaimer } from './reclaim.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import { type Sandbox, SandboxSet } from './sandbox.ts';
@@ -45,11 +46,14 @@ export class NetworkController {
   /** The last join's place in join order (see JoinRecord.seq); restore sets it past the records'. */
   private joinSeq = 0;
   /** @internal */ readonly persist: Persister;
+  /** @internal Kernel objects being removed in the background (reclaim.ts). */
+  readonly reclaimer: Reclaimer;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
+    this.reclaimer = new Reclaimer(this.persist);
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
@@ -254,6 +258,16 @@ export class NetworkController {
     this.byId.delete(n.id);
   }
 
+  /**
+   * Resolves once the kernel objects of finished operations are gone. A container's namespace and
+   * interfaces are removed in the background after the call that disconnected it returns (the
+   * container is disconnected, its addresses and ports released, by then); this waits for that,
+   * and removes at once whatever is still pending.
+   */
+  async settled(): Promise<void> {
+    await this.reclaimer.drain();
+  }
+
   /** @internal */
   checkOpen(): void {
     if (this.closed) throw new ControllerClosedError();
@@ -266,6 +280,8 @@ export class NetworkController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Namespaces and links being removed in the background go now (none is left to a restart).
+    await this.reclaimer.drain().catch(() => undefined);
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

@@ -17,6 +17,7 @@ import type { KeyedLock } from './lock.ts';
 import type { Network } from './network.ts';
 import { checkStringMap, ENDPOINT_IFNAME_OPTION } from './options.ts';
 import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
+import type { ReclaimRecord } from './reclaim.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
 import type { EndpointCreateOptions, EndpointInfo, JoinOptions } from './types.ts';
@@ -295,22 +296,49 @@ export class Endpoint {
       : `container ${j?.containerId ?? ''} leaving endpoint ${this.name}`;
     const t = new Teardown(what);
     const changes: Change[] = [];
+    let reclaim: ReclaimRecord | undefined;
     if (j) {
       const sandbox = j.sandbox;
       await t.attempt(() => driver.revokeExternalConnectivity?.(networkId, this.id));
       await t.attempt(() => sandbox.detach(this));
+      // The sandbox goes with this leave: its namespace, and the interface in it, are removed in
+      // the background (reclaim.ts), the interface made harmless first.
+      const going = sandbox.isEmpty() && !sandbox.explicit;
+      let namespaceGoing = false;
       const ifName = j.ifName;
       if (ifName) {
         for (const r of j.routes) await t.attempt(() => void sandbox.os.removeRoute(r.destination));
         if (!j.inSandbox) await t.attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
-        else sandbox.os.forgetInterface(ifName);
+        else {
+          if (going && sandbox.reclaimable)
+            namespaceGoing = await t.attempt(() => sandbox.os.quiesce(ifName));
+          sandbox.os.forgetInterface(ifName);
+        }
       }
-      await t.attempt(() => driver.leave(networkId, this.id));
+      let links: string[] = [];
+      await t.attempt(async () => {
+        const left = await driver.leave(networkId, this.id, namespaceGoing ? { namespaceGoing } : {});
+        links = (left || undefined)?.reclaimLinks ?? [];
+      });
       this.joined = undefined;
-      if (sandbox.isEmpty() && !sandbox.explicit) {
-        if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
+      if (going) {
+        if (sandbox.reclaimable && !t.failed) {
+          const netns = await t.attempt(async () => {
+            const path = await ctl.sandboxes.release(sandbox);
+            const e = ctl.reclaimer.entry(path, links);
+            reclaim = e.rec;
+            changes.push(e.change);
+          });
+          if (netns) changes.push(del(keys.sandbox(j.containerId)));
+        } else if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
           changes.push(del(keys.sandbox(j.containerId)));
       } else await t.attempt(() => sandbox.writeFiles());
+      // Links the driver left, when the sandbox is not released after all (a failed step).
+      if (links.length > 0 && !reclaim) {
+        const e = ctl.reclaimer.entry(undefined, links);
+        reclaim = e.rec;
+        changes.push(e.change);
+      }
     }
     // When the driver cannot delete it, the endpoint stays (a delete can be retried; the network
     // cannot go meanwhile); its record keeps the intent, which the next start finishes.
@@ -319,14 +347,15 @@ export class Endpoint {
       this.network.forget(this);
     }
     if (t.failed) {
-      // Keep the intent; commit only the sandbox that is gone for sure.
-      await t.attempt(() => ctl.persist.commit(changes));
+      // Keep the intent; commit only the sandbox that is gone for sure (and what reclaims it).
+      if ((await t.attempt(() => ctl.persist.commit(changes))) && reclaim) ctl.reclaimer.schedule(reclaim);
       t.check();
     }
     await ctl.persist.commit([
       deleteEndpoint ? del(this.key) : put(this.key, this.record('ready')),
       ...changes,
     ]);
+    if (reclaim) ctl.reclaimer.schedule(reclaim);
     if (deleteEndpoint) {
       const ipam = this.network.ipam;
       const release = new Teardown(`releasing the addresses of endpoint ${this.name}`);

@@ -13,6 +13,7 @@
  */
 import type { PortMapping } from '../driver-api/driver.ts';
 import type { KvOp, KvStore } from '../store/types.ts';
+import type { ReclaimRecord } from './reclaim.ts';
 import type { EndpointCreateOptions, JoinOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
 
 const PREFIX = 'dnet';
@@ -86,6 +87,8 @@ export const keys = {
   endpoint: (networkId: string, id: string) => `${PREFIX}/endpoints/${networkId}/${id}`,
   sandbox: (containerId: string) => `${PREFIX}/sandboxes/${encodeURIComponent(containerId)}`,
   app: (name: string) => `${PREFIX}/app/${name}`,
+  /** Kernel objects being removed in the background (reclaim.ts). */
+  reclaim: (id: string) => `${PREFIX}/reclaim/${id}`,
 };
 
 /** One change of a commit: a put, or a delete when `value` is undefined. */
@@ -145,17 +148,20 @@ export class Persister {
     networks: NetworkRecord[];
     endpoints: EndpointRecord[];
     sandboxes: SandboxRecord[];
+    reclaims: ReclaimRecord[];
   }> {
-    if (!this.store) return { networks: [], endpoints: [], sandboxes: [] };
-    const [n, e, s] = await Promise.all([
+    if (!this.store) return { networks: [], endpoints: [], sandboxes: [], reclaims: [] };
+    const [n, e, s, r] = await Promise.all([
       this.store.list(`${PREFIX}/networks`),
       this.store.list(`${PREFIX}/endpoints`),
       this.store.list(`${PREFIX}/sandboxes`),
+      this.store.list(`${PREFIX}/reclaim/`),
     ]);
     return {
       networks: n.map((x) => x.value as NetworkRecord),
       endpoints: e.map((x) => x.value as EndpointRecord),
       sandboxes: s.map((x) => x.value as SandboxRecord),
+      reclaims: r.map((x) => x.value as ReclaimRecord),
     };
   }
 }

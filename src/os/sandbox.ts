@@ -176,6 +176,18 @@ export class OsSandbox {
     this.giveBack(dstName, srcName);
   }
 
+  /**
+   * Makes an interface harmless before its namespace is let go (its removal then happens in the
+   * background): down (a veth's peer loses its carrier: the bridge port stops forwarding and
+   * forgets the MACs it learned) and without addresses, so an address or MAC handed out again
+   * never meets it on the wire. Fast: neither waits for an RCU grace period.
+   */
+  quiesce(dstName: string): void {
+    const ref = this.ref(dstName);
+    this.nl.linkSet(ref, { up: false });
+    for (const a of this.nl.addrList(ref)) if (a.scope === 0) this.nl.addrDel(ref, a.cidr);
+  }
+
   /** Forgets an interface its driver removed (deleting a veth's host end removes this end). */
   forgetInterface(dstName: string): void {
     this.indexes.delete(dstName);

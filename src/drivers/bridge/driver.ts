@@ -15,6 +15,8 @@ import {
   type EndpointOperInfo,
   type JoinInfo,
   type JoinRequest,
+  type LeaveOptions,
+  type LeaveResult,
   type NetworkDriver,
   type PortMapping,
 } from '../../driver-api/driver.ts';
@@ -236,7 +238,7 @@ export class BridgeDriver implements NetworkDriver {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
-    this.nl.linkDelIfExists(e.hostVeth);
+    if (!e.hostVethReclaimed) this.nl.linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
     this.repairer.reportedMissing.delete(endpointId);
   }
@@ -277,6 +279,7 @@ export class BridgeDriver implements NetworkDriver {
       throw err;
     }
     e.joined = true;
+    e.hostVethReclaimed = false;
     const gw4 = n.gateways.find((g) => familyOf(g) === 4);
     const gw6 = n.gateways.find((g) => familyOf(g) === 6);
     return {
@@ -338,11 +341,19 @@ export class BridgeDriver implements NetworkDriver {
     return n.bridgeIndex;
   }
 
-  async leave(networkId: string, endpointId: string): Promise<void> {
+  async leave(networkId: string, endpointId: string, options: LeaveOptions = {}): Promise<LeaveResult> {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
+    if (options.namespaceGoing) {
+      // The peer is in the sandbox's namespace, down, and the namespace goes next: the pair goes
+      // with it in the kernel's background. The core's reclaim entry owns the host end now.
+      e.hostVethReclaimed = true;
+      e.joined = false;
+      this.repairer.reportedMissing.delete(e.id);
+      return { reclaimLinks: [e.hostVeth] };
+    }
     // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
     try {
       this.nl.linkDelIfExists(e.hostVeth);
@@ -351,6 +362,7 @@ export class BridgeDriver implements NetworkDriver {
     }
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
+    return {};
   }
 
   /** Publishes the endpoint's ports: all host ports allocated or none, then one firewall transaction. */
