@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DnetDaemon, DnetLibrary, daemonAvailable, ROOT } from './dnet.ts';
+import { DockerEngine, dockerMissing } from './docker.ts';
 import { buildFloor, Floor } from './floor.ts';
 import { Cni, cniMissing, Netavark, netavarkMissing } from './peers.ts';
 import {
@@ -99,7 +100,7 @@ const outDir =
 /** Iterations. Peers cost ~100× more per attach: fewer samples for them (p99 with n < 100 is the top sample). */
 const plan = quick
   ? {
-      attach: { floor: 10, dnet: 10, daemon: 10, netavark: 4, cni: 4 },
+      attach: { floor: 10, dnet: 10, daemon: 10, netavark: 4, cni: 4, docker: 4 },
       warmup: 2,
       scale: { checkpoints: [1, 10], rounds: { fast: 3, peer: 2 } },
       concurrency: { levels: [1, 8], attaches: 8 },
@@ -110,7 +111,7 @@ const plan = quick
       fillBudgetMin: 2,
     }
   : {
-      attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150 },
+      attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150, docker: 150 },
       warmup: 5,
       scale: { checkpoints: [1, 100, 1000], rounds: { fast: 40, peer: 15 } },
       concurrency: { levels: [1, 8, 64], attaches: 128 },
@@ -153,11 +154,13 @@ const factories: Record<SubjectKey, () => Subject> = {
   daemon: () => new DnetDaemon(join(dirs.daemon, String(daemonRuns)), join(daemonData, String(daemonRuns++))),
   netavark: () => new Netavark(dirs.peers, join(tmp, 'netavark-config')),
   cni: () => new Cni(dirs.peers, join(tmp, 'cni-data')),
+  docker: () => new DockerEngine(),
 };
 const missing: Partial<Record<SubjectKey, string>> = {
   daemon: daemonAvailable() === undefined ? undefined : `daemon: not measured yet (${daemonAvailable()})`,
   netavark: netavarkMissing(),
   cni: cniMissing(),
+  docker: dockerMissing(),
 };
 const subjects: Results['subjects'] = {};
 for (const k of SUBJECT_ORDER) {
@@ -207,6 +210,8 @@ for (const line of notMeasured(subjects)) log(line);
 await sweep(env);
 
 const isPeer = (k: SubjectKey) => k === 'netavark' || k === 'cni';
+/** Docker Engine is measured in unit 1 only (its containers are made outside the timing, one by one). */
+const filling = active.filter((k) => k !== 'docker');
 const section = (text: string) => console.log(`\n${text}`);
 const want = (u: UnitName) => units.has(u);
 
@@ -217,7 +222,7 @@ if (want('attach')) {
 }
 
 if (want('scale')) {
-  for (const k of active) {
+  for (const k of filling) {
     results.units.scale.subjects[k] = await unitScale(env, factories[k](), {
       checkpoints: plan.scale.checkpoints,
       fillPorts: 1,
@@ -243,7 +248,7 @@ if (want('concurrency')) {
 }
 
 if (want('publish')) {
-  for (const k of active) {
+  for (const k of filling) {
     results.units.publish10.subjects[k] = await unitScale(env, factories[k](), {
       checkpoints: plan.publish.checkpoints,
       fillPorts: 10,

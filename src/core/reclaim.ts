@@ -6,7 +6,7 @@
  *
  * So when a sandbox goes with its last endpoint, its interfaces are first made harmless inside
  * the namespace (link down: the bridge port loses its carrier and its learned MACs, nothing is
- * sent; addresses removed), then the sandbox lets go of the namespace and the caller gets its
+ * sent), then the sandbox lets go of the namespace and the caller gets its
  * answer. What is left to do is one *reclaim entry*: the namespace to unmount and remove, and
  * the host-side links that should go with it. The entry is written in the operation's result
  * commit (so it is durable exactly when the operation is acknowledged) and worked off here in the

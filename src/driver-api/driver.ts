@@ -160,7 +160,7 @@ export interface JoinInfo {
 export interface LeaveOptions {
   /**
    * The sandbox's namespace goes right after this leave (this was its last endpoint), and the
-   * interface inside it is down and without addresses already. A driver whose interface has its
+   * interface inside it is down already. A driver whose interface has its
    * other end in that namespace (JoinInfo.interfaceName.inSandbox: a veth) may leave that end to
    * go with the namespace, which the kernel does in the background and batched, instead of
    * deleting it now (a veth delete waits for RCU grace periods): it names it in `reclaimLinks`.

@@ -178,14 +178,12 @@ export class OsSandbox {
 
   /**
    * Makes an interface harmless before its namespace is let go (its removal then happens in the
-   * background): down (a veth's peer loses its carrier: the bridge port stops forwarding and
-   * forgets the MACs it learned) and without addresses, so an address or MAC handed out again
-   * never meets it on the wire. Fast: neither waits for an RCU grace period.
+   * background): down. A veth's peer then loses its carrier, so its bridge port forwards nothing
+   * and forgets the MACs it learned; nothing is sent from it, so an address or MAC handed out
+   * again never meets it on the wire. Fast: it does not wait for an RCU grace period.
    */
   quiesce(dstName: string): void {
-    const ref = this.ref(dstName);
-    this.nl.linkSet(ref, { up: false });
-    for (const a of this.nl.addrList(ref)) if (a.scope === 0) this.nl.addrDel(ref, a.cidr);
+    this.nl.linkSet(this.ref(dstName), { up: false });
   }
 
   /** Forgets an interface its driver removed (deleting a veth's host end removes this end). */
