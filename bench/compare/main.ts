@@ -9,7 +9,7 @@
  * and firewall rules, and the world is swept after each one.
  *
  * Options: --quick; --out <dir> (default bench/results, or a temp dir with --quick);
- * --units attach,scale,concurrency,publish,ipam (default all); --subjects floor,dnet,daemon,netavark,cni;
+ * --units attach,scale,concurrency,publish,ipam (default all); --subjects floor,dnet,daemon,netavark,cni,docker;
  * --fill-budget-min <minutes> (how long a subject may take to fill the host in units 2 and 4; default
  * 30, 2 with --quick); --report <json> re-renders a saved run (tables and charts) without running it.
  * DNET_BENCH_DAEMON_DATA=<dir>: where the daemon's data dirs go (default: the temp dir, on disk).
