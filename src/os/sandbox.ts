@@ -183,7 +183,12 @@ export class OsSandbox {
    * again never meets it on the wire. Fast: it does not wait for an RCU grace period.
    */
   quiesce(dstName: string): void {
-    this.nl.linkSet(this.ref(dstName), { up: false });
+    try {
+      this.nl.linkSet(this.ref(dstName), { up: false });
+    } catch (err) {
+      // Gone already (someone deleted it, or its peer): nothing is left to quiet.
+      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
+    }
   }
 
   /** Forgets an interface its driver removed (deleting a veth's host end removes this end). */
