@@ -11,8 +11,9 @@
  * the host-side links that should go with it. The entry is written in the operation's result
  * commit (so it is durable exactly when the operation is acknowledged) and worked off here in the
  * background: namespaces unmounted at the next turn of the event loop, in one batch; the links
- * checked after a grace period and deleted only if they outlived their namespace (another
- * process holding it, say); then the entry is deleted.
+ * checked after a grace period, again while the kernel's clean-up lags, and deleted only if they
+ * outlive their namespace by LINK_DEADLINE_MS (another process holding it, say); then the entry
+ * is deleted.
  *
  * Every object keeps an owner: the entry, until the kernel has it all. A restart finishes the
  * entries left (restore, before the orphan sweep); `drain()` (the controller's close) finishes
@@ -35,8 +36,15 @@ export interface ReclaimRecord {
   created: string;
 }
 
-/** How long links may take to go with their namespace before they are deleted one by one. */
+/** When links are first checked for, after their namespace was let go. */
 export const LINK_GRACE_MS = 1000;
+/** How often links still there are checked again: the kernel's clean-up lags under load. */
+const LINK_RECHECK_MS = 2000;
+/**
+ * How long links may outlive their namespace before they are deleted one by one (a process kept
+ * the namespace alive; a delete waits for RCU grace periods on this thread, so not sooner).
+ */
+export const LINK_DEADLINE_MS = 10_000;
 /** How long a failed step waits before it is tried again. */
 const RETRY_MS = 2000;
 
@@ -46,7 +54,7 @@ export class Reclaimer {
   /** Entries whose namespace is still mounted. */
   private readonly unmount: ReclaimRecord[] = [];
   /** Entries whose links are checked once `due` (ms, performance.now()) has passed. */
-  private readonly check: { rec: ReclaimRecord; due: number }[] = [];
+  private readonly check: { rec: ReclaimRecord; due: number; deadline: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** The last failure of a background step (kept for `problems`; the step is retried). */
@@ -117,7 +125,7 @@ export class Reclaimer {
     for (const rec of this.unmount.splice(0)) {
       try {
         if (rec.netns !== undefined && existsSync(rec.netns)) deleteNetns(rec.netns);
-        this.check.push({ rec, due: t + LINK_GRACE_MS });
+        this.check.push({ rec, due: t + LINK_GRACE_MS, deadline: t + LINK_DEADLINE_MS });
       } catch (err) {
         this.lastProblem = `namespace ${rec.netns}: ${String(err)}`;
         failed.push(rec);
@@ -132,11 +140,17 @@ export class Reclaimer {
         continue;
       }
       try {
-        for (const link of c.rec.links) hostNetlink().linkDelIfExists(link);
+        const nl = hostNetlink();
+        const left = c.rec.links.filter((l) => nl.linkGet(l) !== undefined);
+        if (left.length > 0 && !now && t < c.deadline) {
+          waiting.push({ ...c, due: t + LINK_RECHECK_MS }); // the kernel's clean-up has not come yet
+          continue;
+        }
+        for (const link of left) nl.linkDelIfExists(link);
         finished.push(del(keys.reclaim(c.rec.id)));
       } catch (err) {
         this.lastProblem = `links ${c.rec.links.join(', ')}: ${String(err)}`;
-        waiting.push({ rec: c.rec, due: t + RETRY_MS });
+        waiting.push({ ...c, due: t + RETRY_MS });
       }
     }
     this.check.push(...waiting);

@@ -103,8 +103,8 @@ describe('detach returns first; the kernel objects go in the background', () => 
       for (const r of held) schedule(r);
     }
     // A's namespace is unmounted but its process keeps it alive: the background deletes the veth
-    // itself after its grace period.
-    await until('the veth of a namespace kept alive is deleted', () => !nl.linkGet(aVeth));
+    // itself once it has outlived the namespace by LINK_DEADLINE_MS (10 s).
+    await until('the veth of a namespace kept alive is deleted', () => !nl.linkGet(aVeth), 20_000);
     assert.equal(existsSync(aKey), false);
     srvA.stop();
     await c.leaveAndDelete();
