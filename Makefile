@@ -17,9 +17,14 @@ help:
 deps:
 	@./scripts/install-deps.sh
 
-# The package as shipped: ESM JavaScript and .d.ts in dist/ (incremental: quick when nothing changed).
+# The package as shipped: ESM JavaScript and .d.ts in dist/ (incremental: quick when nothing changed),
+# and the CNI launcher compiled with the system cc (without one, `dnet cni install` installs the
+# Node plugin); its source goes along so `dnet cni install` can compile it from the package.
 build: deps
 	@tsc -p tsconfig.build.json
+	@mkdir -p dist/cni/launcher && cp -p src/cni/launcher/dnet-cni.c dist/cni/launcher/
+	@if command -v $${CC:-cc} >/dev/null; then $${CC:-cc} -O2 -Wall -Wextra -o dist/cni/launcher/dnet-cni src/cni/launcher/dnet-cni.c; \
+	else echo "make build: no C compiler: dnet cni install will install the Node CNI plugin"; fi
 
 # Part 1: `dnet daemon` in the background (state under the world's /run), the CLI walkthrough,
 # SIGTERM. Part 2: the library walkthrough. Each in its own throwaway world.
@@ -68,8 +73,10 @@ clean:
 
 # The full comparison writes bench/results/compare-<date>.json and the SVG charts; QUICK=1 runs in
 # under two minutes into a temp dir (the test suite's check that it works, not a measurement).
+# Then the embedded resolver against aardvark-dns (bench/dns: bench/results/dns-<date>.json).
 bench: deps build
 	@./scripts/in-world.sh tsx bench/compare/main.ts $(if $(QUICK),--quick,)
+	@./scripts/in-world.sh tsx bench/dns/main.ts $(if $(QUICK),--quick,--out bench/results)
 
 # Start-up of the CLI and the library, and the daemon's memory, against the goals of issue 13.
 bench-startup: deps build

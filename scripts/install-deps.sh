@@ -18,9 +18,16 @@ APT_PKGS=(iproute2 nftables libnftables1 util-linux procps etcd-server netavark 
   docker.io busybox-static)
 # podman (4.3, its CNI backend): the CNI plugin's real-runtime test (test/kernel/podman.test.ts).
 APT_PKGS+=(podman)
+# gcc + libc6-dev: `make build` compiles the CNI launcher (src/cni/launcher/dnet-cni.c; without a C
+# compiler `dnet cni install` installs the Node plugin instead) and `make bench` its kernel floor.
+APT_PKGS+=(gcc libc6-dev)
 # openssl: the TLS tests make their CAs and certificates with it, as README "Securing dnet" shows
 # (docker.io's docker CLI is the TLS client they drive too).
 APT_PKGS+=(openssl)
+# The embedded DNS resolver's tests and bench: bind9-dnsutils (dig) and busybox's nslookup are the
+# clients inside sandboxes, dnsmasq-base (no service) the upstream, dnsperf the load generator,
+# aardvark-dns (netavark's resolver) the peer `make bench` compares with.
+APT_PKGS+=(bind9-dnsutils dnsmasq-base dnsperf aardvark-dns)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

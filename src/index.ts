@@ -5,6 +5,14 @@
 export { NetworkController } from './core/controller.ts';
 export { Endpoint } from './core/endpoint.ts';
 export { Network } from './core/network.ts';
+export type {
+  ControllerEvent,
+  ControllerListener,
+  ControllerOperation,
+  NetworkEvent,
+  NetworkRef,
+  OperationEvent,
+} from './core/observer.ts';
 export { ENDPOINT_IFNAME_OPTION, interfaceNameViolation } from './core/options.ts';
 export type { RestoreReport } from './core/restore.ts';
 export { Sandbox } from './core/sandbox.ts';
@@ -14,8 +22,10 @@ export * from './driver-api/ipam.ts';
 // The built-in drivers (null, host, bridge) are registered by the controller and used through
 // newNetwork(type, ...): not exported; the errors they throw are, for instanceof.
 export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts';
+export { VlanParentConflictError, VlanParentMissingError, VlanStateError } from './drivers/macvlan/index.ts';
 export * from './errors/cnm.ts';
-export { DnetError, type ErrorKind } from './errors/index.ts';
+export * from './errors/config-only.ts';
+export { DnetError, type ErrorKind, KernelModuleMissingError } from './errors/index.ts';
 export * from './ipam/errors.ts';
 export * from './plugins/errors.ts';
 export {

@@ -9,7 +9,7 @@
  * and firewall rules, and the world is swept after each one.
  *
  * Options: --quick; --out <dir> (default bench/results, or a temp dir with --quick);
- * --units attach,scale,concurrency,publish,ipam (default all); --subjects floor,dnet,daemon,netavark,cni,docker;
+ * --units attach,scale,concurrency,publish,ipam,cni (default all); --subjects floor,dnet,daemon,netavark,cni,docker;
  * --fill-budget-min <minutes> (how long a subject may take to fill the host in units 2 and 4; default
  * 30, 2 with --quick); --report <json> re-renders a saved run (tables and charts) without running it.
  * DNET_BENCH_DAEMON_DATA=<dir>: where the daemon's data dirs go (default: the temp dir, on disk).
@@ -19,6 +19,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cniGoals, printCni, unitCni } from './cni-report.ts';
 import { DnetDaemon, DnetLibrary, daemonAvailable, ROOT } from './dnet.ts';
 import { DockerEngine, dockerMissing } from './docker.ts';
 import { buildFloor, Floor } from './floor.ts';
@@ -76,8 +77,9 @@ function writeCharts(results: Results, dir: string): string[] {
 if (args.report) {
   // Re-render a saved run: tables on the terminal, charts next to the JSON (or in --out).
   const results = JSON.parse(readFileSync(args.report, 'utf8')) as Results;
-  results.goals = goals(results);
+  results.goals = [...goals(results), ...cniGoals(results.units.cni)];
   console.log(printAll(results).join('\n\n'));
+  if (results.units.cni) console.log(`\n${printCni(results.units.cni)}`);
   console.log(`\ncharts: ${writeCharts(results, args.out ?? dirname(args.report)).join(', ')}`);
   process.exit(0);
 }
@@ -90,7 +92,7 @@ if (process.env.DNET_WORLD !== '1') {
 }
 
 const quick = args.quick === true;
-const UNITS = ['attach', 'scale', 'concurrency', 'publish', 'ipam'] as const;
+const UNITS = ['attach', 'scale', 'concurrency', 'publish', 'ipam', 'cni'] as const;
 type UnitName = (typeof UNITS)[number];
 const units = new Set<string>(args.units ? args.units.split(',') : UNITS);
 const wanted = new Set<string>(args.subjects ? args.subjects.split(',') : SUBJECT_ORDER);
@@ -109,6 +111,7 @@ const plan = quick
       ipam: { fill: 20, pairs: 200, hostLocalPairs: 4 },
       spawn: 10,
       fillBudgetMin: 2,
+      cni: { n: 3, warmup: 0, podman: 1 },
     }
   : {
       attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150, docker: 150 },
@@ -120,6 +123,7 @@ const plan = quick
       ipam: { fill: 1000, pairs: 20000, hostLocalPairs: 200 },
       spawn: 100,
       fillBudgetMin: 30,
+      cni: { n: 100, warmup: 3, podman: 15 },
     };
 
 const started = new Date();
@@ -290,7 +294,14 @@ if (want('ipam')) {
   section(printIpamMemory(results));
 }
 
-results.goals = goals(results);
+if (want('cni')) {
+  results.units.cni = await unitCni(join(base, 'cni'), plan.cni, log, join(daemonData, 'cni'));
+  // The bridges the reference plugin, podman's CNI chain and dnet's default network leave, and the rules.
+  await sweep(env);
+  section(printCni(results.units.cni));
+}
+
+results.goals = [...goals(results), ...cniGoals(results.units.cni)];
 for (const text of printEnd(results, labels)) section(text);
 
 // --- files -------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@
  * table per work unit for the terminal, an SVG chart per work unit, and the goals read against
  * the run.
  */
+
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
+import type { CniUnitResult } from './cni-report.ts';
 import type { FloorBuild } from './floor.ts';
 import { fmtBytes, fmtRatio, fmtUs, ratio, type Summary, table } from './stats.ts';
 import { SUBJECT_ORDER, type SubjectKey } from './subject.ts';
@@ -59,6 +61,8 @@ export interface Results {
       ipam: { dnet?: IpamResult; hostLocal?: IpamResult; netavark: string };
       memory: MemoryResult;
     };
+    /** Unit 7, CNI (bench/compare/cni-report.ts); absent in runs from before it. */
+    cni?: CniUnitResult;
   };
   goals: Goal[];
 }

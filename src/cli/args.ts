@@ -37,6 +37,34 @@ export function parse(args: string[], options: Options, usage: string): Parsed {
   }
 }
 
+/**
+ * A Go boolean flag that takes a value (Docker's `--ipv4=false`), which parseArgs cannot express:
+ * taken out of the arguments (before a `--`) first. `--name` alone is true; undefined when absent.
+ */
+export function takeBoolFlag(
+  args: string[],
+  name: string,
+  usage: string,
+): { rest: string[]; value: boolean | undefined } {
+  let value: boolean | undefined;
+  const end = args.indexOf('--');
+  const re = new RegExp(`^--${name}(?:=(.*))?$`);
+  const rest = args.filter((a, i) => {
+    const m = (end < 0 || i < end) && re.exec(a);
+    if (!m) return true;
+    const v = m[1] ?? 'true';
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) value = true;
+    else if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) value = false;
+    else
+      throw new UsageError(
+        `invalid argument ${JSON.stringify(v)} for "--${name}" flag: expected true or false`,
+        usage,
+      );
+    return false;
+  });
+  return { rest, value };
+}
+
 export function str(p: Parsed, key: string): string | undefined {
   const v = p.values[key];
   return typeof v === 'string' ? v : undefined;
@@ -72,15 +100,6 @@ export function keyValues(list: string[], option: string, usage: string): Record
     out[k] = eq < 0 ? '' : kv.slice(eq + 1);
   }
   return out;
-}
-
-/** `--format`: `table` (the default for lists) or `json`. */
-export function format(p: Parsed, usage: string, dflt: 'table' | 'json'): 'table' | 'json' {
-  const f = str(p, 'format') ?? dflt;
-  if (f !== 'table' && f !== 'json') {
-    throw new UsageError(`unsupported --format ${JSON.stringify(f)}: use table or json`, usage);
-  }
-  return f;
 }
 
 export interface DockerPortBinding {

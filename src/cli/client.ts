@@ -157,6 +157,72 @@ export class Client {
     });
   }
 
+  /**
+   * GET a stream of lines (`/events`): each complete line goes to `onLine` as it arrives; resolves
+   * when the daemon ends the stream. No timeout: a stream may stay quiet for hours.
+   */
+  streamLines(
+    path: string,
+    query: Record<string, string | undefined>,
+    onLine: (line: string) => void,
+  ): Promise<void> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
+    const q = qs.toString();
+    const tls = 'port' in this.target ? this.tls : undefined;
+    const request = tls ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          ...this.target,
+          ...(tls
+            ? {
+                rejectUnauthorized: tls.verify,
+                ...(tls.ca ? { ca: tls.ca } : {}),
+                ...(tls.cert ? { cert: tls.cert } : {}),
+                ...(tls.key ? { key: tls.key } : {}),
+              }
+            : {}),
+          method: 'GET',
+          path: `/v${API_VERSION}${path}${q ? `?${q}` : ''}`,
+          headers: { 'User-Agent': 'dnet-cli' },
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          let pending = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            pending += chunk;
+            if (status >= 400) return;
+            let nl = pending.indexOf('\n');
+            while (nl >= 0) {
+              // application/json-seq puts RS (0x1E) before each message.
+              const raw = pending.slice(0, nl);
+              const line = raw.startsWith('\u001e') ? raw.slice(1) : raw;
+              pending = pending.slice(nl + 1);
+              if (line.trim() !== '') onLine(line);
+              nl = pending.indexOf('\n');
+            }
+          });
+          res.on('error', reject);
+          res.on('end', () => {
+            if (status < 400) return resolve();
+            let message = pending.trim() || `HTTP ${status}`;
+            try {
+              const m = (JSON.parse(pending) as { message?: unknown }).message;
+              if (typeof m === 'string') message = m;
+            } catch {
+              // not JSON: the text as is
+            }
+            reject(new DaemonError(status, message));
+          });
+        },
+      );
+      req.on('error', (err: Error) => reject(new ConnectionError(this.host, err)));
+      req.end();
+    });
+  }
+
   async get<T>(path: string, query?: Record<string, string | undefined>): Promise<T> {
     return (await this.request<T>('GET', path, query ? { query } : {})).body;
   }

@@ -1,5 +1,7 @@
 /** `dnet cni install`: puts the CNI plugin of type `dnet` where a container runtime looks for plugins. */
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, parse, positionals, str, UsageError } from './args.ts';
@@ -17,8 +19,13 @@ const INSTALL_USAGE = `Usage: dnet cni install [OPTIONS]
 
 Write the CNI plugin launcher named dnet into the runtime's plugin directory
 
+Writes DIR/dnet, the launcher (a small C program: it forwards each call to the daemon), and
+DIR/dnet-node, the Node plugin (the launcher runs it for tcp:// hosts). Without a C compiler or
+with --node, DIR/dnet is the Node plugin itself (slower to start: about 100 ms per call).
+
 Options:
       --bin-dir string   The CNI plugin directory (default /opt/cni/bin)
+      --node             Install the Node plugin as dnet, not the launcher
 `;
 
 /** The plugin's entry file in this installation (run through tsx, as bin/dnet.js). */
@@ -29,6 +36,12 @@ const CNI_RUN = fileURLToPath(
 );
 /** This CLI runs compiled (the package's dist/): the plugin is plain JavaScript already. */
 const COMPILED = !import.meta.url.endsWith('.ts');
+/** The launcher's C source: src/cni/launcher/ in a checkout, its copy in dist/cni/launcher/ when built. */
+export const LAUNCHER_SOURCE = fileURLToPath(new URL('../cni/launcher/dnet-cni.c', import.meta.url));
+/** The launcher `make build` compiled (dist/cni/launcher/dnet-cni), from a checkout or the package. */
+export const LAUNCHER_BUILT = fileURLToPath(
+  new URL(`${COMPILED ? '../' : '../../dist/'}cni/launcher/dnet-cni`, import.meta.url),
+);
 
 const shQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
@@ -64,8 +77,50 @@ export function launcherScript(node: string = process.execPath, entry: string = 
   return `#!/bin/sh\n# The CNI plugin of type "dnet", written by \`dnet cni install\`.\nexec ${shQuote(node)} ${shQuote(entry)} "$@"\n`;
 }
 
+/**
+ * Writes the launcher to `target`: a copy of make build's binary when it is there and not older
+ * than its source, else compiled with the system cc (not a hot path: once per install). Returns
+ * why not when it can do neither (no cc, or cc failed): the caller installs the Node plugin.
+ */
+export function writeLauncher(
+  target: string,
+  built: string = LAUNCHER_BUILT,
+  cc: string = process.env.CC || 'cc',
+): string | undefined {
+  const srcTime = existsSync(LAUNCHER_SOURCE) ? statSync(LAUNCHER_SOURCE).mtimeMs : 0;
+  if (existsSync(built) && statSync(built).mtimeMs >= srcTime) {
+    copyFileSync(built, target);
+    return undefined;
+  }
+  if (srcTime === 0) return `neither ${built} nor its source ${LAUNCHER_SOURCE} is there`;
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', target, LAUNCHER_SOURCE], { encoding: 'utf8' });
+  if (r.error) return `no C compiler (${cc}: ${r.error.message})`;
+  if (r.status !== 0) return `${cc} failed: ${r.stderr.trim().split('\n').slice(0, 3).join(' ')}`;
+  return undefined;
+}
+
+/** The Node plugin's text: a launcher of dist/cni/run.js, one bundled file, or tsx on the sources. */
+async function nodePlugin(): Promise<string> {
+  // Compiled (the package): a launcher running dist/cni/run.js, plain JavaScript that loads only
+  // the plugin's modules and the HTTP client. From the sources: one bundled file when esbuild is
+  // there, else a launcher running the sources through tsx.
+  return COMPILED ? launcherScript(process.execPath, CNI_RUN) : ((await bundledPlugin()) ?? launcherScript());
+}
+
+/** Writes a file beside `target` and renames it over: a runtime running it meanwhile sees one or the other. */
+async function replace(target: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}`;
+  try {
+    await write(tmp);
+    await chmod(tmp, 0o755);
+    await rename(tmp, target);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 async function install(io: Io, args: string[]): Promise<number> {
-  const p = parse(args, { 'bin-dir': { type: 'string' } }, INSTALL_USAGE);
+  const p = parse(args, { 'bin-dir': { type: 'string' }, node: { type: 'boolean' } }, INSTALL_USAGE);
   if (flag(p, 'help')) {
     io.out(INSTALL_USAGE);
     return 0;
@@ -74,17 +129,16 @@ async function install(io: Io, args: string[]): Promise<number> {
   const dir = str(p, 'bin-dir') ?? '/opt/cni/bin';
   await mkdir(dir, { recursive: true });
   const target = join(dir, 'dnet');
-  // Written beside and renamed over: a runtime running the plugin meanwhile sees one or the other.
-  const tmp = `${target}.tmp-${process.pid}`;
-  // Compiled (the package): a launcher running dist/cni/run.js, plain JavaScript that loads only
-  // the plugin's modules and the HTTP client. From the sources: one bundled file when esbuild is
-  // there, else a launcher running the sources through tsx.
-  const text = COMPILED
-    ? launcherScript(process.execPath, CNI_RUN)
-    : ((await bundledPlugin()) ?? launcherScript());
-  await writeFile(tmp, text);
-  await chmod(tmp, 0o755);
-  await rename(tmp, target);
+  const text = await nodePlugin();
+  await replace(join(dir, 'dnet-node'), (tmp) => writeFile(tmp, text));
+  let why: string | undefined = flag(p, 'node') ? '--node' : undefined;
+  if (!why) {
+    await replace(target, async (tmp) => {
+      why = writeLauncher(tmp);
+      if (why) await writeFile(tmp, text);
+    });
+  } else await replace(target, (tmp) => writeFile(tmp, text));
+  if (why && why !== '--node') io.err(`dnet cni install: the Node plugin is installed as dnet: ${why}\n`);
   io.out(`${target}\n`);
   return 0;
 }

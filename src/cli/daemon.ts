@@ -7,15 +7,25 @@ import {
   DEFAULT_SOCKET_GROUP,
 } from '../daemon/defaults.ts';
 import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS } from '../daemon/log-levels.ts';
-import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
+import {
+  checkSettings,
+  LIVE_SETTINGS,
+  type NetworkSettings,
+  SETTING_KEYS,
+  SettingError,
+  type SettingSpec,
+} from '../daemon/network-settings.ts';
+import { flag, type Parsed, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
   CONFIG_KEYS,
   changedSettings,
+  configConflicts,
   type DaemonConfig,
   DaemonConfigError,
   DEFAULT_CONFIG_FILE,
   readDaemonConfig,
 } from './daemon-config.ts';
+import { settingOptions, settingsFromFlags, settingsUsage, takeBoolFlags } from './daemon-flags.ts';
 import { help } from './network.ts';
 import type { Io } from './output.ts';
 import { daemonTls } from './tls.ts';
@@ -25,8 +35,10 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
-      --config-file string  JSON settings: log-level, data-dir, run-dir, hosts (default
-                          "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads its log-level
+      --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts,
+                          metrics-addr and the network settings below (default
+                          "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads it and
+                          applies log-level, dns, dns-search, dns-opts
       --data-dir string   Persistent state (default "${DEFAULT_DATA_DIR}")
   -G, --group string      Group of the unix sockets (mode 0660): a name or a group ID; "" for the
                           daemon's own (default "${DEFAULT_SOCKET_GROUP}"; the daemon's own if it does not exist)
@@ -35,6 +47,9 @@ Options:
       --insecure-tcp      Serve tcp:// hosts without TLS: anyone reaching the port controls this
                           host's networking (logged as a warning)
       --log-level string  ${LOG_LEVELS.join(', ')} (default "${DEFAULT_LOG_LEVEL}")
+      --metrics-addr string
+                          Serve Prometheus metrics at http://<addr>/metrics (e.g. 127.0.0.1:9323);
+                          plain HTTP: keep it on a local or trusted address (default: not served)
       --plugin-socket string
                           Serve Docker's network and IPAM plugin protocols (driver "dnet") on
                           this unix socket; '' turns it off (default "${DEFAULT_PLUGIN_SOCKET}")
@@ -46,17 +61,22 @@ Options:
       --tlsverify         Serve TLS and require client certificates signed by the CA
                           (default: on when $DNET_TLS_VERIFY is set)
 
+Network settings (dockerd's flags; daemon.json keys the same, but dns-opts and default-address-pools):
+${settingsUsage()}
+
 The default bridge network ("bridge", Linux bridge dnet0), "host" and "none" are created at start.
 SIGINT or SIGTERM stop it: requests in flight finish; containers keep their network.
-SIGHUP re-reads the configuration file and applies its log-level.
+SIGHUP re-reads the configuration file and applies its log-level and DNS settings.
 Logs are JSON lines on stderr: start, each API request (with its X-Request-Id), stop.
 $DNET_CERT_PATH defaults to ~/.dnet. See "Securing dnet" in the README.
 `;
 
-export async function daemonCommand(io: Io, args: string[]): Promise<number> {
+export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
+  const { rest: args, texts: boolTexts } = takeBoolFlags(argv);
   const p = parse(
     args,
     {
+      ...settingOptions(),
       'data-dir': { type: 'string' },
       'run-dir': { type: 'string' },
       host: { type: 'string', short: 'H', multiple: true },
@@ -70,32 +90,16 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       tlscert: { type: 'string' },
       tlskey: { type: 'string' },
       'config-file': { type: 'string' },
+      'metrics-addr': { type: 'string' },
     },
     DAEMON_USAGE,
   );
   if (flag(p, 'help')) return help(io, DAEMON_USAGE);
   positionals(p, 0, DAEMON_USAGE, 'daemon');
-  // The configuration file: settings not given as flags (a setting given both ways is refused).
-  // The default file is optional (absent: no settings), at start and at each SIGHUP.
-  const named = str(p, 'config-file');
-  const configFile = named ?? DEFAULT_CONFIG_FILE;
-  let config: DaemonConfig;
-  try {
-    config = readDaemonConfig(configFile, named !== undefined) ?? {};
-  } catch (err) {
-    if (!(err instanceof DaemonConfigError)) throw err;
-    io.err(`dnet: ${err.message}\n`);
-    return 1;
-  }
-  for (const k of CONFIG_KEYS) {
-    const asFlag = k === 'hosts' ? 'host' : k;
-    if (config[k] !== undefined && p.values[asFlag] !== undefined) {
-      throw new UsageError(
-        `--${asFlag} is given both as a flag and in ${configFile}: give it once`,
-        DAEMON_USAGE,
-      );
-    }
-  }
+  const read = readConfiguration(io, p, boolTexts);
+  if (typeof read === 'number') return read;
+  const { configFile, named, config, flagSettings, settings } = read;
+  const metricsAddr = str(p, 'metrics-addr') ?? config['metrics-addr'];
   const runDir = str(p, 'run-dir') ?? config['run-dir'];
   const dataDir = str(p, 'data-dir') ?? config['data-dir'];
   const levelFlag = str(p, 'log-level');
@@ -132,6 +136,8 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
       ...(flag(p, 'insecure-tcp') ? { insecureTcp: true } : {}),
       ...(group !== undefined ? { group } : {}),
       hosts: config.hosts ?? strs(p, 'host'),
+      settings,
+      ...(metricsAddr !== undefined ? { metricsAddr } : {}),
       logger,
     });
   } catch (err) {
@@ -142,7 +148,9 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
     configFile,
     named !== undefined,
     levelFlag,
+    flagSettings,
     config,
+    daemon,
     logger,
     errorFields,
   );
@@ -152,16 +160,79 @@ export async function daemonCommand(io: Io, args: string[]): Promise<number> {
   return code;
 }
 
+/**
+ * The configuration file and the flags: settings not given as flags come from the file (a key
+ * given both ways is refused, as dockerd does); the default file is optional. An exit status when
+ * they cannot be used (the reason printed).
+ */
+function readConfiguration(
+  io: Io,
+  p: Parsed,
+  boolTexts: Map<SettingSpec, string[]>,
+):
+  | number
+  | {
+      configFile: string;
+      named: string | undefined;
+      config: DaemonConfig;
+      flagSettings: NetworkSettings;
+      settings: NetworkSettings;
+    } {
+  const named = str(p, 'config-file');
+  const configFile = named ?? DEFAULT_CONFIG_FILE;
+  let config: DaemonConfig;
+  try {
+    config = readDaemonConfig(configFile, named !== undefined) ?? {};
+  } catch (err) {
+    if (!(err instanceof DaemonConfigError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  const flagSettings = settingsFromFlags(p, boolTexts, DAEMON_USAGE);
+  // Every file key given as a flag too (the flag of `hosts` is --host), for dockerd's conflict check.
+  const fromFlags: DaemonConfig = { ...flagSettings };
+  for (const k of CONFIG_KEYS) {
+    const v = p.values[k === 'hosts' ? 'host' : k];
+    if (v !== undefined) Object.assign(fromFlags, { [k]: v });
+  }
+  const conflict = configConflicts(fromFlags, config);
+  if (conflict) {
+    io.err(`dnet: unable to configure the daemon with file ${configFile}: ${conflict}\n`);
+    return 1;
+  }
+  const settings = mergeSettings(flagSettings, config);
+  try {
+    checkSettings(settings);
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  return { configFile, named, config, flagSettings, settings };
+}
+
+/** The network settings from the flags and the file (a key is in one of them at most). */
+function mergeSettings(flags: NetworkSettings, file: DaemonConfig): NetworkSettings {
+  const out: NetworkSettings = { ...flags };
+  for (const k of SETTING_KEYS) if (file[k] !== undefined) Object.assign(out, { [k]: file[k] });
+  return out;
+}
+
 type DaemonLogger = Awaited<ReturnType<typeof import('../daemon/log.ts')['createLogger']>>;
 type ErrorFields = typeof import('../daemon/log.ts')['errorFields'];
 
-/** SIGHUP: re-reads the configuration file, applies its log-level, reports what needs a restart. */
+/**
+ * SIGHUP: re-reads the configuration file, applies its log-level and DNS settings, reports what
+ * needs a restart.
+ */
 class ConfigReloader {
   constructor(
     private readonly configFile: string,
     private readonly named: boolean,
     private readonly levelFlag: string | undefined,
+    private readonly flagSettings: NetworkSettings,
     private config: DaemonConfig,
+    private readonly daemon: Daemon,
     private readonly logger: DaemonLogger,
     private readonly errorFields: ErrorFields,
   ) {}
@@ -180,6 +251,9 @@ class ConfigReloader {
           'log-level is also given as a flag (--log-level): give it once',
         );
       }
+      const conflict = configConflicts(this.flagSettings, next);
+      if (conflict) throw new DaemonConfigError(configFile, conflict);
+      checkSettings(mergeSettings(this.flagSettings, next));
     } catch (err) {
       logger.error(
         { ...base, configFile, error: this.errorFields(err) },
@@ -187,12 +261,15 @@ class ConfigReloader {
       );
       return;
     }
-    const needsRestart = changedSettings(this.config, next).filter((k) => k !== 'log-level');
+    const live: readonly string[] = ['log-level', ...LIVE_SETTINGS];
+    const needsRestart = changedSettings(this.config, next).filter((k) => !live.includes(k));
+    const applied = this.daemon.applyLiveSettings(mergeSettings(this.flagSettings, next));
     const previous = logger.level;
     const now = levelFlag ?? next['log-level'] ?? DEFAULT_LOG_LEVEL;
-    const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, needsRestart };
+    const fields = { ...base, configFile, logLevel: now, previousLogLevel: previous, applied, needsRestart };
     const msg =
       `SIGHUP: re-read ${configFile}: log-level ${now} (was ${previous})` +
+      (applied.length > 0 ? `; applied ${applied.join(', ')}` : '') +
       (needsRestart.length > 0 ? `; ${needsRestart.join(', ')} changed: a restart applies that` : '');
     // Logged under whichever of the two levels shows it.
     if (logger.isLevelEnabled('info')) {

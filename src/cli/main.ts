@@ -18,6 +18,8 @@ Commands:
   cni         Install the CNI plugin of type dnet
   completion  Print a shell completion script (bash, zsh)
   daemon      Run the daemon
+  events      Get real time events from the daemon
+  info        Display system-wide information (the network settings in effect)
   network     Manage networks
   sandbox     Manage sandboxes
   version     Show the dnet version information
@@ -43,7 +45,7 @@ const VERSION_USAGE = `Usage: dnet version [OPTIONS]
 Show the dnet version information (the client's, and the daemon's if it answers)
 
 Options:
-      --format string   table (default) or json
+      --format string   table (default), json, or a Go template ('{{.Server.Version}}')
 `;
 
 const defaultIo: Io = {
@@ -83,9 +85,11 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     else if (a.startsWith('--format=')) fmt = a.slice('--format='.length);
     else throw new UsageError(`unknown option or argument ${JSON.stringify(a)}`, VERSION_USAGE);
   }
-  if (fmt !== 'table' && fmt !== 'json') {
-    throw new UsageError(`unsupported --format ${JSON.stringify(fmt)}: use table or json`, VERSION_USAGE);
-  }
+  // A Go template (loaded only when one is given): parsed before the daemon is asked.
+  const template =
+    fmt !== 'table' && fmt !== 'json'
+      ? (await import('./format.ts')).parseFormat(fmt, 'table', VERSION_USAGE)
+      : undefined;
   const clientInfo = {
     Version: DNET_VERSION,
     ApiVersion: API_VERSION,
@@ -99,7 +103,14 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
   } catch (err) {
     failure = err;
   }
-  if (fmt === 'json') {
+  if (template) {
+    const { renderInspect } = await import('./format.ts');
+    try {
+      io.out(renderInspect([{ Client: clientInfo, Server: server ?? null }], template));
+    } catch (err) {
+      return (await import('./network.ts')).reportError(io, err);
+    }
+  } else if (fmt === 'json') {
     io.out(json({ Client: clientInfo, Server: server ?? null }));
   } else {
     io.out(
@@ -177,12 +188,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./daemon.ts')).daemonCommand(io, rest);
       // Each command's module is loaded when it runs: `dnet --help` and `dnet version` load
       // neither, and no client command loads the daemon (nor etcd3, lmdb, koffi or pino).
+      case 'events':
+        return await (await import('./events.ts')).eventsCommand(client, io, rest);
       case 'network':
         return await (await import('./network.ts')).networkCommand(client, io, rest);
       case 'sandbox':
         return await (await import('./sandbox.ts')).sandboxCommand(client, io, rest);
       case 'version':
         return await version(client(), io, rest);
+      case 'info':
+        return await (await import('./info.ts')).infoCommand(client(), io, rest);
       case 'completion':
         return await (await import('./completion.ts')).completionCommand(io, rest, helpOf);
       case undefined:

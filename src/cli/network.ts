@@ -3,7 +3,6 @@ import type { DockerNetwork } from '../daemon/api/convert.ts';
 import {
   type DockerPortBinding,
   flag,
-  format,
   keyValues,
   type Parsed,
   parse,
@@ -11,10 +10,16 @@ import {
   positionals,
   str,
   strs,
+  takeBoolFlag,
   UsageError,
 } from './args.ts';
 import { type Client, DaemonError } from './client.ts';
-import { type Io, json, naturalCompare, table } from './output.ts';
+import { parseFormat, renderInspect, renderList } from './format.ts';
+import { type Io, naturalCompare } from './output.ts';
+import { reportError } from './report.ts';
+import { networkView } from './views.ts';
+
+export { reportError };
 
 export const NETWORK_USAGE = `Usage: dnet network COMMAND
 
@@ -39,12 +44,15 @@ Create a network
 Options:
       --attachable           Enable manual container attachment
       --aux-address name=ip  Auxiliary IPv4 or IPv6 addresses used by the network driver (repeatable)
+      --config-from string   The network from which to copy the configuration
+      --config-only          Create a configuration only network
   -d, --driver string        Driver to manage the network (default "bridge")
       --gateway ip           IPv4 or IPv6 gateway for the master subnet (repeatable)
       --internal             Restrict external access to the network
       --ip-range cidr        Allocate container ip from a sub-range (repeatable)
       --ipam-driver string   IP Address Management driver (default "default")
       --ipam-opt k=v         IPAM driver specific options (repeatable)
+      --ipv4                 Enable IPv4 address assignment (default true; --ipv4=false with --ipv6: IPv6 only)
       --ipv6                 Enable IPv6 networking
       --label k=v            Set metadata on a network (repeatable)
   -o, --opt k=v              Set driver specific options (repeatable)
@@ -57,7 +65,9 @@ List networks
 
 Options:
   -f, --filter k=v      Provide filter values (e.g. "driver=bridge"; keys: dangling, driver, id, label, name, scope, type)
-      --format string   table (default) or json
+      --format string   table (default), json, a Go template ('{{.Name}}', '{{json .}}'), or
+                        'table TEMPLATE' ('table {{.ID}}\\t{{.Name}}'); fields: .ID .Name .Driver
+                        .Scope .IPv4 .IPv6 .Internal .Labels .Label "k" .CreatedAt (docs/cli-format.md)
       --no-trunc        Do not truncate the output
   -q, --quiet           Only display network IDs
 `;
@@ -67,7 +77,8 @@ const INSPECT_USAGE = `Usage: dnet network inspect [OPTIONS] NETWORK [NETWORK...
 Display detailed information on one or more networks (JSON)
 
 Options:
-      --format string   json (the default)
+  -f, --format string   json (the default), or a Go template applied to each network
+                        ('{{.Name}} {{.IPAM.Config}}', '{{json .Options}}'; docs/cli-format.md)
 `;
 
 const RM_USAGE = `Usage: dnet network rm [OPTIONS] NETWORK [NETWORK...]
@@ -163,16 +174,10 @@ export async function ipamConfigs(p: Parsed, usage: string): Promise<IpamConfig[
   return configs;
 }
 
-/** Prints a daemon error as docker does; returns the exit status. */
-export function reportError(io: Io, err: unknown): number {
-  if (err instanceof DaemonError) io.err(`Error response from daemon: ${err.message}\n`);
-  else throw err;
-  return 1;
-}
-
 async function create(client: Client, io: Io, args: string[]): Promise<number> {
+  const { rest, value: ipv4 } = takeBoolFlag(args, 'ipv4', CREATE_USAGE);
   const p = parse(
-    args,
+    rest,
     {
       driver: { type: 'string', short: 'd' },
       subnet: { type: 'string', multiple: true },
@@ -184,6 +189,8 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
       ipv6: { type: 'boolean' },
       internal: { type: 'boolean' },
       attachable: { type: 'boolean' },
+      'config-only': { type: 'boolean' },
+      'config-from': { type: 'string' },
       label: { type: 'string', multiple: true },
       opt: { type: 'string', short: 'o', multiple: true },
     },
@@ -199,9 +206,12 @@ async function create(client: Client, io: Io, args: string[]): Promise<number> {
       Config: await ipamConfigs(p, CREATE_USAGE),
       Options: keyValues(strs(p, 'ipam-opt'), '--ipam-opt', CREATE_USAGE),
     },
+    ...(ipv4 !== undefined ? { EnableIPv4: ipv4 } : {}),
     ...(flag(p, 'ipv6') ? { EnableIPv6: true } : {}),
     Internal: flag(p, 'internal'),
     Attachable: flag(p, 'attachable'),
+    ...(flag(p, 'config-only') ? { ConfigOnly: true } : {}),
+    ...(str(p, 'config-from') !== undefined ? { ConfigFrom: { Network: str(p, 'config-from') } } : {}),
     Options: keyValues(strs(p, 'opt'), '--opt', CREATE_USAGE),
     Labels: keyValues(strs(p, 'label'), '--label', CREATE_USAGE),
   };
@@ -228,21 +238,14 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
   );
   if (flag(p, 'help')) return help(io, LS_USAGE);
   positionals(p, 0, LS_USAGE, 'network ls');
-  const fmt = format(p, LS_USAGE, 'table');
+  const fmt = parseFormat(str(p, 'format'), 'table', LS_USAGE);
   const filters = filtersJson(strs(p, 'filter'), LS_USAGE);
   try {
     const list = await client.get<DockerNetwork[]>('/networks', { filters });
     list.sort((a, b) => naturalCompare(a.Name, b.Name));
-    const id = (n: DockerNetwork) => (flag(p, 'no-trunc') ? n.Id : n.Id.slice(0, 12));
-    if (flag(p, 'quiet')) io.out(list.map((n) => `${id(n)}\n`).join(''));
-    else if (fmt === 'json') io.out(json(list));
-    else
-      io.out(
-        table(
-          ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
-          list.map((n) => [id(n), n.Name, n.Driver, n.Scope]),
-        ),
-      );
+    const view = networkView(flag(p, 'no-trunc'));
+    if (flag(p, 'quiet')) io.out(list.map((n) => `${view.cells(n)[0]}\n`).join(''));
+    else io.out(renderList(list, list, fmt, view));
     return 0;
   } catch (err) {
     return reportError(io, err);
@@ -261,10 +264,10 @@ export async function inspectEach(
   command: string,
   path: string,
 ): Promise<number> {
-  const p = parse(args, { format: { type: 'string' } }, usage);
+  const p = parse(args, { format: { type: 'string', short: 'f' } }, usage);
   if (flag(p, 'help')) return help(io, usage);
   const refs = positionals(p, 1, usage, command, true);
-  format(p, usage, 'json');
+  const fmt = parseFormat(str(p, 'format'), 'json', usage);
   const found: unknown[] = [];
   let status = 0;
   for (const r of refs) {
@@ -274,7 +277,11 @@ export async function inspectEach(
       status = reportError(io, err);
     }
   }
-  io.out(json(found));
+  try {
+    io.out(renderInspect(found, fmt));
+  } catch (err) {
+    return reportError(io, err);
+  }
   return status;
 }
 

@@ -1,9 +1,11 @@
 /** `dnet sandbox create|ls|inspect|rm`: containers' network stacks, through the native API. */
 import type { DockerSandbox } from '../daemon/api/convert.ts';
-import { flag, format, parse, positionals, str, strs, UsageError } from './args.ts';
+import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import type { Client } from './client.ts';
+import { parseFormat, renderList } from './format.ts';
 import { help, inspectEach, reportError } from './network.ts';
-import { type Io, json, naturalCompare, table } from './output.ts';
+import { type Io, naturalCompare } from './output.ts';
+import { sandboxView } from './views.ts';
 
 export const SANDBOX_USAGE = `Usage: dnet sandbox COMMAND
 
@@ -39,7 +41,9 @@ const LS_USAGE = `Usage: dnet sandbox ls [OPTIONS]
 List sandboxes
 
 Options:
-      --format string   table (default) or json
+      --format string   table (default), json, a Go template ('{{.Name}}', '{{json .}}'), or
+                        'table TEMPLATE'; fields: .ID .Name .Networks .SandboxKey .Hostname
+                        .HostNetwork .CreatedAt (docs/cli-format.md)
       --no-trunc        Do not truncate the output
   -q, --quiet           Only display container IDs
 `;
@@ -47,6 +51,10 @@ Options:
 const INSPECT_USAGE = `Usage: dnet sandbox inspect SANDBOX [SANDBOX...]
 
 Display detailed information on one or more sandboxes (JSON), named by container ID or name
+
+Options:
+  -f, --format string   json (the default), or a Go template applied to each sandbox
+                        ('{{.Name}} {{.SandboxKey}}', '{{range $n, $e := .Networks}}{{$n}}={{$e.IPAddress}} {{end}}')
 `;
 
 const RM_USAGE = `Usage: dnet sandbox rm SANDBOX [SANDBOX...]
@@ -103,30 +111,13 @@ async function ls(client: Client, io: Io, args: string[]): Promise<number> {
   );
   if (flag(p, 'help')) return help(io, LS_USAGE);
   positionals(p, 0, LS_USAGE, 'sandbox ls');
-  const fmt = format(p, LS_USAGE, 'table');
+  const fmt = parseFormat(str(p, 'format'), 'table', LS_USAGE);
   try {
     const list = await client.get<DockerSandbox[]>('/sandboxes');
     list.sort((a, b) => naturalCompare(a.Name, b.Name));
-    const id = (s: DockerSandbox) => (flag(p, 'no-trunc') ? s.Id : s.Id.slice(0, 12));
-    if (flag(p, 'quiet')) io.out(list.map((s) => `${id(s)}\n`).join(''));
-    else if (fmt === 'json') io.out(json(list));
-    else {
-      io.out(
-        table(
-          ['CONTAINER ID', 'NAME', 'NETWORKS', 'SANDBOX KEY'],
-          list.map((s) => [
-            id(s),
-            s.Name,
-            // An attached (CNI) namespace shows each network with its interface: dn/eth0.
-            Object.keys(s.Networks)
-              .sort(naturalCompare)
-              .map((n) => (s.External ? `${n}/${s.Networks[n]?.InterfaceName}` : n))
-              .join(',') || '-',
-            s.SandboxKey,
-          ]),
-        ),
-      );
-    }
+    const view = sandboxView(flag(p, 'no-trunc'));
+    if (flag(p, 'quiet')) io.out(list.map((s) => `${view.cells(s)[0]}\n`).join(''));
+    else io.out(renderList(list, list, fmt, view));
     return 0;
   } catch (err) {
     return reportError(io, err);

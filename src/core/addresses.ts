@@ -23,13 +23,14 @@ export async function allocatePools(
   ipam: IpamDriver,
   o: NormalisedNetworkOptions,
   rb: Rollback,
+  opts: { skipGateway?: boolean } = {},
 ): Promise<PoolInfo[]> {
   const spaces = await ipam.defaultAddressSpaces();
   const entries: { entry: IpamConfigEntry; v6: boolean }[] = o.config.map((entry) => ({
     entry,
     v6: entry.subnet !== undefined && familyOf(entry.subnet) === 6,
   }));
-  if (!entries.some((e) => !e.v6)) entries.unshift({ entry: {}, v6: false });
+  if (o.enableIPv4 !== false && !entries.some((e) => !e.v6)) entries.unshift({ entry: {}, v6: false });
   if (o.enableIPv6 && !entries.some((e) => e.v6)) entries.push({ entry: {}, v6: true });
   const pools: PoolInfo[] = [];
   for (const { entry, v6 } of entries) {
@@ -41,11 +42,15 @@ export async function allocatePools(
       v6,
     });
     rb.undoRecord(() => ipam.releasePool(alloc.poolId));
-    const gw = await ipam.requestAddress(alloc.poolId, {
-      ...(entry.gateway ? { address: entry.gateway } : {}),
-      options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
-    });
-    rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(gw.address)));
+    // A driver whose gateway is outside the network gets one only when the user gave it.
+    const gw =
+      opts.skipGateway && !entry.gateway
+        ? undefined
+        : await ipam.requestAddress(alloc.poolId, {
+            ...(entry.gateway ? { address: entry.gateway } : {}),
+            options: { [IPAM_REQUEST_ADDRESS_TYPE]: IPAM_GATEWAY_ADDRESS_TYPE },
+          });
+    if (gw) rb.undoRecord(() => ipam.releaseAddress(alloc.poolId, plain(gw.address)));
     const aux: Record<string, string> = {};
     for (const [k, ip] of Object.entries(entry.auxAddresses ?? {})) {
       const a = await ipam.requestAddress(alloc.poolId, { address: ip });
@@ -57,7 +62,7 @@ export async function allocatePools(
       addressSpace: spaces.local,
       subnet: alloc.pool,
       ...(entry.ipRange ? { ipRange: entry.ipRange } : {}),
-      gateway: gw.address,
+      ...(gw ? { gateway: gw.address } : {}),
       auxAddresses: aux,
       v6,
     });

@@ -10,6 +10,7 @@
  * steps, in reverse, when a later step fails (rollback.ts), and records its intent before and
  * its result after (persist.ts), so a crash is rolled back or finished at the next start.
  */
+import { Resolver } from '../dns/resolver/resolver.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import {
@@ -23,9 +24,11 @@ import {
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { allocatePools } from './addresses.ts';
+import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
+import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
 import { Reclaimer } from './reclaim.ts';
@@ -48,8 +51,12 @@ export class NetworkController {
   /** @internal */ readonly persist: Persister;
   /** @internal Kernel objects being removed in the background (reclaim.ts). */
   readonly reclaimer: Reclaimer;
+  /** The embedded DNS resolver (docs/dns.md); undefined with `embeddedDns: false`. */
+  readonly resolver: Resolver | undefined;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
+  /** @internal Who listens to network events and operation outcomes (observe). */
+  readonly observers = new Observers();
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
@@ -57,7 +64,24 @@ export class NetworkController {
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
-    this.sandboxes = new SandboxSet(this.runDir, this.hostResolvConf);
+    const dnsConfig = config.embeddedDns ?? true;
+    this.resolver =
+      dnsConfig === false
+        ? undefined
+        : new Resolver({
+            ...(typeof dnsConfig === 'object' && dnsConfig.forwardTimeoutMs !== undefined
+              ? { timeoutMs: dnsConfig.forwardTimeoutMs }
+              : {}),
+            ...(typeof dnsConfig === 'object' && dnsConfig.maxInFlight !== undefined
+              ? { maxInFlight: dnsConfig.maxInFlight }
+              : {}),
+          });
+    this.sandboxes = new SandboxSet(this.runDir, this.hostResolvConf, {
+      resolver: this.resolver,
+      ...(config.dns ? { dns: [...config.dns] } : {}),
+      ...(config.dnsSearch ? { dnsSearch: [...config.dnsSearch] } : {}),
+      ...(config.dnsOptions ? { dnsOptions: [...config.dnsOptions] } : {}),
+    });
     this.drivers = new DriverRegistry(config);
     for (const d of config.drivers ?? []) this.drivers.registerNetworkDriver(d);
     for (const d of config.ipamDrivers ?? []) this.drivers.registerIpamDriver(d);
@@ -70,6 +94,9 @@ export class NetworkController {
    */
   static async create(config: ControllerConfig = {}): Promise<NetworkController> {
     const c = new NetworkController(config);
+    for (const [type, options] of Object.entries(config.driverOptions ?? {})) {
+      await c.configureNetworkDriver(type, options);
+    }
     if (c.persist.enabled) await restoreController(c);
     return c;
   }
@@ -104,36 +131,67 @@ export class NetworkController {
     await d.configure(options);
   }
 
-  async newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+  /**
+   * Adds a listener of network events (create, destroy, connect, disconnect) and of each
+   * operation's outcome and duration (see observer.ts); the function returned removes it.
+   */
+  observe(listener: ControllerListener): () => void {
+    return this.observers.add(listener);
+  }
+
+  newNetwork(type: string, name: string, options: NetworkCreateOptions = {}): Promise<Network> {
+    const create = () => this.makeNetwork(type, name, options);
+    return this.observers.run('create', create, (n) => lifecycleEvent('create', n));
+  }
+
+  private async makeNetwork(type: string, name: string, options: NetworkCreateOptions): Promise<Network> {
     this.checkOpen();
     validateNetworkName(name);
-    const opts = normaliseNetworkOptions(options);
-    const driver = await this.drivers.networkDriver(type);
-    return this.locks.run(`netname:${name}`, async () => {
-      if (this.networkByName(name)) throw new NetworkNameError(name);
-      const id = newId();
-      const rb = new Rollback();
-      try {
-        let ipamDriver: IpamDriver | undefined;
-        let pools: PoolInfo[] = [];
-        if (!driver.skipsIpam) {
-          ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
-          pools = await allocatePools(ipamDriver, opts, rb);
+    let opts = normaliseNetworkOptions(options);
+    checkConfigNetworkOptions(opts);
+    // A configuration-only network has no driver state: the null driver's, as in Docker.
+    const networkType = opts.configOnly ? CONFIG_ONLY_TYPE : type;
+    const driver = await this.drivers.networkDriver(networkType);
+    // Created from a configuration network: that network's lock is held too, so it cannot be
+    // removed while this one is made from it (its delete checks for users under the same lock).
+    const from = opts.configFrom;
+    const underFromLock = <T>(fn: () => Promise<T>): Promise<T> =>
+      from === undefined || from === name ? fn() : this.locks.run(`netname:${from}`, fn);
+    return this.locks.run(`netname:${name}`, () =>
+      underFromLock(async () => {
+        if (this.networkByName(name)) throw new NetworkNameError(name);
+        if (opts.configFrom !== undefined) {
+          opts = applyConfigFrom(
+            { ...opts, configFrom: opts.configFrom },
+            this.networkByName(opts.configFrom),
+          );
         }
-        const n = new Network(this, driver, ipamDriver, id, name, type, opts, pools);
-        // Intent first: a crash from here on is rolled back at the next start.
-        await this.persist.intent([put(keys.network(id), n.record('creating'))]);
-        rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
-        const res = await driver.createNetwork(n.createRequest());
-        if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
-        rb.undoKernel(() => driver.deleteNetwork(id));
-        await this.persist.commit([put(keys.network(id), n.record('ready'))]);
-        this.byId.set(id, n);
-        return n;
-      } catch (err) {
-        return rb.fail(err);
-      }
-    });
+        const id = newId();
+        const rb = new Rollback();
+        try {
+          let ipamDriver: IpamDriver | undefined;
+          let pools: PoolInfo[] = [];
+          if (!driver.skipsIpam) {
+            ipamDriver = await this.drivers.ipamDriver(opts.ipamDriver);
+            pools = await allocatePools(ipamDriver, opts, rb, {
+              skipGateway: driver.skipsGatewayAllocation === true,
+            });
+          }
+          const n = new Network(this, driver, ipamDriver, id, name, networkType, opts, pools);
+          // Intent first: a crash from here on is rolled back at the next start.
+          await this.persist.intent([put(keys.network(id), n.record('creating'))]);
+          rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
+          const res = await driver.createNetwork(n.createRequest());
+          if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
+          rb.undoKernel(() => driver.deleteNetwork(id));
+          await this.persist.commit([put(keys.network(id), n.record('ready'))]);
+          this.byId.set(id, n);
+          return n;
+        } catch (err) {
+          return rb.fail(err);
+        }
+      }),
+    );
   }
 
   networks(): Network[] {
@@ -282,6 +340,7 @@ export class NetworkController {
     this.closed = true;
     // Namespaces and links being removed in the background go now (none is left to a restart).
     await this.reclaimer.drain().catch(() => undefined);
+    this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

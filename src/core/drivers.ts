@@ -7,9 +7,10 @@ import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
+import { VlanDriver } from '../drivers/macvlan/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
 import { RemoteDriver } from '../drivers/remote/index.ts';
-import { InvalidOptionError, NetworkTypeError } from '../errors/cnm.ts';
+import { InvalidOptionError, NetworkTypeError, UnknownIpamDriverError } from '../errors/cnm.ts';
 import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry, type PluginRegistryOptions } from '../plugins/index.ts';
@@ -25,15 +26,22 @@ export class DriverRegistry {
   private readonly ipamResolver: Resolver<IpamDriver>;
 
   constructor(
-    config: PluginRegistryOptions & { defaultAddressPools?: { base: string; size: number }[] } = {},
+    config: PluginRegistryOptions & {
+      defaultAddressPools?: { base: string; size: number }[];
+      hostId?: string;
+    } = {},
   ) {
     this.registerNetworkDriver(new NullDriver());
     this.registerNetworkDriver(new HostDriver());
     this.registerNetworkDriver(new BridgeDriver());
+    // One driver, two link kinds (Docker's macvlan and ipvlan drivers differ in their slaves only).
+    this.registerNetworkDriver(new VlanDriver('macvlan'));
+    this.registerNetworkDriver(new VlanDriver('ipvlan'));
     this.registerIpamDriver(
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),
         ...(config.defaultAddressPools ? { localPools: config.defaultAddressPools } : {}),
+        ...(config.hostId !== undefined ? { hostId: config.hostId } : {}),
       }),
     );
     const plugins = new PluginRegistry(config);
@@ -61,7 +69,7 @@ export class DriverRegistry {
 
   async ipamDriver(name: string): Promise<IpamDriver> {
     const d = this.ipam.get(name) ?? (await this.resolve(name, this.ipamResolver));
-    if (!d) throw new NetworkTypeError(name, [...this.ipam.keys()]);
+    if (!d) throw new UnknownIpamDriverError(name, [...this.ipam.keys()]);
     this.ipam.set(name, d);
     return d;
   }

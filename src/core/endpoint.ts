@@ -15,6 +15,7 @@ import { validateContainerId } from '../errors/validate.ts';
 import { plain } from '../ip/index.ts';
 import type { KeyedLock } from './lock.ts';
 import type { Network } from './network.ts';
+import { containerEvent } from './observer.ts';
 import { checkStringMap, ENDPOINT_IFNAME_OPTION } from './options.ts';
 import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
 import type { ReclaimRecord } from './reclaim.ts';
@@ -133,7 +134,15 @@ export class Endpoint {
    * Joins a container: its sandbox is created on its first join; the driver's interface is
    * moved into it, addressed and routed; hosts and resolv.conf are (re)written.
    */
-  async join(containerId: string, options: JoinOptions = {}): Promise<{ sandboxKey: string }> {
+  join(containerId: string, options: JoinOptions = {}): Promise<{ sandboxKey: string }> {
+    const n = this.network;
+    const join = () => this.joinNow(containerId, options);
+    return n.controller.observers.run('connect', join, () =>
+      containerEvent('connect', n, containerId, this.id),
+    );
+  }
+
+  private async joinNow(containerId: string, options: JoinOptions): Promise<{ sandboxKey: string }> {
     validateContainerId(containerId);
     const driverOptions = checkStringMap('driverOptions', options.driverOptions);
     const ctl = this.network.controller;
@@ -239,7 +248,11 @@ export class Endpoint {
   }
 
   /** The container leaves: its interface goes, and its sandbox too when this was its last endpoint. */
-  async leave(containerId: string): Promise<void> {
+  leave(containerId: string): Promise<void> {
+    return this.network.controller.observers.run('disconnect', () => this.leaveNow(containerId));
+  }
+
+  private async leaveNow(containerId: string): Promise<void> {
     validateContainerId(containerId);
     await this.locks.run(`ep:${this.id}`, () =>
       this.locks.run(`sb:${containerId}`, async () => {
@@ -255,7 +268,11 @@ export class Endpoint {
    * The container joined to this endpoint (if any) leaves and the endpoint is deleted, as one
    * operation (the Docker API's disconnect): after a crash the next start finishes it.
    */
-  async leaveAndDelete(): Promise<void> {
+  leaveAndDelete(): Promise<void> {
+    return this.network.controller.observers.run('disconnect', () => this.leaveAndDeleteNow());
+  }
+
+  private async leaveAndDeleteNow(): Promise<void> {
     await this.locks.run(`ep:${this.id}`, async () => {
       if (this.deleted) throw new UnknownEndpointError(this.name, this.network.name);
       const j = this.joined;
@@ -367,6 +384,8 @@ export class Endpoint {
       ...changes,
     ]);
     if (reclaim) ctl.reclaimer.schedule(reclaim);
+    if (j && ctl.observers.active)
+      ctl.observers.emit(containerEvent('disconnect', this.network, j.containerId, this.id));
     if (deleteEndpoint) {
       const ipam = this.network.ipam;
       const release = new Teardown(`releasing the addresses of endpoint ${this.name}`);

@@ -11,22 +11,34 @@ import {
   InvalidOptionError,
   UnknownNetworkError,
 } from '../errors/cnm.ts';
+import { ConfigNetworkInUseError, ConfigOnlyNetworkError } from '../errors/config-only.ts';
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
+import { nowRfc3339Nano, parseRfc3339Nano } from '../timestamp.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
+import { containerEvent, lifecycleEvent } from './observer.ts';
 import { checkEndpointOptions, checkStringMap } from './options.ts';
 import { del, keys, type NetworkRecord, put } from './persist.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { ConnectOptions, EndpointCreateOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
+
+/** The driver option that marks Docker's default `bridge` network (no embedded DNS there). */
+export const DEFAULT_BRIDGE_OPTION = 'com.docker.network.bridge.default_bridge';
 
 export class Network {
   private readonly eps = new Map<string, Endpoint>();
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
   private readonly reserved = new Set<string>();
   private deleted = false;
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   /** @internal What the driver asked to keep (returned by createNetwork, given back on restore). */
   driverData: Record<string, string> = {};
 
@@ -42,6 +54,11 @@ export class Network {
     readonly pools: readonly PoolInfo[],
   ) {}
 
+  /** False for an IPv6-only network. */
+  get enableIPv4(): boolean {
+    return this.opts.enableIPv4 !== false;
+  }
+
   get enableIPv6(): boolean {
     return this.opts.enableIPv6;
   }
@@ -50,8 +67,27 @@ export class Network {
     return this.opts.internal;
   }
 
+  /**
+   * Whether the embedded resolver serves this network's containers: every network but Docker's
+   * default bridge (`com.docker.network.bridge.default_bridge`), `none` (null) and host ones.
+   */
+  get embeddedDns(): boolean {
+    if (this.driver.usesHostNamespace === true || this.type === 'null') return false;
+    return this.opts.driverOptions[DEFAULT_BRIDGE_OPTION] !== 'true';
+  }
+
   get attachable(): boolean {
     return this.opts.attachable === true;
+  }
+
+  /** A configuration-only network: settings for other networks, never endpoints (Docker's `--config-only`). */
+  get configOnly(): boolean {
+    return this.opts.configOnly === true;
+  }
+
+  /** The configuration-only network this one was created from, by name; '' when none. */
+  get configFrom(): string {
+    return this.opts.configFrom ?? '';
   }
 
   get labels(): Record<string, string> {
@@ -76,7 +112,7 @@ export class Network {
       id: this.id,
       name: this.name,
       type: this.type,
-      created: this.created.toISOString(),
+      created: this.createdAt,
       state,
       opts: this.opts,
       pools: [...this.pools],
@@ -134,7 +170,14 @@ export class Network {
    * after a crash at any point, the next start finds either all of it or none of it. The
    * container's sandbox is made on its first join, as with Endpoint.join.
    */
-  async connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+  connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
+    const connect = () => this.connectNow(containerId, options);
+    return this.controller.observers.run('connect', connect, (ep) =>
+      containerEvent('connect', this, containerId, ep.id),
+    );
+  }
+
+  private async connectNow(containerId: string, options: ConnectOptions): Promise<Endpoint> {
     validateContainerId(containerId);
     const name = options.endpointName ?? containerId;
     const epOptions = options.endpoint ?? {};
@@ -191,6 +234,7 @@ export class Network {
     return this.controller.locks.run(`net:${this.id}`, async () => {
       this.controller.checkOpen();
       if (this.deleted) throw new UnknownNetworkError(this.name);
+      if (this.configOnly) throw new ConfigOnlyNetworkError(this.name);
       if (this.endpointByName(name) || this.reserved.has(name))
         throw new EndpointExistsError(name, this.name);
       this.reserved.add(name);
@@ -223,6 +267,7 @@ export class Network {
         portBindings: [...(options.portBindings ?? [])],
         driverOptions,
         ...(options.macAddress ? { macAddress: options.macAddress } : {}),
+        ...(options.aliases && options.aliases.length > 0 ? { aliases: [...options.aliases] } : {}),
       };
       return new Endpoint(this, newId(), name, iface, v4?.poolId, v6?.poolId, epOptions);
     });
@@ -320,10 +365,24 @@ export class Network {
   }
 
   /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
-  async delete(): Promise<void> {
+  delete(): Promise<void> {
+    // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
+    const destroy = () => (this.configOnly ? undefined : lifecycleEvent('destroy', this));
+    return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
+  }
+
+  private async deleteNow(): Promise<void> {
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);
+        if (this.configOnly) {
+          const users = this.controller.networks().filter((n) => n.configFrom === this.name);
+          if (users.length > 0)
+            throw new ConfigNetworkInUseError(
+              this.name,
+              users.map((n) => n.name),
+            );
+        }
         if (this.eps.size > 0 || this.reserved.size > 0) {
           throw new ActiveEndpointsError(this.name, [
             ...this.endpoints().map((e) => e.name),

@@ -2,6 +2,8 @@
  * The core's option checks: what a caller gives for a network or an endpoint is checked here once,
  * at the boundary, and normalised into the typed shapes the core keeps and persists.
  */
+
+import { hostnameViolation } from '../dns/validate.ts';
 import { DEFAULT_IPAM } from '../driver-api/ipam.ts';
 import { InvalidOptionError } from '../errors/cnm.ts';
 import { validateEndpointName } from '../errors/validate.ts';
@@ -60,7 +62,23 @@ export function checkEndpointOptions(name: string, options: EndpointCreateOption
   const ifName = driverOptions[ENDPOINT_IFNAME_OPTION];
   const ifNameProblem = ifName === undefined ? undefined : interfaceNameViolation(ifName);
   if (ifNameProblem) throw new InvalidOptionError(ENDPOINT_IFNAME_OPTION, ifName, ifNameProblem);
+  checkAliases(options.aliases);
   return driverOptions;
+}
+
+/** Most aliases one endpoint may have. */
+export const MAX_ALIASES = 64;
+
+/** Aliases are DNS names (labels of letters, digits, `-`, `_`), at most MAX_ALIASES. */
+export function checkAliases(aliases: unknown): void {
+  if (aliases === undefined) return;
+  if (!Array.isArray(aliases)) throw new InvalidOptionError('aliases', aliases, 'expected a list of names');
+  if (aliases.length > MAX_ALIASES)
+    throw new InvalidOptionError('aliases', aliases.length, `at most ${MAX_ALIASES} aliases`);
+  for (const a of aliases) {
+    const why = hostnameViolation(a, { allowUnderscore: true });
+    if (why !== undefined) throw new InvalidOptionError('aliases', a, `not a DNS name: ${why}`);
+  }
 }
 
 export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetworkOptions {
@@ -93,13 +111,34 @@ export function normaliseNetworkOptions(o: NetworkCreateOptions): NormalisedNetw
   if (!enableIPv6 && config.some((c) => c.subnet && familyOf(c.subnet) === 6)) {
     throw new InvalidOptionError('ipam.config', config, 'an IPv6 subnet needs enableIPv6: true');
   }
+  const enableIPv4 = o.enableIPv4 ?? true;
+  if (typeof enableIPv4 !== 'boolean')
+    throw new InvalidOptionError('enableIPv4', enableIPv4, 'expected a boolean');
+  if (!enableIPv4 && config.some((c) => c.subnet && familyOf(c.subnet) === 4)) {
+    throw new InvalidOptionError(
+      'ipam.config',
+      config,
+      'an IPv4 subnet needs IPv4: leave enableIPv4 out (or true), or give only IPv6 subnets',
+    );
+  }
   const ipamDriver = o.ipam?.driver ?? DEFAULT_IPAM;
   if (typeof ipamDriver !== 'string' || ipamDriver === '')
     throw new InvalidOptionError('ipam.driver', ipamDriver, 'expected a driver name');
+  if (o.configOnly !== undefined && typeof o.configOnly !== 'boolean')
+    throw new InvalidOptionError('configOnly', o.configOnly, 'expected true or false');
+  if (o.configFrom !== undefined && (typeof o.configFrom !== 'string' || o.configFrom === ''))
+    throw new InvalidOptionError(
+      'configFrom',
+      o.configFrom,
+      'expected the name of a configuration-only network',
+    );
   return {
+    ...(o.configOnly ? { configOnly: true } : {}),
+    ...(o.configFrom !== undefined ? { configFrom: o.configFrom } : {}),
     ipamDriver,
     ipamOptions: checkStringMap('ipam.options', o.ipam?.options),
     config: config.map((c) => ({ ...c })),
+    ...(enableIPv4 ? {} : { enableIPv4: false as const }),
     enableIPv6,
     internal: o.internal ?? false,
     attachable: o.attachable ?? false,

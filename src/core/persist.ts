@@ -22,6 +22,7 @@ export interface NetworkRecord {
   id: string;
   name: string;
   type: string;
+  /** RFC 3339 (with nanoseconds; milliseconds in records of older versions). */
   created: string;
   state: 'creating' | 'ready' | 'deleting';
   opts: NormalisedNetworkOptions;
@@ -70,7 +71,7 @@ export interface SandboxRecord {
   deleteEndpoints?: boolean;
   /** The container's name, if its creator gave one (the daemon's container names). */
   name?: string;
-  /** RFC 3339, when the sandbox was made. */
+  /** RFC 3339 (with nanoseconds since 0.x; milliseconds before), when the sandbox was made. */
   created?: string;
   key: string;
   isHost: boolean;

@@ -28,6 +28,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNetns, listNetns } from '../os/netns/index.ts';
+import { restoredTime } from '../timestamp.ts';
 import { needsReplay, replayAddresses, replayPools } from './addresses.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, type JoinState } from './endpoint.ts';
@@ -133,7 +134,7 @@ class Restorer {
       try {
         const ipam = driver.skipsIpam ? undefined : await ctl.drivers.ipamDriver(rec.opts.ipamDriver);
         const n = new Network(ctl, driver, ipam, rec.id, rec.name, rec.type, rec.opts, rec.pools);
-        n.created = new Date(rec.created);
+        n.createdAt = restoredTime(rec.created);
         n.driverData = { ...(rec.driverData ?? {}) };
         if (rec.state !== 'ready') {
           // Interrupted create or delete: nothing of it may stay. restoreNetwork rebuilds the
@@ -246,7 +247,10 @@ class Restorer {
       const seq = j.seq ?? ctl.nextJoinSeq();
       try {
         const intact =
-          (await driver.restoreJoin?.(ep.network.id, ep.id, { portMappings: j.portMappings })) ?? true;
+          (await driver.restoreJoin?.(ep.network.id, ep.id, {
+            portMappings: j.portMappings,
+            sandboxKey: sb.key,
+          })) ?? true;
         const ifThere = j.ifName === undefined || sb.os.interfaces().some((i) => i.name === j.ifName);
         if (intact && ifThere) {
           const state: JoinState = {

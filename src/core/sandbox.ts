@@ -14,13 +14,20 @@ import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
 import { deleteNetns } from '../os/netns/index.ts';
 import { OsSandbox } from '../os/sandbox.ts';
+import { nowRfc3339Nano, parseRfc3339Nano, restoredTime } from '../timestamp.ts';
 import type { Endpoint, JoinState } from './endpoint.ts';
 import type { SandboxRecord } from './persist.ts';
+import { EMBEDDED_RESOLVER, hostResolvUpstreams, joinResolver, type SandboxDns } from './sandbox-dns.ts';
 import type { JoinOptions } from './types.ts';
 
 export class Sandbox {
-  /** When the sandbox was made. */
-  created = new Date();
+  /** When it was made: RFC 3339 with nanoseconds, UTC (Docker's `Created`), kept in its record. */
+  createdAt: string = nowRfc3339Nano();
+
+  /** When it was made (to the millisecond). */
+  get created(): Date {
+    return new Date(Number((parseRfc3339Nano(this.createdAt) ?? 0n) / 1_000_000n));
+  }
   private readonly attached = new Map<string, { ep: Endpoint; state: JoinState }>();
   private gw4: string | undefined;
   private gw6: string | undefined;
@@ -41,6 +48,7 @@ export class Sandbox {
     private readonly hostResolvConf: string,
     /** Created on its own (controller.newSandbox): it stays when its last endpoint leaves. */
     readonly explicit = false,
+    private readonly dnsCtx: SandboxDns = { resolver: undefined },
   ) {}
 
   /** Its namespace is dnet's to remove (not the host's, not someone else's). */
@@ -59,7 +67,7 @@ export class Sandbox {
       id: this.id,
       containerId: this.containerId,
       ...(this.options.containerName !== undefined ? { name: this.options.containerName } : {}),
-      created: this.created.toISOString(),
+      created: this.createdAt,
       key: this.key,
       isHost: this.isHost,
       explicit: this.explicit,
@@ -116,15 +124,35 @@ export class Sandbox {
         this.os.setGateway(state.gatewayIPv6, state.ifName);
         this.gw6 = ep.id;
       }
+      const r = this.dnsCtx.resolver;
+      if (r && !this.isHost && !this.external && ep.network.embeddedDns) {
+        joinResolver(
+          r,
+          this,
+          ep,
+          hostResolvUpstreams(this.hostResolvConf, this.options.dns ?? this.dnsCtx.dns),
+        );
+      }
     } catch (err) {
       this.detach(ep);
       throw err;
     }
   }
 
+  /** @internal Whether the embedded resolver serves this sandbox (then resolv.conf names 127.0.0.11). */
+  get usesEmbeddedDns(): boolean {
+    return this.dnsCtx.resolver?.serves(this.id) === true;
+  }
+
+  /** @internal The sandbox is removed: the resolver stops serving it. */
+  dropDns(): void {
+    this.dnsCtx.resolver?.dropSandbox(this.id);
+  }
+
   /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. @internal */
   detach(ep: Endpoint): void {
     if (!this.attached.delete(ep.id)) return;
+    this.dnsCtx.resolver?.leave(this.id, ep.network.id, ep.id);
     if (this.gw4 === ep.id) {
       this.gw4 = undefined;
       this.os.unsetGateway(4);
@@ -173,13 +201,22 @@ export class Sandbox {
       addresses: o.hostname ? addresses : [],
       extraHosts: o.extraHosts ?? [],
     });
+    const d = this.dnsCtx;
+    const [dns, dnsSearch, dnsOptions] = [
+      o.dns ?? d.dns,
+      o.dnsSearch ?? d.dnsSearch,
+      o.dnsOptions ?? d.dnsOptions,
+    ];
+    const embedded = this.usesEmbeddedDns;
     const resolv = buildResolvConf(hostResolv, {
-      ...(o.dns ? { dns: o.dns } : {}),
-      ...(o.dnsSearch ? { dnsSearch: o.dnsSearch } : {}),
-      ...(o.dnsOptions ? { dnsOptions: o.dnsOptions } : {}),
+      ...(dns ? { dns } : {}),
+      ...(dnsSearch ? { dnsSearch } : {}),
+      ...(dnsOptions ? { dnsOptions } : {}),
       ipv6,
       sourcePath: this.hostResolvConf,
+      ...(embedded ? { internalResolver: EMBEDDED_RESOLVER } : {}),
     });
+    if (embedded) d.resolver?.setUpstreams(this.id, resolv.extServers);
     await Promise.all([this.put(this.hostsPath, hosts), this.put(this.resolvConfPath, resolv.content)]);
   }
 
@@ -236,6 +273,7 @@ export class SandboxSet {
   constructor(
     private readonly runDir: string,
     private readonly hostResolvConf: string,
+    private readonly dns: SandboxDns = { resolver: undefined },
   ) {}
 
   get(containerId: string): Sandbox | undefined {
@@ -296,6 +334,7 @@ export class SandboxSet {
       dir,
       this.hostResolvConf,
       explicit,
+      this.dns,
     );
     this.add(sb);
     if (explicit) {
@@ -349,8 +388,9 @@ export class SandboxSet {
       dir,
       this.hostResolvConf,
       rec.explicit,
+      this.dns,
     );
-    if (rec.created) sb.created = new Date(rec.created);
+    if (rec.created) sb.createdAt = restoredTime(rec.created);
     sb.adoptFiles();
     this.add(sb);
     return sb;
@@ -359,6 +399,7 @@ export class SandboxSet {
   /** Removes the sandbox: its files, its namespace (unless it is the host's). */
   async destroy(sb: Sandbox): Promise<void> {
     this.remove(sb);
+    sb.dropDns();
     try {
       sb.os.destroy();
     } finally {

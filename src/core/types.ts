@@ -21,8 +21,23 @@ export interface ControllerConfig {
    */
   drivers?: NetworkDriver[];
   ipamDrivers?: IpamDriver[];
-  /** Default address pools of the built-in IPAM (Docker's `default-address-pools`). */
+  /**
+   * Default address pools of the built-in IPAM (Docker's `default-address-pools`): IPv4 and IPv6
+   * entries. Without an IPv6 entry and with `hostId`, IPv6 networks get /64s of the ULA /48
+   * derived from the host ID, as dockerd.
+   */
   defaultAddressPools?: { base: string; size: number }[];
+  /**
+   * The host's ID (the daemon passes its engine ID, `<dataDir>/engine-id`): the built-in IPAM
+   * derives the default IPv6 pool from it (a ULA /48, src/ipam/pools.ts). Absent: an IPv6 network
+   * needs an explicit subnet unless `defaultAddressPools` has an IPv6 entry.
+   */
+  hostId?: string;
+  /**
+   * Driver-wide options by driver type (`{ bridge: { enableFirewall: false } }`), applied as
+   * configureNetworkDriver does, before the store is restored (so restored networks get them).
+   */
+  driverOptions?: Record<string, Record<string, unknown>>;
   /**
    * Where Docker plugins (remote network and IPAM drivers) are discovered. Absent lists: Docker's,
    * sockets in `/run/docker/plugins`, spec files in `/etc/docker/plugins`, `/usr/lib/docker/plugins`.
@@ -33,6 +48,17 @@ export interface ControllerConfig {
    * backoff from `retryInitialMs` (1 000) while under `retryTotalMs` (30 000).
    */
   pluginTimeouts?: { callTimeoutMs?: number; retryInitialMs?: number; retryTotalMs?: number };
+  /**
+   * The embedded DNS resolver (127.0.0.11) for containers on user-defined networks (docs/dns.md).
+   * `false` turns it off (every container gets the legacy resolv.conf). Default on.
+   */
+  embeddedDns?: boolean | { forwardTimeoutMs?: number; maxInFlight?: number };
+  /** Default DNS servers for every container (the daemon's `--dns`); a sandbox's own `dns` wins. */
+  dns?: string[];
+  /** Default search domains (`--dns-search`); a sandbox's own `dnsSearch` wins. */
+  dnsSearch?: string[];
+  /** Default resolver options (`--dns-opt`); a sandbox's own `dnsOptions` win. */
+  dnsOptions?: string[];
 }
 
 export interface IpamConfigEntry {
@@ -48,6 +74,8 @@ export interface IpamConfigEntry {
 
 export interface NetworkCreateOptions {
   ipam?: { driver?: string; config?: IpamConfigEntry[]; options?: Record<string, string> };
+  /** IPv4 addresses (default true). `false` with `enableIPv6`: an IPv6-only network (Docker 28's `--ipv4=false`). */
+  enableIPv4?: boolean;
   enableIPv6?: boolean;
   internal?: boolean;
   /** Containers may be attached to it by hand (Docker's `--attachable`; recorded and reported). */
@@ -55,6 +83,17 @@ export interface NetworkCreateOptions {
   labels?: Record<string, string>;
   /** Driver options: Docker's `com.docker.network.*` keys and the driver's own. */
   options?: Record<string, string>;
+  /**
+   * A configuration-only network (Docker's `--config-only`): it holds IPAM settings, IPv6, labels
+   * and driver options for networks created from it, and nothing else: no driver state, no
+   * address pools, no endpoints. Its type is `null`, as in Docker, whatever type is asked.
+   */
+  configOnly?: boolean;
+  /**
+   * Take IPAM settings, IPv6, labels and driver options from this configuration-only network (by
+   * name; Docker's `--config-from`). The network must then give none of its own.
+   */
+  configFrom?: string;
 }
 
 /** Network options after validation (what the core keeps and persists). */
@@ -62,12 +101,18 @@ export interface NormalisedNetworkOptions {
   ipamDriver: string;
   ipamOptions: Record<string, string>;
   config: IpamConfigEntry[];
+  /** Present (false) only for an IPv6-only network; absent means IPv4 (and in records of older versions). */
+  enableIPv4?: false;
   enableIPv6: boolean;
   internal: boolean;
   /** Absent in records of older versions: false. */
   attachable?: boolean;
   labels: Record<string, string>;
   driverOptions: Record<string, string>;
+  /** Absent in records of older versions: false. */
+  configOnly?: boolean;
+  /** The configuration-only network this one was created from (its name); absent: none. */
+  configFrom?: string;
 }
 
 export interface EndpointCreateOptions {
@@ -80,6 +125,11 @@ export interface EndpointCreateOptions {
   ipv6Address?: string;
   /** Driver options for this endpoint. */
   driverOptions?: Record<string, string>;
+  /**
+   * More DNS names for the container on this network (Docker's `--alias`,
+   * `EndpointConfig.Aliases`), answered by the embedded resolver to containers on the network.
+   */
+  aliases?: string[];
 }
 
 export interface ExtraHost {

@@ -7,17 +7,34 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/index.ts';
 import { type ControllerConfig, NetworkController, type RestoreReport } from '../index.ts';
+import { observeNftTransactions } from '../os/nftables/index.ts';
 import { LmdbStore } from '../store/index.ts';
 import type { KvStore } from '../store/types.ts';
 import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
-import { ApiServer, checkListenOptions, type ServerTlsOptions } from './api/server.ts';
+import {
+  ApiServer,
+  checkListenOptions,
+  type RequestObservation,
+  type ServerTlsOptions,
+} from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
+import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
+import type { DaemonMetrics } from './metrics.ts';
+import { LIVE_SETTINGS, type NetworkSettings, validateSettings } from './network-settings.ts';
+import {
+  bridgeDriverSettings,
+  containerDns,
+  type DefaultBridgeSpec,
+  defaultBridgeOptions,
+  defaultBridgeSpec,
+} from './network-settings-apply.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
@@ -46,6 +63,12 @@ export interface DaemonOptions {
   /** The default bridge's Linux bridge name. Default dnet0. */
   bridgeName?: string;
   /**
+   * dockerd's network settings (`bip`, `default-address-pools`, `mtu`, `icc`, `iptables`, `dns`...;
+   * src/daemon/network-settings.ts), checked at start (SettingError). `default-address-pools`
+   * replaces controllerConfig's.
+   */
+  settings?: NetworkSettings;
+  /**
    * Where the daemon's log lines go: one JSON object per line (start, each request, warnings,
    * errors, stop; src/daemon/log.ts), without the newline. Default: stderr. `() => {}` silences it.
    */
@@ -71,6 +94,11 @@ export interface DaemonOptions {
    * the daemon's own group. Default `dnet` (the daemon's group when no such group exists).
    */
   group?: string;
+  /**
+   * Serve Prometheus metrics at `http://<addr>/metrics` (dockerd's `--metrics-addr`, e.g.
+   * `127.0.0.1:9323`): plain HTTP, so a local or trusted address. Absent: not served.
+   */
+  metricsAddr?: string;
 }
 
 export interface Daemon {
@@ -82,36 +110,60 @@ export interface Daemon {
   readonly logger: Logger;
   /** The Docker plugin socket served, if any. */
   readonly pluginSocket: string | undefined;
+  /** The network settings in effect (as given; absent keys: Docker's defaults). */
+  readonly settings: NetworkSettings;
+  /**
+   * Applies the settings that can change while running (LIVE_SETTINGS: `dns`, `dns-search`,
+   * `dns-opts`, for containers made from then on); returns the keys applied.
+   */
+  applyLiveSettings(next: NetworkSettings): string[];
+  /** The metrics address bound (`127.0.0.1:9323`), if served. */
+  readonly metricsAddr: string | undefined;
   /** Stops the servers (requests in flight finish), then closes the controller. */
   close(): Promise<void>;
 }
 
-/** The options `docker network inspect bridge` shows for dockerd's default bridge. */
-export function defaultBridgeOptions(bridgeName: string): Record<string, string> {
-  return {
-    'com.docker.network.bridge.default_bridge': 'true',
-    'com.docker.network.bridge.enable_icc': 'true',
-    'com.docker.network.bridge.enable_ip_masquerade': 'true',
-    'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
-    'com.docker.network.bridge.name': bridgeName,
-    'com.docker.network.driver.mtu': '1500',
-  };
-}
+export { defaultBridgeOptions };
 
-/** Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge. */
+/**
+ * Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge,
+ * the bridge as `spec` says (src/daemon/network-settings.ts). A default bridge made earlier with
+ * other settings (bip, mtu, icc...) is made again, as dockerd does at each start, unless
+ * containers are on it: then it is kept as it is and the returned warning says so.
+ */
 export async function ensurePredefinedNetworks(
   controller: NetworkController,
-  opts: { defaultBridge: boolean; bridgeName: string },
-): Promise<void> {
-  const want: [type: string, name: string, options: Record<string, string>][] = [
-    ['null', 'none', {}],
-    ['host', 'host', {}],
-  ];
-  if (opts.defaultBridge) want.push(['bridge', 'bridge', defaultBridgeOptions(opts.bridgeName)]);
-  for (const [type, name, options] of want) {
-    if (controller.networkByName(name)) continue;
-    await controller.newNetwork(type, name, { options });
+  opts: { defaultBridge: boolean; bridgeName: string; spec?: DefaultBridgeSpec },
+): Promise<string | undefined> {
+  const spec = opts.spec ?? defaultBridgeSpec(opts.bridgeName, {});
+  for (const [type, name] of [
+    ['null', 'none'],
+    ['host', 'host'],
+  ] as const) {
+    if (!controller.networkByName(name)) await controller.newNetwork(type, name, { options: {} });
   }
+  if (!opts.defaultBridge) return undefined;
+  const existing = controller.networkByName('bridge');
+  if (existing) {
+    const same =
+      JSON.stringify(existing.options) === JSON.stringify(spec.options) &&
+      JSON.stringify(existing.opts.config) === JSON.stringify(spec.ipamConfig) &&
+      existing.enableIPv6 === spec.enableIPv6;
+    if (same) return undefined;
+    if (existing.endpoints().length > 0) {
+      return (
+        'the default bridge network was made with other settings (bip, fixed-cidr, mtu, icc, ip-masq, ' +
+        'default-gateway, ipv6) and has containers: kept as it is; disconnect them and restart to apply the settings'
+      );
+    }
+    await existing.delete();
+  }
+  await controller.newNetwork('bridge', 'bridge', {
+    options: spec.options,
+    enableIPv6: spec.enableIPv6,
+    ...(spec.ipamConfig.length > 0 ? { ipam: { config: spec.ipamConfig } } : {}),
+  });
+  return undefined;
 }
 
 /**
@@ -145,13 +197,46 @@ function logRestore(logger: Logger, report: RestoreReport | undefined): RestoreR
  * Logs what the bridge driver repairs after someone else changed its links or nftables tables
  * (the `heal` event); returns the subscriber, to unsubscribe at close.
  */
-function logHeals(logger: Logger): (m: unknown) => void {
+function logHeals(logger: Logger, metrics: DaemonMetrics | undefined): (m: unknown) => void {
   const onHeal = (m: unknown) => {
     const r = m as HealReport;
+    metrics?.observeHeal(r);
     logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
   };
   subscribe(HEAL_CHANNEL, onHeal);
   return onHeal;
+}
+
+/**
+ * Who listens to what: the heal reports are logged (and counted); the controller's events go to
+ * GET /events once `eventsOn()` (Docker logs none for its pre-defined networks) and, with the
+ * operations' outcomes, to the metrics; so do nftables transactions. `stop()` ends it all (and
+ * every event stream).
+ */
+function observe(
+  controller: NetworkController,
+  ctx: ApiContext,
+  logger: Logger,
+  metrics: DaemonMetrics | undefined,
+): { eventsOn(): void; stop(): void } {
+  const onHeal = logHeals(logger, metrics);
+  let eventsOn = false;
+  const unobserve = controller.observe((e) => {
+    if (eventsOn) ctx.events.fromController(e);
+    metrics?.observeController(e);
+  });
+  const unobserveNft = metrics ? observeNftTransactions((t) => metrics.observeNft(t)) : () => {};
+  return {
+    eventsOn: () => {
+      eventsOn = true;
+    },
+    stop() {
+      ctx.events.close();
+      unobserve();
+      unobserveNft();
+      unsubscribe(HEAL_CHANNEL, onHeal);
+    },
+  };
 }
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
@@ -162,9 +247,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // tcp:// host fails the start without touching the kernel.
   const socketGroup = resolveSocketGroup(options.group);
   checkListenOptions(hosts, options);
+  validateSettings(options.settings ?? {});
+  // prom-client is loaded only when metrics are asked for; a bad address fails the start here.
+  const metricsModule = options.metricsAddr !== undefined ? await import('./metrics.ts') : undefined;
+  if (options.metricsAddr !== undefined) metricsModule?.parseMetricsAddr(options.metricsAddr);
   await mkdir(runDir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const { store, controller } = await openState(runDir, dataDir, options.controllerConfig);
+  const engineId = await loadOrCreateEngineId(dataDir);
+  const settings: NetworkSettings = { ...(options.settings ?? {}) };
+  const pools = settings['default-address-pools'];
+  const opened = performance.now();
+  const { store, controller } = await openState(runDir, dataDir, {
+    hostId: engineId,
+    ...options.controllerConfig,
+    ...(pools ? { defaultAddressPools: pools } : {}),
+    driverOptions: {
+      ...options.controllerConfig?.driverOptions,
+      bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
+    },
+  });
+  const restoreSeconds = (performance.now() - opened) / 1000;
   const logger =
     options.logger ??
     createLogger({
@@ -172,32 +274,42 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
   const restore = logRestore(logger, controller.lastRestore);
-  const onHeal = logHeals(logger);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
   const registry = new DaemonRegistry(controller);
   const ctx = new ApiContext(
     controller,
     registry,
-    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date() },
+    { version: DNET_VERSION, runDir, dataDir, startedAt: new Date(), engineId, settings },
     logger,
   );
+  ctx.containerDns = containerDns(settings);
+  // Events (GET /events) and metrics listen to the controller; nftables timings go to the metrics.
+  const metrics = metricsModule ? new metricsModule.DaemonMetrics(controller, ctx.events) : undefined;
+  metrics?.observeRestore(restore, restoreSeconds);
+  const observing = observe(controller, ctx, logger, metrics);
   const server = new ApiServer(ctx, {
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
     ...(options.insecureTcp ? { insecureTcp: true } : {}),
     socketGid: socketGroup.gid,
     logger,
+    ...(metrics ? { onRequest: (r: RequestObservation) => metrics.observeRequest(r) } : {}),
   });
   if (socketGroup.warning) logger.warn({ event: 'warning', group: options.group }, socketGroup.warning);
   // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
     : undefined;
+  let metricsAddr: string | undefined;
   try {
-    await ensurePredefinedNetworks(controller, {
+    const bridgeName = options.bridgeName ?? DEFAULT_BRIDGE_NAME;
+    const kept = await ensurePredefinedNetworks(controller, {
       defaultBridge: options.defaultBridge ?? true,
-      bridgeName: options.bridgeName ?? DEFAULT_BRIDGE_NAME,
+      bridgeName,
+      spec: defaultBridgeSpec(bridgeName, settings),
     });
+    if (kept) logger.warn({ event: 'warning' }, kept);
+    observing.eventsOn();
     // Attachments whose namespace was gone at restore (or half made by a crash): released now.
     for (const r of await reapDetachedAttachments(ctx))
       logger.warn({ event: 'restore', rolledBack: r }, `restore: released ${r}`);
@@ -207,12 +319,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       await plugin.listen(options.pluginSocket);
     }
     for (const h of hosts) await server.listen(h);
+    if (metrics && options.metricsAddr !== undefined) metricsAddr = await metrics.listen(options.metricsAddr);
   } catch (err) {
     // The start failed with `err`, which is what the caller gets; closing what was opened on the
     // way out is best effort (the process is about to report the failure and exit).
+    observing.stop();
+    await metrics?.close().catch(() => {});
     await plugin?.close().catch(() => {});
     await server.close(0).catch(() => {});
-    unsubscribe(HEAL_CHANNEL, onHeal);
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
     throw err;
@@ -224,6 +338,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       version: DNET_VERSION,
       hosts: served,
       pluginSocket: plugin?.address,
+      ...(metricsAddr ? { metricsAddr } : {}),
       runDir,
       dataDir,
       restore,
@@ -239,14 +354,28 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     hosts: served,
     logger,
     pluginSocket: plugin?.address,
+    settings,
+    applyLiveSettings(next) {
+      const applied = LIVE_SETTINGS.filter((k) => JSON.stringify(settings[k]) !== JSON.stringify(next[k]));
+      for (const k of LIVE_SETTINGS) {
+        if (next[k] === undefined) delete settings[k];
+        else Object.assign(settings, { [k]: next[k] });
+      }
+      ctx.containerDns = containerDns(settings);
+      return applied;
+    },
+    metricsAddr,
     close() {
       closing ??= (async () => {
         const started = Date.now();
         try {
+          // Event streams end first: an open one would hold the server's close.
+          ctx.events.close();
+          await metrics?.close();
           await plugin?.close();
           await server.close();
         } finally {
-          unsubscribe(HEAL_CHANNEL, onHeal);
+          observing.stop();
           await controller.close();
           await store.close();
         }

@@ -10,6 +10,7 @@
  */
 import { isFullId, nameRuleViolation, newId } from '../errors/validate.ts';
 import type { Sandbox } from '../index.ts';
+import { nowRfc3339Nano } from '../timestamp.ts';
 import {
   AmbiguousContainerError,
   ContainerNameConflictError,
@@ -21,7 +22,7 @@ export interface ContainerRecord {
   readonly id: string;
   /** Unique among containers; the name of its endpoints. */
   readonly name: string;
-  /** RFC 3339. */
+  /** RFC 3339 with nanoseconds (Docker's `Created`). */
   readonly created: string;
 }
 
@@ -50,7 +51,7 @@ export function containerOf(sb: Sandbox): ContainerRecord {
   return {
     id: sb.containerId,
     name: sb.name ?? sb.containerId.slice(0, 12),
-    created: sb.created.toISOString(),
+    created: sb.createdAt,
   };
 }
 
@@ -99,8 +100,8 @@ export class DaemonRegistry {
     const rec =
       this.resolve(ref) ??
       (isFullId(ref)
-        ? { id: ref, name: ref.slice(0, 12), created: new Date().toISOString() }
-        : { id: newId(), name: checkContainerName(ref), created: new Date().toISOString() });
+        ? { id: ref, name: ref.slice(0, 12), created: nowRfc3339Nano() }
+        : { id: newId(), name: checkContainerName(ref), created: nowRfc3339Nano() });
     return this.holdRecord(rec);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Generated name-resolution files for containers: /etc/hosts and /etc/resolv.conf, with Docker's
- * content and rules. Later: the embedded resolver.
+ * content and rules; the embedded resolver (127.0.0.11) that answers names per network.
  */
 export {
   addHostsFileRecords,
@@ -55,6 +55,23 @@ export {
   validateDnsOption,
   validateDnsSearch,
 } from './resolv-conf.ts';
+export {
+  addressOfReverseName,
+  answerQuery,
+  type Outcome,
+  type QueryScope,
+  RCODE,
+  RESPONSE_TTL,
+} from './resolver/answer.ts';
+export { Forwarder, type ForwarderOptions, parseUpstream, type Upstream } from './resolver/forwarder.ts';
+export { SandboxListener } from './resolver/listener.ts';
+export { type NameHit, type NameRecord, NameTable } from './resolver/names.ts';
+export {
+  Resolver,
+  type ResolverEndpoint,
+  type ResolverOptions,
+  type ResolverStats,
+} from './resolver/resolver.ts';
 export {
   hostnameViolation,
   MAX_DNS_NAME_LENGTH,

@@ -99,6 +99,13 @@ export interface ResolvConfOptions {
   comments?: boolean;
   /** The host file's path, named in the trailing comment. Default `/etc/resolv.conf`. */
   sourcePath?: string;
+  /**
+   * The embedded resolver's address (`127.0.0.11`) for a container on a user-defined network:
+   * it becomes the only nameserver, the host's (or `dns`) become its upstreams (`extServers`,
+   * loopback ones included: the resolver forwards from the host's namespace), and `ndots:0` is
+   * added unless an ndots option is there, as Docker's TransformForIntNS.
+   */
+  internalResolver?: string;
 }
 
 export interface ResolvConfResult {
@@ -109,6 +116,8 @@ export interface ResolvConfResult {
   options: string[];
   /** True when the fallback servers were used. */
   usedDefaultNameservers: boolean;
+  /** With internalResolver: the servers the resolver forwards to. Otherwise empty. */
+  extServers: string[];
 }
 
 const OPTION_RE = /^[A-Za-z0-9][A-Za-z0-9_-]*(?::[A-Za-z0-9_.-]+)?$/;
@@ -200,6 +209,12 @@ function goList(xs: readonly string[]): string {
   return `[${xs.join(' ')}]`;
 }
 
+/** Docker's note for an upstream: `host(127.0.0.53)` for a loopback one (reached from the host). */
+function extServerNote(s: string): string {
+  const ip = parseIp(s, { allowZone: true });
+  return typeof ip !== 'string' && ip.loopback ? `host(${s})` : s;
+}
+
 function ndotsIn(options: readonly string[]): boolean {
   return options.some((o) => o === 'ndots' || o.startsWith('ndots:'));
 }
@@ -216,7 +231,23 @@ export function buildResolvConf(host: string | ResolvConf, opts: ResolvConfOptio
 
   let nameservers: string[];
   let usedDefaultNameservers = false;
-  if (opts.dns !== undefined && opts.dns.length > 0) {
+  let extServers: string[] = [];
+  const internal =
+    opts.internalResolver === undefined
+      ? undefined
+      : requireIp('internal-resolver', opts.internalResolver).text;
+  if (internal !== undefined) {
+    if (opts.dns !== undefined && opts.dns.length > 0) {
+      checkCount('dns', opts.dns, MAX_DNS_SERVERS);
+      extServers = opts.dns.map((s) => requireIp('dns', s, { allowZone: true }).text);
+      overrides.push('nameservers');
+    } else extServers = [...rc.nameservers];
+    if (extServers.length === 0) {
+      extServers = [...DEFAULT_NAMESERVERS_IPV4, ...(ipv6 ? DEFAULT_NAMESERVERS_IPV6 : [])];
+      usedDefaultNameservers = true;
+    }
+    nameservers = [internal];
+  } else if (opts.dns !== undefined && opts.dns.length > 0) {
     checkCount('dns', opts.dns, MAX_DNS_SERVERS);
     nameservers = opts.dns.map((s) => requireIp('dns', s, { allowZone: true }).text);
     overrides.push('nameservers');
@@ -247,6 +278,11 @@ export function buildResolvConf(host: string | ResolvConf, opts: ResolvConfOptio
     ndotsFrom = ndotsIn(options) ? 'override' : '';
   }
 
+  if (internal !== undefined && !ndotsIn(options)) {
+    options = [...options, 'ndots:0'];
+    ndotsFrom = 'internal';
+  }
+
   const header = opts.header === undefined ? DEFAULT_RESOLV_CONF_HEADER : opts.header;
   const comments = opts.comments !== false;
   let out = '';
@@ -260,11 +296,20 @@ export function buildResolvConf(host: string | ResolvConf, opts: ResolvConfOptio
   for (const line of rc.other) out += `${line}\n`;
   if (comments) {
     const source = opts.sourcePath ?? '/etc/resolv.conf';
-    out += `\n# Based on host file: '${source.replace(/[\r\n]/g, '')}' (legacy)\n`;
+    const mode = internal !== undefined ? 'internal resolver' : 'legacy';
+    out += `\n# Based on host file: '${source.replace(/[\r\n]/g, '')}' (${mode})\n`;
+    if (internal !== undefined) out += `# ExtServers: ${goList(extServers.map(extServerNote))}\n`;
     if (usedDefaultNameservers) out += '# Used default nameservers.\n';
     if (rc.invalidNameservers.length > 0) out += `# Invalid nameservers: ${goList(rc.invalidNameservers)}\n`;
     out += `# Overrides: ${goList(overrides)}\n`;
     if (ndotsFrom !== '') out += `# Option ndots from: ${ndotsFrom}\n`;
   }
-  return { content: out, nameservers, search: [...search], options: [...options], usedDefaultNameservers };
+  return {
+    content: out,
+    nameservers,
+    search: [...search],
+    options: [...options],
+    usedDefaultNameservers,
+    extServers,
+  };
 }

@@ -183,6 +183,11 @@ export interface NetworkDriver {
   readonly usesHostNamespace?: boolean;
   /** Networks of this driver get no IPAM pools and endpoints no addresses (null, host). */
   readonly skipsIpam?: boolean;
+  /**
+   * The gateway is a router outside the network (macvlan, ipvlan): IPAM reserves a gateway only
+   * when the user gives one, and picks none otherwise (Docker's GetSkipGwAlloc).
+   */
+  readonly skipsGatewayAllocation?: boolean;
   capabilities(): DriverCapability;
   /** Driver-wide configuration (`controller.configureNetworkDriver`). Validates and applies. */
   configure?(options: Record<string, unknown>): Promise<void>;
@@ -233,7 +238,11 @@ export interface NetworkDriver {
   restoreJoin?(
     networkId: string,
     endpointId: string,
-    state: { portMappings: PortMapping[] },
+    state: {
+      portMappings: PortMapping[];
+      /** The sandbox's namespace path (absent on the Docker plugin path, where Docker owns it). */
+      sandboxKey?: string;
+    },
   ): Promise<boolean>;
   /** Everything is restored: rebuild derived state (firewall) and remove what no record owns. */
   restoreDone?(): Promise<void>;

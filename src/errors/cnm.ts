@@ -43,6 +43,25 @@ export class NetworkTypeError extends DnetError {
   }
 }
 
+/**
+ * No built-in IPAM driver and no IPAM plugin has this name. `not-found` (404), as NetworkTypeError
+ * (dockerd looks the name up as a plugin and answers 404 `plugin "x" not found`).
+ */
+export class UnknownIpamDriverError extends DnetError {
+  readonly code = 'ERR_UNKNOWN_IPAM_DRIVER';
+  readonly kind = 'not-found';
+  constructor(
+    readonly driver: string,
+    known: readonly string[] = [],
+  ) {
+    const builtIns = known.length > 0 ? `use ${known.join(' or ')}, or ` : '';
+    super(
+      `unknown IPAM driver ${q(driver)}: ${builtIns}install an IPAM plugin named ${q(driver)} ` +
+        `(a socket under /run/docker/plugins or a spec file under /etc/docker/plugins)`,
+    );
+  }
+}
+
 // --- networks ------------------------------------------------------------------------------
 
 /** A network with this name already exists. 409, as dockerd answers a duplicate name since API 1.44. */

@@ -20,12 +20,27 @@ export {
   SandboxModeError,
   TeardownError,
   UnknownEndpointError,
+  UnknownIpamDriverError,
   UnknownNetworkError,
   UnknownSandboxError,
 } from './cnm.ts';
+export {
+  ConfigNetworkInUseError,
+  ConfigNetworkOptionsError,
+  type ConfigNetworkRule,
+  ConfigOnlyNetworkError,
+  UnknownConfigNetworkError,
+} from './config-only.ts';
 export { errnoName, errnoValue } from './errno.ts';
 export { type ErrorBody, errorBody, errorResponse, HTTP_STATUS_BY_KIND, httpStatus } from './http.ts';
-export { LibraryLoadError, NetlinkDecodeError, NetlinkError, NftablesError, SyscallError } from './os.ts';
+export {
+  KernelModuleMissingError,
+  LibraryLoadError,
+  NetlinkDecodeError,
+  NetlinkError,
+  NftablesError,
+  SyscallError,
+} from './os.ts';
 export {
   isFullId,
   MAX_CONTAINER_ID_LENGTH,

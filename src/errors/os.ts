@@ -59,3 +59,24 @@ export class LibraryLoadError extends DnetError {
   readonly code = 'ERR_LIBRARY_LOAD';
   readonly kind = 'internal';
 }
+
+/**
+ * The kernel cannot make links of a kind: its module is neither built in nor loaded, and was not
+ * loaded on demand (rtnetlink answers EOPNOTSUPP, "Unknown device type"). Names the module.
+ */
+export class KernelModuleMissingError extends DnetError {
+  readonly code = 'ERR_KERNEL_MODULE_MISSING';
+  readonly kind = 'internal';
+  constructor(
+    readonly module: string,
+    readonly linkKind: string,
+    readonly purpose: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${purpose} needs ${/^[aeiou]/.test(linkKind) ? 'an' : 'a'} ${linkKind} link, which this kernel cannot make: the ${module} kernel module ` +
+        `is not loaded and could not be loaded on demand; load it (modprobe ${module}) and try again`,
+      options,
+    );
+  }
+}

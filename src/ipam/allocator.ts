@@ -9,14 +9,11 @@
  * - Bitmap (bitmap.ts): a sparse treap of allocated runs, for larger ranges (an IPv6 /64). Its
  *   memory is O(runs): it is the only one that can hold 2^64 offsets, and those pools are never
  *   more than sparsely used.
- *
- * Both take and give the same snapshot (BitmapSnapshot, allocated runs), so a stored state restores
- * into either.
  */
-import { type AllocateNextOptions, Bitmap, type BitmapSnapshot } from './bitmap.ts';
+import { type AllocateNextOptions, Bitmap } from './bitmap.ts';
 import { DENSE_MAX_SIZE, DenseBitmap } from './dense.ts';
 
-export type { AllocateNextOptions, BitmapSnapshot };
+export type { AllocateNextOptions };
 export { DENSE_MAX_SIZE };
 
 export interface OffsetAllocator {
@@ -50,18 +47,10 @@ export interface OffsetAllocator {
   countIn(start: bigint, end: bigint): bigint;
   /** Marks runs allocated (any order, may touch, must not overlap each other or what is allocated). */
   addRuns(runs: Iterable<[bigint, bigint]>): void;
-  snapshot(): BitmapSnapshot;
 }
 
 /** The allocator for `size` offsets: dense up to DENSE_MAX_SIZE (2^24), sparse above. */
 export function createAllocator(size: bigint): OffsetAllocator {
   if (typeof size === 'bigint' && size >= 1n && size <= DENSE_MAX_SIZE) return new DenseBitmap(size);
   return new Bitmap(size);
-}
-
-/** Restores a snapshot (of either kind) into the allocator `createAllocator` picks for its size. */
-export function restoreAllocator(s: BitmapSnapshot): OffsetAllocator {
-  const size = typeof s?.size === 'string' && /^[0-9]{1,9}$/.test(s.size) ? BigInt(s.size) : undefined;
-  if (size !== undefined && size >= 1n && size <= DENSE_MAX_SIZE) return DenseBitmap.restore(s);
-  return Bitmap.restore(s);
 }

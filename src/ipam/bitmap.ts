@@ -29,48 +29,6 @@ interface Run {
   right: Run | null;
 }
 
-/** The JSON-safe state of a Bitmap (decimal strings: bigints do not survive JSON). */
-export interface BitmapSnapshot {
-  size: string;
-  cursor: string;
-  /** Allocated runs, inclusive, sorted, not overlapping. */
-  runs: [string, string][];
-}
-
-/** What a snapshot is taken of and restored into (Bitmap and DenseBitmap). */
-interface Snapshottable {
-  readonly size: bigint;
-  cursor: bigint;
-  runs(): Iterable<[bigint, bigint]>;
-  addRuns(runs: Iterable<[bigint, bigint]>): void;
-}
-
-/** The snapshot of an allocator of either kind: the same shape, so each restores into the other. */
-export function snapshotOf(a: Snapshottable): BitmapSnapshot {
-  return {
-    size: a.size.toString(),
-    cursor: a.cursor.toString(),
-    runs: [...a.runs()].map(([s, e]) => [s.toString(), e.toString()]),
-  };
-}
-
-/**
- * Rebuilds an allocator from a snapshot: `make(size)` creates it empty, then the runs and the
- * cursor are set. Throws RangeError on a malformed snapshot.
- */
-export function restoreSnapshot<T extends Snapshottable>(s: BitmapSnapshot, make: (size: bigint) => T): T {
-  const num = (v: unknown, what: string): bigint => {
-    if (typeof v !== 'string' || !/^(0|[1-9][0-9]*)$/.test(v))
-      throw new RangeError(`bad ${what}: ${String(v)}`);
-    return BigInt(v);
-  };
-  const b = make(num(s.size, 'size'));
-  if (!Array.isArray(s.runs)) throw new RangeError('bad runs');
-  b.addRuns(s.runs.map((r, i) => [num(r?.[0], `run ${i} start`), num(r?.[1], `run ${i} end`)]));
-  b.cursor = num(s.cursor, 'cursor');
-  return b;
-}
-
 export interface AllocateNextOptions {
   /** First offset of the range to allocate from (default 0). */
   start?: bigint;
@@ -247,17 +205,8 @@ export class Bitmap implements OffsetAllocator {
     return c;
   }
 
-  snapshot(): BitmapSnapshot {
-    return snapshotOf(this);
-  }
-
-  /** Rebuilds a bitmap from `snapshot()`. Throws RangeError on a malformed snapshot. */
-  static restore(s: BitmapSnapshot): Bitmap {
-    return restoreSnapshot(s, (size) => new Bitmap(size));
-  }
-
   /**
-   * Marks runs `[start, end]` (inclusive) allocated, as restore does: runs may come in any order and
+   * Marks runs `[start, end]` (inclusive) allocated at once: runs may come in any order and
    * touch each other (they are merged), but must not overlap each other or what is allocated.
    */
   addRuns(runs: Iterable<[bigint, bigint]>): void {

@@ -18,11 +18,11 @@
  *   each level: O(levels) whatever the fill. A full region is skipped 32^k offsets at a time,
  *   never scanned word by word, so allocation stays as fast at 95% or 100% full as when empty.
  *
- * Serial (round-robin) and first-free allocation, cursors, `from`, ranges and snapshots behave
+ * Serial (round-robin) and first-free allocation, cursors, `from` and ranges behave
  * exactly as Bitmap's; see bitmap.ts. Offsets cross the API as bigints and are plain numbers inside.
  */
 import type { OffsetAllocator } from './allocator.ts';
-import { type AllocateNextOptions, type BitmapSnapshot, restoreSnapshot, snapshotOf } from './bitmap.ts';
+import type { AllocateNextOptions } from './bitmap.ts';
 
 /** The largest size a DenseBitmap takes: 2^24 offsets (an IPv4 /8). */
 export const DENSE_MAX_SIZE = 1n << 24n;
@@ -199,20 +199,8 @@ export class DenseBitmap implements OffsetAllocator {
     return BigInt(c);
   }
 
-  snapshot(): BitmapSnapshot {
-    return snapshotOf(this);
-  }
-
   /**
-   * Rebuilds a dense bitmap from a snapshot of either kind (`snapshot()` of a DenseBitmap or of a
-   * Bitmap: the same shape). Throws RangeError on a malformed snapshot or a size above 2^24.
-   */
-  static restore(s: BitmapSnapshot): DenseBitmap {
-    return restoreSnapshot(s, (size) => new DenseBitmap(size));
-  }
-
-  /**
-   * Marks runs `[start, end]` (inclusive) allocated, as restore does: runs may come in any order and
+   * Marks runs `[start, end]` (inclusive) allocated at once: runs may come in any order and
    * touch each other, but must not overlap each other or what is allocated. O(length / 32) per run.
    */
   addRuns(runs: Iterable<[bigint, bigint]>): void {
@@ -314,7 +302,7 @@ export class DenseBitmap implements OffsetAllocator {
     return (found << 5) + ctz(~bits[found]!);
   }
 
-  /** The lowest allocated offset of [p, e], or -1. O((e - p) / 32): only for snapshots and restores. */
+  /** The lowest allocated offset of [p, e], or -1. O((e - p) / 32): only for addRuns. */
   #nextAllocated(p: number, e: number): number {
     const bits = this.#bits;
     const we = e >>> 5;

@@ -2,7 +2,10 @@ import { DnetError } from '../errors/base.ts';
 
 /**
  * The built-in IPAM's errors. Each has a stable `code` and a `kind` (the HTTP status the daemon
- * answers, src/errors/base.ts), and its message says what was wrong and what to do about it.
+ * answers for a library error, src/errors/base.ts), and its message says what was wrong and what
+ * to do about it. On Docker's routes the daemon answers some of them with dockerd's status and text
+ * instead (src/daemon/api/docker-errors.ts: 403 for an overlap or an address in use, 400 for
+ * exhausted default pools).
  *
  * Kinds against dockerd's (libnetwork/ipamapi/contract.go):
  * - pool overlap, address in use: `conflict` (409). dockerd answers 403 (Forbidden); the state of
@@ -10,8 +13,8 @@ import { DnetError } from '../errors/base.ts';
  *   what 409 means here (base.ts).
  * - all default pools used: `conflict` (409), not `unavailable`: no dependency failed and retrying
  *   will not help until a network is removed (dockerd says 400).
- * - no available addresses on this pool: `unavailable` (503), as dockerd (ErrNoAvailableIPs is an
- *   Unavailable error there), with its wording.
+ * - no available addresses on this pool: `conflict` (409), with dockerd's wording (ErrNoAvailableIPs
+ *   is an Unavailable error there): the pool is full until an address is released.
  * - unknown pool, address not allocated: `not-found` (404). dockerd says 400 for an unknown pool
  *   and does not report releasing a free address at all.
  */
@@ -235,20 +238,6 @@ export class PoolExhaustedError extends DnetError {
     super(
       `no available addresses on this pool (${q(poolId)}, range ${range}): release unused addresses, ` +
         `or use a larger subnet or ip-range`,
-    );
-  }
-}
-
-// --- persistence ----------------------------------------------------------------------------
-
-/** A snapshot or change given to restore/applyChange is malformed or inconsistent. */
-export class IpamSnapshotError extends DnetError {
-  readonly code = 'ERR_IPAM_BAD_SNAPSHOT';
-  readonly kind = 'internal';
-  constructor(readonly reason: string) {
-    super(
-      `cannot restore the IPAM state: ${reason}; the stored state is corrupt or from another version ` +
-        `(inspect it, or remove it and let the daemon reconcile)`,
     );
   }
 }

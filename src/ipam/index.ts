@@ -1,14 +1,7 @@
 /** The built-in IPAM: the offset allocators (dense and sparse), the default pools and the `default` IPAM driver. */
-export { createAllocator, type OffsetAllocator, restoreAllocator } from './allocator.ts';
-export { type AllocateNextOptions, Bitmap, type BitmapSnapshot } from './bitmap.ts';
-export {
-  DefaultIpam,
-  type DefaultIpamOptions,
-  IPAM_SERIAL_OPTION,
-  type IpamChange,
-  type IpamPoolSnapshot,
-  type IpamSnapshot,
-} from './default.ts';
+export { createAllocator, type OffsetAllocator } from './allocator.ts';
+export { type AllocateNextOptions, Bitmap } from './bitmap.ts';
+export { DefaultIpam, type DefaultIpamOptions, IPAM_SERIAL_OPTION } from './default.ts';
 export { DENSE_MAX_SIZE, DenseBitmap } from './dense.ts';
 export {
   AddressInUseError,
@@ -19,7 +12,6 @@ export {
   InvalidIpRangeError,
   InvalidPoolIdError,
   InvalidSubnetError,
-  IpamSnapshotError,
   NoDefaultPoolError,
   NoMoreSubnetsError,
   PoolExhaustedError,

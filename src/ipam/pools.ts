@@ -19,6 +19,7 @@
  * the first base that has one free, that overlaps no allocated pool and no host route, wins.
  */
 import { createHash } from 'node:crypto';
+import { InvalidOptionError } from '../errors/cnm.ts';
 import {
   familyBits,
   familyName,
@@ -141,23 +142,22 @@ export interface PoolBase {
 /**
  * Validates pool specs (as Docker's default-address-pools: `base` a canonical CIDR, `size` a
  * prefix length from the base's length to the family's width) and splits them by family, sorted,
- * with bases overlapping an earlier one dropped (as moby's newAddrSpace). Throws RangeError.
+ * with bases overlapping an earlier one dropped (as moby's newAddrSpace). Throws InvalidOptionError
+ * (option `default-address-pools`, the entry as given, and what is wrong with it).
  */
 export function normalizePoolSpecs(specs: readonly PoolSpec[]): { 4: PoolBase[]; 6: PoolBase[] } {
   const out: { 4: PoolBase[]; 6: PoolBase[] } = { 4: [], 6: [] };
   specs.forEach((spec, i) => {
+    const bad = (why: string) => new InvalidOptionError('default-address-pools', spec, `entry ${i}: ${why}`);
     const c = parseCidr(spec?.base);
-    if (c === undefined)
-      throw new RangeError(`default address pool ${i}: base ${JSON.stringify(spec?.base)} is not a CIDR`);
+    if (c === undefined) throw bad(`base ${JSON.stringify(spec?.base)} is not a CIDR`);
     if (!c.canonical) {
-      throw new RangeError(
-        `default address pool ${i}: base ${spec.base} has host bits set (did you mean ${formatPrefix(c.prefix)}?)`,
-      );
+      throw bad(`base ${spec.base} has host bits set (did you mean ${formatPrefix(c.prefix)}?)`);
     }
     const bits = familyBits(c.prefix.family);
     if (!Number.isInteger(spec.size) || spec.size < c.prefix.len || spec.size > bits) {
-      throw new RangeError(
-        `default address pool ${i}: size ${String(spec.size)} must be a prefix length from ${c.prefix.len} to ${bits} ` +
+      throw bad(
+        `size ${String(spec.size)} must be a prefix length from ${c.prefix.len} to ${bits} ` +
           `(the subnets cut from ${spec.base})`,
       );
     }

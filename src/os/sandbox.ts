@@ -3,8 +3,10 @@
  * loopback up, into which endpoint interfaces are moved, renamed, addressed and routed.
  * The core decides what goes in; this module only does it, each step undone on failure.
  */
+
 import { closeSync, fstatSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
+import { type DnsSocketFds, openDnsSockets } from './dns-sockets.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
 import { ipv6Available, sysctlGet, sysctlSet } from './sysctl.ts';
@@ -125,6 +127,14 @@ export class OsSandbox {
       closeSync(fd);
       throw err;
     }
+  }
+
+  /**
+   * The embedded resolver's UDP and TCP sockets, bound to 127.0.0.11:53 inside this namespace
+   * (src/os/dns-sockets.ts). Throws DnsListenerError.
+   */
+  openDnsSockets(): DnsSocketFds {
+    return openDnsSockets({ fd: this.fd }, { where: `sandbox ${this.path}` });
   }
 
   /** The namespace's inode number (it tells a namespace from a later one at the same path). */

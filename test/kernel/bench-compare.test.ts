@@ -18,7 +18,8 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
     {
       cwd: world.root,
       env: { ...process.env, DNET_WORLD: '1' },
-      timeout: 240_000,
+      // Under 2 minutes on an idle machine (unit 7, CNI, adds ~15 s); this one is often shared.
+      timeout: 420_000,
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   ).toString();
@@ -34,6 +35,10 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
     /^dnet's bridge driver, the figures its issue asks for/m,
     /^ {3}full attach \(sandbox \+ endpoint \+ join \+ NAT \+ one port\): p50 /m,
     /^ {3}publishing 10 ports .*1st container .*10th container/m,
+    /^7\. CNI plugin ADD and DEL with one published TCP port/m,
+    /^dnet launcher \(C\) +\d/m,
+    /^7\. podman start-to-ready/m,
+    /^CNI ADD with one port at least 20× faster than bridge\+portmap/m,
     /^goals /m,
   ]) {
     assert.match(stdout, heading);
@@ -64,12 +69,19 @@ test('bench/compare --quick runs every work unit, prints them and writes the JSO
   assert.ok(r.machine.cpus > 0 && r.machine.kernel.length > 0);
   assert.deepEqual(Object.keys(r.units).sort(), [
     'attach',
+    'cni',
     'concurrency',
     'ipamMemory',
     'publish10',
     'scale',
   ]);
   assert.ok(r.goals.length >= 5);
+  // unit 7: the launcher's ADD and DEL were timed (3 rounds), as was every other plugin present
+  const cni = r.units.cni as {
+    plugins: { add: Record<string, { n: number }>; del: Record<string, { n: number }> };
+  };
+  assert.equal(cni.plugins.add.launcher?.n, 3);
+  assert.equal(cni.plugins.del.launcher?.n, 3);
   for (const svg of [
     'attach.svg',
     'scale.svg',

@@ -214,6 +214,50 @@ describe('commands', () => {
     assert.match(bad.err, /no matching subnet for gateway 10\.9\.9\.9/);
   });
 
+  test('network create --config-only, then --config-from: the settings are taken, the source is refused while used', async () => {
+    const cfg = await dnet([
+      'network',
+      'create',
+      '--config-only',
+      '--subnet',
+      '10.74.0.0/24',
+      '-o',
+      'com.docker.network.driver.mtu=1300',
+      'n-cfg',
+    ]);
+    assert.equal(cfg.code, 0, cfg.err);
+    const made = await dnet(['network', 'create', '--config-from', 'n-cfg', 'n-from']);
+    assert.equal(made.code, 0, made.err);
+    const [c, m] = JSON.parse((await dnet(['network', 'inspect', 'n-cfg', 'n-from'])).out) as {
+      Driver: string;
+      ConfigOnly: boolean;
+      ConfigFrom: { Network: string };
+      IPAM: { Config: { Subnet: string }[] };
+      Options: Record<string, string>;
+    }[];
+    assert.deepEqual([c?.Driver, c?.ConfigOnly], ['null', true]);
+    assert.deepEqual(
+      [m?.Driver, m?.ConfigFrom.Network, m?.IPAM.Config[0]?.Subnet],
+      ['bridge', 'n-cfg', '10.74.0.0/24'],
+    );
+    assert.deepEqual(m?.Options, { 'com.docker.network.driver.mtu': '1300' });
+    const own = await dnet([
+      'network',
+      'create',
+      '--config-from',
+      'n-cfg',
+      '--subnet',
+      '10.75.0.0/24',
+      'n-own',
+    ]);
+    assert.equal(own.code, 1);
+    assert.match(own.err, /Error response from daemon: user-specified configurations are not supported/);
+    const rm = await dnet(['network', 'rm', 'n-cfg']);
+    assert.equal(rm.code, 1);
+    assert.match(rm.err, /configuration network "n-cfg" is in use/);
+    assert.equal((await dnet(['network', 'rm', 'n-from', 'n-cfg'])).code, 0);
+  });
+
   test('network connect -p, sandbox inspect shows the ports; disconnect; inspect with a missing name', async () => {
     const r = await dnet([
       'network',
@@ -242,7 +286,11 @@ describe('commands', () => {
     const two = await dnet(['network', 'inspect', 'n-3', 'nope']);
     assert.equal(two.code, 1);
     assert.equal((JSON.parse(two.out) as unknown[]).length, 1, 'the found ones are printed');
-    assert.match(two.err, /^Error response from daemon: network "nope" not found/);
+    // dockerd's text from the daemon, then the dnet CLI's own hint.
+    assert.match(
+      two.err,
+      /^Error response from daemon: network nope not found: list the networks with dnet network ls\n$/,
+    );
     assert.equal((await dnet(['network', 'disconnect', 'n-3', 'pc'])).code, 0);
     const again = await dnet(['network', 'disconnect', 'n-3', 'pc']);
     assert.equal(again.code, 1);
@@ -338,7 +386,7 @@ describe('bin/dnet.js', () => {
     assert.match(ok.out, /^NETWORK ID/);
     const err = await dnetBin(['network', 'rm', 'bridge']);
     assert.equal(err.code, 1);
-    assert.match(err.err, /^Error response from daemon: "bridge" is a pre-defined network/);
+    assert.match(err.err, /^Error response from daemon: bridge is a pre-defined network/);
     const usage = await dnetBin(['network', 'inspect']);
     assert.equal(usage.code, 2);
     assert.match(usage.err, /requires at least 1 argument/);

@@ -1087,7 +1087,8 @@ describe('API fuzz', () => {
                 const msg = /"message":"(.{0,90})/.exec(a.raw)?.[1] ?? '';
                 console.log(`# ${a.status} ${r.method} ${r.target.slice(0, 40)} ${msg}`);
               }
-              if (a.status >= 500)
+              // 501 is no failure: a route of Docker's API that dnet does not serve (NotServedError)
+              if (a.status >= 500 && a.status !== 501)
                 throw new Error(`status ${a.status}: ${a.raw.slice(0, 800)}\nrequest: ${showRequest(r)}`);
             }),
           );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { world } from '../harness/world.ts';
@@ -81,6 +81,9 @@ before(async () => {
   privateDir('/var/lib/cni');
   privateDir('/var/lib/containers');
   dnet(['cni', 'install', '--bin-dir', join(W, 'cni-bin')]);
+  // The launcher (the C program: podman execs it per verb), not the Node fallback.
+  const elf = [...readFileSync(join(W, 'cni-bin', 'dnet')).subarray(0, 4)];
+  assert.deepEqual(elf, [0x7f, 0x45, 0x4c, 0x46], 'dnet cni install wrote the C launcher');
   daemon = spawn(
     process.execPath,
     [join(world.root, 'bin/dnet.js'), 'daemon', '--data-dir', join(W, 'data')],

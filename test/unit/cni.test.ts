@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { launcherScript } from '../../src/cli/cni.ts';
-import { CniError } from '../../src/cni/errors.ts';
-import { resultOf, runCni } from '../../src/cni/plugin.ts';
-import { parseConfig, parseEnv } from '../../src/cni/request.ts';
-import { convertResult } from '../../src/cni/versions.ts';
+import { runCni } from '../../src/cni/plugin.ts';
+import { CniError } from '../../src/cni-spec/errors.ts';
+import { parseConfig, parseEnv } from '../../src/cni-spec/request.ts';
+import { resultOf } from '../../src/cni-spec/verbs.ts';
+import { convertResult } from '../../src/cni-spec/versions.ts';
 import { compareVersions } from '../../src/dotted-version.ts';
 
 // The plugin's pure parts: environment and config parsing, version conversion, error JSON.

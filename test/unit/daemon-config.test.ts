@@ -14,12 +14,16 @@ const file = (name: string, text: string) => {
 };
 
 test('dnet daemon --config-file: the settings, checked', () => {
-  const f = file('ok.json', '{"log-level":"debug","data-dir":"/d","run-dir":"/r","hosts":["unix:///s"]}');
+  const f = file(
+    'ok.json',
+    '{"log-level":"debug","data-dir":"/d","run-dir":"/r","hosts":["unix:///s"],"metrics-addr":"127.0.0.1:9323"}',
+  );
   assert.deepEqual(readDaemonConfig(f, true), {
     'log-level': 'debug',
     'data-dir': '/d',
     'run-dir': '/r',
     hosts: ['unix:///s'],
+    'metrics-addr': '127.0.0.1:9323',
   });
   assert.deepEqual(readDaemonConfig(file('empty.json', '{}'), true), {});
 });
@@ -35,7 +39,11 @@ test('what cannot be used is refused, naming the file and the setting', () => {
     ['{"log-level":"loud"}', /"log-level" must be one of trace, debug, info/],
     ['{"data-dir":"relative"}', /"data-dir" must be an absolute path/],
     ['{"hosts":"unix:///s"}', /"hosts" must be an array of strings/],
-    ['{"debug":true}', /unknown setting "debug": use log-level, data-dir, run-dir, hosts/],
+    ['{"metrics-addr":9323}', /"metrics-addr" must be an address and port/],
+    [
+      '{"debug":true}',
+      /the following directives don't match any configuration option: debug \(known: log-level, data-dir, run-dir, hosts, metrics-addr, bip,/,
+    ],
     ['[1]', /must be a JSON object/],
     ['{"log-level":', /not valid JSON/],
   ];

@@ -2,12 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parsePublish, UsageError } from '../../src/cli/args.ts';
 import { table } from '../../src/cli/output.ts';
-import { rfc3339Nano } from '../../src/daemon/api/convert.ts';
 import { BadRequestError } from '../../src/daemon/api/errors.ts';
 import { exactMatch, match, matchKVList, parseFilters, parseUntil } from '../../src/daemon/api/filters.ts';
 import { parsePortBindings, portMapOf } from '../../src/daemon/api/ports.ts';
 import { DaemonRegistry } from '../../src/daemon/registry.ts';
 import { compareVersions } from '../../src/dotted-version.ts';
+import {
+  formatRfc3339Nano,
+  nowNs,
+  nowRfc3339Nano,
+  parseRfc3339Nano,
+  restoredTime,
+} from '../../src/timestamp.ts';
 
 describe('filters', () => {
   test('both JSON forms; null and empty are no filter; anything else is a 400', () => {
@@ -122,9 +128,36 @@ describe('small things', () => {
     assert.ok(compareVersions('1.48', '1.41') > 0);
   });
 
-  test('RFC 3339 with the fraction trimmed, as Go writes it', () => {
-    assert.equal(rfc3339Nano(new Date('2024-01-02T03:04:05.120Z')), '2024-01-02T03:04:05.12Z');
-    assert.equal(rfc3339Nano(new Date('2024-01-02T03:04:05.000Z')), '2024-01-02T03:04:05Z');
+  test('RFC 3339 with nanoseconds, the fraction trimmed, as Go writes it', () => {
+    const at = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;
+    assert.equal(
+      formatRfc3339Nano(at('2024-01-02T03:04:05.000Z') + 123456789n),
+      '2024-01-02T03:04:05.123456789Z',
+    );
+    assert.equal(formatRfc3339Nano(at('2024-01-02T03:04:05.120Z')), '2024-01-02T03:04:05.12Z');
+    assert.equal(formatRfc3339Nano(at('2024-01-02T03:04:05.000Z')), '2024-01-02T03:04:05Z');
+    assert.equal(formatRfc3339Nano(at('2024-01-02T03:04:05.000Z') + 1n), '2024-01-02T03:04:05.000000001Z');
+    assert.equal(parseRfc3339Nano('2024-01-02T03:04:05.000000001Z'), at('2024-01-02T03:04:05.000Z') + 1n);
+    assert.equal(parseRfc3339Nano('2024-01-02T05:04:05.5+02:00'), at('2024-01-02T03:04:05.500Z'));
+    assert.equal(parseRfc3339Nano('yesterday'), undefined);
+    assert.equal(parseRfc3339Nano('2024-01-02T03:04:05.1234567890Z'), undefined, 'ten digits');
+    // a record of an older version (milliseconds) reads as it was reported; a damaged one, the epoch
+    assert.equal(restoredTime('2024-01-02T03:04:05.120Z'), '2024-01-02T03:04:05.12Z');
+    assert.equal(restoredTime('2024-01-02T03:04:05.123456789Z'), '2024-01-02T03:04:05.123456789Z');
+    assert.equal(restoredTime(undefined), '1970-01-01T00:00:00Z');
+  });
+
+  test('now has nanoseconds, stays within a millisecond of Date.now() and does not go back', () => {
+    let prev = 0n;
+    for (let i = 0; i < 1000; i++) {
+      const before = BigInt(Date.now()) * 1_000_000n;
+      const ns = nowNs();
+      const after = BigInt(Date.now()) * 1_000_000n;
+      assert.ok(ns >= before - 1_000_000n && ns <= after + 2_000_000n, `${ns} vs [${before}, ${after}]`);
+      assert.ok(ns >= prev);
+      prev = ns;
+    }
+    assert.match(nowRfc3339Nano(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/);
   });
 
   test('tables as the docker CLI aligns them', () => {

@@ -8,7 +8,6 @@ import {
   AddressNotAllocatedError,
   DEFAULT_LOCAL_POOLS,
   DefaultIpam,
-  type DefaultIpamOptions,
   deriveUlaPool,
   InvalidAddressError,
   InvalidAddressSpaceError,
@@ -16,9 +15,6 @@ import {
   InvalidIpRangeError,
   InvalidPoolIdError,
   InvalidSubnetError,
-  type IpamChange,
-  type IpamSnapshot,
-  IpamSnapshotError,
   NoDefaultPoolError,
   NoMoreSubnetsError,
   normalizePoolSpecs,
@@ -32,6 +28,8 @@ import {
 const L = 'LocalDefault';
 const G = 'GlobalDefault';
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
+/** Lowest free address instead of round robin. */
+const LOWEST = { 'com.docker.network.ipam.serial': 'false' };
 
 type ErrorClass = abstract new (...args: never[]) => DnetError;
 
@@ -224,7 +222,13 @@ describe('DefaultIpam: default pools', () => {
       [{ base: '10.0.0.0/16', size: 33 }],
       [{ base: '10.0.0.0/16', size: 24.5 }],
     ]) {
-      assert.throws(() => new DefaultIpam({ localPools: bad }), RangeError, JSON.stringify(bad));
+      await fails(
+        () => new DefaultIpam({ localPools: bad }),
+        InvalidOptionError,
+        'ERR_INVALID_OPTION',
+        'invalid',
+        /option "default-address-pools": entry 0: /,
+      );
     }
   });
 
@@ -379,7 +383,6 @@ describe('DefaultIpam: explicit pools, ip-ranges, overlap', () => {
     );
     await ipam.releasePool(part.poolId);
     await fails(ipam.releasePool(part.poolId), UnknownPoolError, 'ERR_IPAM_UNKNOWN_POOL', 'not-found');
-    assert.deepEqual(ipam.snapshot().pools, []);
     // gone with its addresses: the subnet can be requested afresh
     const again = await pool(ipam, { pool: '172.20.0.0/16' });
     assert.equal(
@@ -419,7 +422,8 @@ describe('DefaultIpam: explicit pools, ip-ranges, overlap', () => {
     for (const [req, re] of cases) {
       await fails(pool(ipam, req), InvalidIpRangeError, 'ERR_IPAM_INVALID_IP_RANGE', 'invalid', re);
     }
-    assert.deepEqual(ipam.snapshot().pools, [], 'nothing allocated by failed requests');
+    // nothing allocated by failed requests: the subnet is free
+    await ipam.releasePool((await pool(ipam, { pool: '172.18.0.0/16' })).poolId);
   });
 
   test('releasePool: unknown and malformed IDs', async () => {
@@ -750,7 +754,7 @@ describe('DefaultIpam: addresses', () => {
     );
   });
 
-  test('the gateway: next free or a given one, marked in the snapshot, unmarked on release', async () => {
+  test('the gateway: next free, or a given one anywhere in the subnet; released as any address', async () => {
     const ipam = new DefaultIpam();
     const a = await pool(ipam, { pool: '172.18.0.0/16' });
     assert.equal((await ipam.requestAddress(a.poolId, { options: GW })).address, '172.18.0.1/16');
@@ -760,13 +764,11 @@ describe('DefaultIpam: addresses', () => {
       (await ipam.requestAddress(b.poolId, { address: '172.19.0.254', options: GW })).address,
       '172.19.0.254/16',
     );
-    const snap = ipam.snapshot();
-    assert.deepEqual(
-      snap.pools.map((p) => p.gateways),
-      [['172.18.0.1'], ['172.19.0.254']],
-    );
     await ipam.releaseAddress(b.poolId, '172.19.0.254');
-    assert.deepEqual(ipam.snapshot().pools[1]!.gateways, []);
+    assert.equal(
+      (await ipam.requestAddress(b.poolId, { address: '172.19.0.254' })).address,
+      '172.19.0.254/16',
+    );
   });
 
   test("auxiliary addresses (Docker's aux-address): reserved by value, then skipped", async () => {
@@ -869,270 +871,13 @@ describe('DefaultIpam: IPv6', () => {
     for (let i = 0; i < 1000; i++) await ipam.requestAddress(big.poolId);
     assert.equal((await ipam.requestAddress(big.poolId)).address, 'fd00::3e9/8');
     await ipam.releaseAddress(big.poolId, 'fd00::1');
-    const snap = ipam.snapshot().pools.find((p) => p.subnet === 'fd00::/8')!;
-    assert.deepEqual(snap.allocated, [['fd00::2', 'fd00::3e9']]);
-  });
-});
-
-describe('DefaultIpam: snapshot and restore', () => {
-  async function busy(opts: DefaultIpamOptions = {}): Promise<{ ipam: DefaultIpam; ids: string[] }> {
-    const ipam = new DefaultIpam({ hostId: 'h', ...opts });
-    const ids: string[] = [];
-    const a = await pool(ipam);
-    ids.push(a.poolId);
-    await ipam.requestAddress(a.poolId, { options: GW });
-    await addrs(ipam, a.poolId, 10);
-    await ipam.releaseAddress(a.poolId, '172.17.0.4');
-    await ipam.releaseAddress(a.poolId, '172.17.0.11');
-    const b = await pool(ipam, { pool: '10.5.0.0/16', subPool: '10.5.1.0/24' });
-    const c = await pool(ipam, { pool: '10.5.0.0/16', subPool: '10.5.2.0/24' });
-    ids.push(b.poolId, c.poolId);
-    await ipam.requestAddress(b.poolId, { address: '10.5.0.1', options: GW });
-    await ipam.requestAddress(b.poolId, { address: '10.5.0.2' });
-    await addrs(ipam, b.poolId, 3);
-    await addrs(ipam, c.poolId, 2);
-    const v6 = await pool(ipam, { v6: true });
-    ids.push(v6.poolId);
-    await addrs(ipam, v6.poolId, 4);
-    await ipam.releaseAddress(v6.poolId, (await ipam.requestAddress(v6.poolId)).address.split('/')[0]!);
-    const g = await ipam.requestPool({ addressSpace: G, v6: false });
-    ids.push(g.poolId);
-    await addrs(ipam, g.poolId, 254);
-    await ipam.releaseAddress(g.poolId, '10.0.0.200');
-    const p31 = await pool(ipam, { pool: '10.99.0.0/31' });
-    ids.push(p31.poolId);
-    await addrs(ipam, p31.poolId, 1);
-    return { ipam, ids };
-  }
-
-  test('a JSON round trip restores the same state, and the same next addresses', async () => {
-    const { ipam, ids } = await busy();
-    const snap = ipam.snapshot();
-    const json: IpamSnapshot = JSON.parse(JSON.stringify(snap));
-    const back = DefaultIpam.restore(json, { hostId: 'h' });
-    assert.deepEqual(back.snapshot(), snap);
-    for (const id of ids) {
-      for (let i = 0; i < 3; i++) {
-        const x = await ipam.requestAddress(id).catch((e: DnetError) => e.code);
-        const y = await back.requestAddress(id).catch((e: DnetError) => e.code);
-        assert.deepEqual(y, x, id);
-      }
-    }
-    // pools too: the next default pick is the same
-    assert.deepEqual(await pool(back), await pool(ipam));
-    assert.deepEqual(back.snapshot(), ipam.snapshot());
-  });
-
-  test('the snapshot of a busy pool lists runs, cursor, ranges', async () => {
-    const { ipam } = await busy();
-    const p = ipam.snapshot().pools.find((x) => x.subnet === '172.17.0.0/16')!;
-    assert.deepEqual(p, {
-      addressSpace: L,
-      subnet: '172.17.0.0/16',
-      explicit: true,
-      cursor: '172.17.0.12',
-      ipRanges: [],
-      allocated: [
-        ['172.17.0.1', '172.17.0.3'],
-        ['172.17.0.5', '172.17.0.10'],
-      ],
-      gateways: ['172.17.0.1'],
-    });
-    const shared = ipam.snapshot().pools.find((x) => x.subnet === '10.5.0.0/16')!;
-    assert.equal(shared.explicit, false);
-    assert.deepEqual(shared.ipRanges, [
-      { ipRange: '10.5.1.0/24', cursor: '10.5.1.3' },
-      { ipRange: '10.5.2.0/24', cursor: '10.5.2.2' },
-    ]);
-  });
-
-  test('restore refuses inconsistent snapshots with IpamSnapshotError', async () => {
-    const { ipam } = await busy();
-    const good = ipam.snapshot();
-    const mutate = (f: (s: IpamSnapshot) => void): IpamSnapshot => {
-      const s: IpamSnapshot = JSON.parse(JSON.stringify(good));
-      f(s);
-      return s;
-    };
-    const first = (s: IpamSnapshot) => s.pools.find((p) => p.subnet === '172.17.0.0/16')!;
-    const bad: IpamSnapshot[] = [
-      mutate((s) => {
-        (s as { version: number }).version = 2;
-      }),
-      mutate((s) => {
-        (s as { pools: unknown }).pools = {};
-      }),
-      mutate((s) => {
-        first(s).addressSpace = 'Other';
-      }),
-      mutate((s) => {
-        first(s).subnet = '172.17.0.1/16';
-      }),
-      mutate((s) => {
-        s.pools.push({ ...first(s), subnet: '172.17.128.0/17' });
-      }),
-      mutate((s) => {
-        first(s).allocated.push(['172.17.255.255', '172.17.255.255']);
-      }),
-      mutate((s) => {
-        first(s).allocated.push(['172.17.0.2', '172.17.0.2']);
-      }),
-      mutate((s) => {
-        first(s).allocated.push(['10.0.0.1', '10.0.0.1']);
-      }),
-      mutate((s) => {
-        first(s).gateways.push('172.17.0.200');
-      }),
-      mutate((s) => {
-        first(s).cursor = 'x';
-      }),
-      mutate((s) => {
-        first(s).explicit = false;
-      }),
-      mutate((s) => {
-        const p = s.pools.find((x) => x.subnet === '10.5.0.0/16')!;
-        p.ipRanges.push({ ...p.ipRanges[0]! });
-      }),
-      mutate((s) => {
-        const p = s.pools.find((x) => x.subnet === '10.5.0.0/16')!;
-        p.ipRanges[0]!.ipRange = '10.6.0.0/24';
-      }),
-      mutate((s) => {
-        (first(s) as { allocated: unknown }).allocated = [['172.17.0.1']];
-      }),
-    ];
-    for (const s of bad) {
-      await fails(() => DefaultIpam.restore(s), IpamSnapshotError, 'ERR_IPAM_BAD_SNAPSHOT', 'internal');
-    }
-    await fails(
-      () => DefaultIpam.restore(null as unknown as IpamSnapshot),
-      IpamSnapshotError,
-      'ERR_IPAM_BAD_SNAPSHOT',
-      'internal',
-    );
-  });
-
-  test('onChange deltas replayed with applyChange on the first snapshot give the live state', async () => {
-    const changes: IpamChange[] = [];
-    const start = new DefaultIpam({ hostId: 'h' }).snapshot();
-    const { ipam, ids } = await busy({ onChange: (c) => void changes.push(c) });
-    await ipam.releasePool(ids[1]!);
-    await ipam.releasePool(ids[2]!); // the shared subnet goes with its last ip-range
-    await ipam.releasePool(ids[0]!);
-    assert.ok(changes.length > 280);
-    const kinds = new Set(changes.map((c) => c.kind));
-    assert.deepEqual([...kinds].sort(), [
-      'address-released',
-      'address-requested',
-      'pool-released',
-      'pool-requested',
-    ]);
-    const removed = changes
-      .filter((c) => c.kind === 'pool-released')
-      .map((c) => c.kind === 'pool-released' && c.removed);
-    assert.deepEqual(removed, [false, true, true]);
-    const replica = DefaultIpam.restore(start, { hostId: 'h' });
-    for (const c of changes) replica.applyChange(JSON.parse(JSON.stringify(c)));
-    assert.deepEqual(replica.snapshot(), ipam.snapshot());
-    // and the replica hands out what the original would
-    const id = ids[3]!;
-    assert.deepEqual(await replica.requestAddress(id), await ipam.requestAddress(id));
-  });
-
-  test('the first changes, exactly', async () => {
-    const changes: IpamChange[] = [];
-    const ipam = new DefaultIpam({ onChange: (c) => void changes.push(c) });
-    const p = await pool(ipam, { pool: '10.7.0.0/24', subPool: '10.7.0.128/25' });
-    await ipam.requestAddress(p.poolId, { options: GW });
-    await ipam.requestAddress(p.poolId, { address: '10.7.0.5' });
-    await ipam.releaseAddress(p.poolId, '10.7.0.5');
-    await ipam.releasePool(p.poolId);
-    const base = {
-      poolId: 'LocalDefault/10.7.0.0/24/10.7.0.128/25',
-      addressSpace: L,
-      subnet: '10.7.0.0/24',
-      ipRange: '10.7.0.128/25',
-    };
-    assert.deepEqual(changes, [
-      { kind: 'pool-requested', ...base, created: true },
-      { kind: 'address-requested', ...base, address: '10.7.0.128', gateway: true, cursor: '10.7.0.129' },
-      { kind: 'address-requested', ...base, address: '10.7.0.5', gateway: false },
-      { kind: 'address-released', ...base, address: '10.7.0.5' },
-      { kind: 'pool-released', ...base, removed: true },
-    ]);
-  });
-
-  test('applyChange refuses changes that do not fit the state', () => {
-    const ipam = new DefaultIpam();
-    const base = { poolId: 'LocalDefault/10.7.0.0/24', addressSpace: L, subnet: '10.7.0.0/24' };
-    const bad: IpamChange[] = [
-      { kind: 'address-requested', ...base, address: '10.7.0.5', gateway: false },
-      { kind: 'pool-released', ...base, removed: true },
-      { kind: 'pool-requested', ...base, created: false },
-      { kind: 'pool-requested', ...base, poolId: 'nope', created: true },
-    ];
-    for (const c of bad) assert.throws(() => ipam.applyChange(c), IpamSnapshotError);
-    ipam.applyChange({ kind: 'pool-requested', ...base, created: true });
-    assert.throws(
-      () => ipam.applyChange({ kind: 'pool-requested', ...base, created: true }),
-      IpamSnapshotError,
-    );
-    assert.throws(
-      () => ipam.applyChange({ kind: 'address-released', ...base, address: '10.7.0.5' }),
-      IpamSnapshotError,
-    );
-    assert.throws(
-      () => ipam.applyChange({ kind: 'address-requested', ...base, address: '10.7.0.0', gateway: false }),
-      IpamSnapshotError,
-    );
-    ipam.applyChange({ kind: 'address-requested', ...base, address: '10.7.0.5', gateway: false });
-    assert.throws(
-      () => ipam.applyChange({ kind: 'address-requested', ...base, address: '10.7.0.5', gateway: false }),
-      IpamSnapshotError,
-    );
-  });
-
-  test('a failing onChange undoes the change and fails the call', async () => {
-    let fail = false;
-    const ipam = new DefaultIpam({
-      onChange: async () => {
-        await new Promise((r) => setTimeout(r, 1));
-        if (fail) throw new Error('store down');
-      },
-    });
-    const a = await pool(ipam, { pool: '10.8.0.0/24' });
-    await ipam.requestAddress(a.poolId, { options: GW });
-    await ipam.requestAddress(a.poolId);
-    const b = await pool(ipam, { pool: '10.9.0.0/16', subPool: '10.9.1.0/24' });
-    await ipam.requestAddress(b.poolId);
-    const before = ipam.snapshot();
-    fail = true;
-    const attempts: (() => Promise<unknown>)[] = [
-      () => pool(ipam),
-      () => pool(ipam, { pool: '10.10.0.0/16' }),
-      () => pool(ipam, { pool: '10.9.0.0/16', subPool: '10.9.2.0/24' }),
-      () => ipam.releasePool(a.poolId),
-      () => ipam.releasePool(b.poolId),
-      () => ipam.requestAddress(a.poolId),
-      () =>
-        ipam
-          .requestAddress(a.poolId, { address: '10.8.0.1', options: GW })
-          .catch(() => ipam.requestAddress(a.poolId, { address: '10.8.0.9', options: GW })),
-      () => ipam.requestAddress(b.poolId),
-      () => ipam.releaseAddress(a.poolId, '10.8.0.1'),
-      () => ipam.releaseAddress(b.poolId, '10.9.1.0'),
-    ];
-    for (const f of attempts) {
-      await assert.rejects(f(), /store down/);
-      assert.deepEqual(ipam.snapshot(), before);
-    }
-    fail = false;
-    assert.equal((await ipam.requestAddress(a.poolId)).address, '10.8.0.3/24', 'cursor restored too');
+    assert.equal((await ipam.requestAddress(big.poolId, { options: LOWEST })).address, 'fd00::1/8');
+    assert.equal((await ipam.requestAddress(big.poolId, { options: LOWEST })).address, 'fd00::3ea/8');
   });
 });
 
 describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', () => {
-  test('a /8: gateway, next addresses, the last host, reserved ends, snapshot round trip', async () => {
+  test('a /8: gateway, next addresses, the last host, reserved ends', async () => {
     const ipam = new DefaultIpam();
     const { poolId } = await pool(ipam, { pool: '10.0.0.0/8' });
     assert.equal((await ipam.requestAddress(poolId, { options: GW })).address, '10.0.0.1/8');
@@ -1154,39 +899,20 @@ describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', 
       'ERR_IPAM_ADDRESS_IN_USE',
       'conflict',
     );
-    const snap = ipam.snapshot();
-    assert.deepEqual(snap.pools[0]!.allocated, [
-      ['10.0.0.1', '10.0.0.2'],
-      ['10.255.255.254', '10.255.255.254'],
-    ]);
-    const back = DefaultIpam.restore(JSON.parse(JSON.stringify(snap)));
-    assert.deepEqual(back.snapshot(), snap);
-    assert.equal((await back.requestAddress(poolId)).address, '10.0.0.3/8');
+    assert.equal((await ipam.requestAddress(poolId)).address, '10.0.0.3/8');
   });
 
-  test('a nearly full /8 restored from a snapshot: the last free addresses, wrap-around, exhaustion', async () => {
-    const ipam = DefaultIpam.restore({
-      version: 1,
-      pools: [
-        {
-          addressSpace: L,
-          subnet: '10.0.0.0/8',
-          explicit: true,
-          cursor: '10.255.255.250',
-          ipRanges: [],
-          allocated: [['10.0.0.1', '10.255.255.249']],
-          gateways: ['10.0.0.1'],
-        },
-      ],
-    });
-    const poolId = `${L}/10.0.0.0/8`;
+  test('a /16 filled through the API: the last free addresses, wrap-around, exhaustion', async () => {
+    const ipam = new DefaultIpam();
+    const { poolId } = await pool(ipam, { pool: '10.0.0.0/16' });
+    for (let i = 0; i < 65_529; i++) await ipam.requestAddress(poolId);
     const got = await addrs(ipam, poolId, 5);
     assert.deepEqual(got, [
-      '10.255.255.250/8',
-      '10.255.255.251/8',
-      '10.255.255.252/8',
-      '10.255.255.253/8',
-      '10.255.255.254/8',
+      '10.0.255.250/16',
+      '10.0.255.251/16',
+      '10.0.255.252/16',
+      '10.0.255.253/16',
+      '10.0.255.254/16',
     ]);
     await fails(
       ipam.requestAddress(poolId),
@@ -1194,13 +920,18 @@ describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', 
       'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
       'conflict',
     );
-    await ipam.releaseAddress(poolId, '10.1.2.3');
+    await ipam.releaseAddress(poolId, '10.0.1.3');
     assert.equal(
       (await ipam.requestAddress(poolId)).address,
-      '10.1.2.3/8',
-      'found after wrapping over 2^24 addresses',
+      '10.0.1.3/16',
+      'found after wrapping over the whole subnet',
     );
-    assert.deepEqual(ipam.snapshot().pools[0]!.allocated, [['10.0.0.1', '10.255.255.254']]);
+    await fails(
+      ipam.requestAddress(poolId),
+      PoolExhaustedError,
+      'ERR_IPAM_NO_AVAILABLE_ADDRESSES',
+      'conflict',
+    );
   });
 
   test('pools above 2^24 addresses (IPv4 /7, IPv6 /103 and /64) and at it (IPv6 /104) behave alike', async () => {
@@ -1216,31 +947,27 @@ describe('DefaultIpam: large pools (dense up to 2^24 addresses, sparse above)', 
       await ipam.requestAddress(poolId, { address: last });
       assert.equal((await ipam.requestAddress(poolId)).address, first.replace(/1\//, '2/'));
       await ipam.releaseAddress(poolId, first.split('/')[0]!);
-      const p = ipam.snapshot().pools.find((x) => x.subnet === subnet)!;
-      assert.equal(p.allocated.length, 2, subnet);
-      assert.equal(p.allocated[1]![1], last);
+      await fails(
+        ipam.requestAddress(poolId, { address: last }),
+        AddressInUseError,
+        'ERR_IPAM_ADDRESS_IN_USE',
+        'conflict',
+      );
+      assert.equal((await ipam.requestAddress(poolId, { options: LOWEST })).address, first, subnet);
     }
-    const back = DefaultIpam.restore(JSON.parse(JSON.stringify(ipam.snapshot())));
-    assert.deepEqual(back.snapshot(), ipam.snapshot());
   });
 });
 
 describe('DefaultIpam: concurrency', () => {
-  test('1,000 concurrent requestAddress calls never duplicate (no onChange)', async () => {
+  test('1,000 concurrent requestAddress calls never duplicate', async () => {
     const ipam = new DefaultIpam();
     const { poolId } = await pool(ipam, { pool: '10.20.0.0/22' });
     const got = await Promise.all(Array.from({ length: 1000 }, () => ipam.requestAddress(poolId)));
     assert.equal(new Set(got.map((g) => g.address)).size, 1000);
   });
 
-  test('concurrent calls with a slow async onChange: no duplicates, exhaustion exact, changes in order', async () => {
-    const seen: string[] = [];
-    const ipam = new DefaultIpam({
-      onChange: async (c) => {
-        await new Promise((r) => setTimeout(r, Math.random() * 2));
-        if (c.kind === 'address-requested') seen.push(c.address);
-      },
-    });
+  test('concurrent requests and releases: no duplicates, exhaustion exact', async () => {
+    const ipam = new DefaultIpam();
     const { poolId } = await pool(ipam, { pool: '10.21.0.0/24' });
     const results = await Promise.allSettled(Array.from({ length: 300 }, () => ipam.requestAddress(poolId)));
     const ok = results
@@ -1251,12 +978,6 @@ describe('DefaultIpam: concurrency', () => {
     assert.equal(new Set(ok).size, 254);
     assert.equal(ko.length, 46);
     assert.ok(ko.every((r) => r.reason instanceof PoolExhaustedError));
-    assert.deepEqual(
-      seen,
-      ok.map((a) => a.split('/')[0]),
-      'persisted in the order handed out',
-    );
-    // mixed concurrent releases and requests
     const mixed = await Promise.all([
       ...ok.slice(0, 50).map((a) => ipam.releaseAddress(poolId, a.split('/')[0]!)),
       ...Array.from({ length: 50 }, () => ipam.requestAddress(poolId)),

@@ -330,6 +330,89 @@ describe('netlink codec: decoding', () => {
   });
 });
 
+describe('netlink codec: macvlan, vlan, ipvlan and dummy links, byte for byte', () => {
+  const ifinfo = [0, 0, 0, 0, ...u32(0), ...u32(0), ...u32(0)];
+  const flags = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
+  test('macvlan in bridge mode, made in another namespace (`ip link add link 2 name mv0 netns N type macvlan mode bridge`)', () => {
+    const got = encodeLinkAdd({
+      kind: 'macvlan',
+      name: 'mv0',
+      parent: 2,
+      mode: 'bridge',
+      netns: { fd: 9 },
+    }).finish(3);
+    const body = [
+      ...ifinfo,
+      ...nla(3, str('mv0')),
+      ...nla(28, u32(9)),
+      ...nla(5, u32(2)), // IFLA_LINK: the parent
+      ...nla(NESTED | 18, [...nla(1, str('macvlan')), ...nla(NESTED | 2, nla(1, u32(4)))]),
+    ];
+    assert.deepEqual(got, msg(RTM.NEWLINK, flags, 3, body));
+  });
+  test('macvlan modes: private 1, vepa 2, bridge 4, passthru 8 (IFLA_MACVLAN_MODE)', () => {
+    for (const [mode, v] of [
+      ['private', 1],
+      ['vepa', 2],
+      ['bridge', 4],
+      ['passthru', 8],
+    ] as const) {
+      const got = encodeLinkAdd({ kind: 'macvlan', name: 'm', parent: 7, mode }).finish(1);
+      const body = [
+        ...ifinfo,
+        ...nla(3, str('m')),
+        ...nla(5, u32(7)),
+        ...nla(NESTED | 18, [...nla(1, str('macvlan')), ...nla(NESTED | 2, nla(1, u32(v)))]),
+      ];
+      assert.deepEqual(got, msg(RTM.NEWLINK, flags, 1, body));
+    }
+  });
+  test('802.1q sub-interface (`ip link add link 4 name eth0.10 type vlan id 10`)', () => {
+    const got = encodeLinkAdd({ kind: 'vlan', name: 'eth0.10', parent: 4, vlanId: 10 }).finish(2);
+    const body = [
+      ...ifinfo,
+      ...nla(3, str('eth0.10')),
+      ...nla(5, u32(4)),
+      ...nla(NESTED | 18, [...nla(1, str('vlan')), ...nla(NESTED | 2, nla(1, u16(10)))]),
+    ];
+    assert.deepEqual(got, msg(RTM.NEWLINK, flags, 2, body));
+    assert.throws(() => encodeLinkAdd({ kind: 'vlan', name: 'x', parent: 4, vlanId: 4095 }), /1-4094/);
+    assert.throws(() => encodeLinkAdd({ kind: 'vlan', name: 'x', parent: 4, vlanId: 0 }), /1-4094/);
+  });
+  test('ipvlan l3 private (`ip link add link 4 name iv0 type ipvlan mode l3 private`)', () => {
+    const got = encodeLinkAdd({ kind: 'ipvlan', name: 'iv0', parent: 4, mode: 'l3', flag: 'private' }).finish(
+      2,
+    );
+    const data = [...nla(1, u16(1)), ...nla(2, u16(1))];
+    const body = [
+      ...ifinfo,
+      ...nla(3, str('iv0')),
+      ...nla(5, u32(4)),
+      ...nla(NESTED | 18, [...nla(1, str('ipvlan')), ...nla(NESTED | 2, data)]),
+    ];
+    assert.deepEqual(got, msg(RTM.NEWLINK, flags, 2, body));
+  });
+  test('dummy (`ip link add dm-0 type dummy`): kind only', () => {
+    const got = encodeLinkAdd({ kind: 'dummy', name: 'dm-0' }).finish(2);
+    const body = [...ifinfo, ...nla(3, str('dm-0')), ...nla(NESTED | 18, nla(1, str('dummy')))];
+    assert.deepEqual(got, msg(RTM.NEWLINK, flags, 2, body));
+  });
+  test('decoded back', () => {
+    const back = (w: { finish(seq?: number): Buffer }) => {
+      const [m] = parseMessages(w.finish(1));
+      assert.ok(m);
+      return decodeLink(m.payload);
+    };
+    const v = back(encodeLinkAdd({ kind: 'vlan', name: 'e.10', parent: 4, vlanId: 10 }));
+    assert.deepEqual([v.info, v.parentIndex], [{ kind: 'vlan', vlanId: 10 }, 4]);
+    const i = back(encodeLinkAdd({ kind: 'ipvlan', name: 'iv', parent: 4, mode: 'l3s', flag: 'vepa' }));
+    assert.deepEqual(i.info, { kind: 'ipvlan', mode: 'l3s', flag: 'vepa' });
+    assert.deepEqual(back(encodeLinkAdd({ kind: 'dummy', name: 'd' })).info, { kind: 'dummy' });
+    const m = back(encodeLinkAdd({ kind: 'macvlan', name: 'm', parent: 4, mode: 'passthru' }));
+    assert.deepEqual(m.info, { kind: 'macvlan', mode: 'passthru' });
+  });
+});
+
 describe('netlink codec: round trips (what we encode, we decode to the same thing)', () => {
   const body = (w: { finish(seq?: number): Buffer }) => {
     const [m] = parseMessages(w.finish(1));

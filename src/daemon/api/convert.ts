@@ -12,11 +12,6 @@ export const PREDEFINED_NETWORKS: readonly string[] = ['bridge', 'host', 'none']
 
 export const isPredefined = (name: string): boolean => PREDEFINED_NETWORKS.includes(name);
 
-/** Go's time.RFC3339Nano as encoding/json writes it: fraction without trailing zeros. */
-export function rfc3339Nano(d: Date): string {
-  return d.toISOString().replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac ? `.${frac}Z` : 'Z'));
-}
-
 export interface DockerIpamConfig {
   Subnet: string;
   IPRange?: string;
@@ -92,17 +87,18 @@ export async function dockerNetwork(n: Network, withContainers: boolean): Promis
   return {
     Name: n.name,
     Id: n.id,
-    Created: rfc3339Nano(n.created),
+    Created: n.createdAt,
     Scope: 'local',
     Driver: n.type,
-    EnableIPv4: true,
+    // dockerd 28.0 (API 1.48) reports the host and none networks without IPv4: no IPAM of their own
+    EnableIPv4: n.type !== 'host' && n.type !== 'null' && n.enableIPv4,
     EnableIPv6: n.enableIPv6,
     IPAM: { Driver: n.ipamDriverName, Options: n.ipamOptions, Config: ipamConfig(n) },
     Internal: n.internal,
     Attachable: n.attachable,
     Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
+    ConfigFrom: { Network: n.configFrom },
+    ConfigOnly: n.configOnly,
     Containers: containers,
     Options: n.options,
     Labels: n.labels,

@@ -37,6 +37,55 @@ export class PageNotFoundError extends DnetError {
 }
 
 /**
+ * A part of Docker's API that dnet does not serve (containers, images, volumes, `system/df`,
+ * swarm...). 501 Not Implemented: the route is Docker's and well formed, this daemon implements
+ * no such thing (dockerd answers 501, errdefs.NotImplemented, for what its build or platform does
+ * not implement); 404 "page not found" stays for paths that are no part of Docker's API. The docker
+ * CLI prints the message (`docker ps`: "Error response from daemon: dnet serves ...").
+ */
+export class NotServedError extends DnetError {
+  readonly code = 'ERR_NOT_SERVED';
+  readonly kind = 'not-implemented';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(
+      `dnet serves networks and sandboxes only: ${method} ${path} is part of Docker Engine's API that dnet ` +
+        `does not implement (containers, images, volumes and the rest are dockerd's); the network commands ` +
+        `(docker network ...) work`,
+    );
+  }
+}
+
+/** The first path segments of Docker Engine API routes that dnet does not serve. */
+const DOCKER_API_RESOURCES = new Set([
+  'auth',
+  'build',
+  'commit',
+  'configs',
+  'containers',
+  'distribution',
+  'exec',
+  'grpc',
+  'images',
+  'nodes',
+  'plugins',
+  'secrets',
+  'services',
+  'session',
+  'swarm',
+  'system',
+  'tasks',
+  'volumes',
+]);
+
+/** Whether an unmatched path belongs to Docker's API (NotServedError) rather than to no API (404). */
+export function isDockerApiPath(path: string): boolean {
+  return DOCKER_API_RESOURCES.has(path.split('/')[1] ?? '');
+}
+
+/**
  * The request itself is malformed: a body that is not JSON (or not `application/json`), a field
  * of the wrong type, a missing required field, a bad query parameter or filter, a body too large.
  */

@@ -3,7 +3,7 @@
  * a path matches a route segment by segment. dockerd (gorilla/mux) answers both an unknown path
  * and a known path with the wrong method with 404 "page not found"; so does this router.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface ApiRequest {
   readonly method: string;
@@ -24,12 +24,18 @@ export interface ApiReply {
   body?: unknown;
   text?: string;
   headers?: Record<string, string>;
+  /**
+   * A streamed body (`GET /events`): called once the status and headers are sent; it writes to
+   * `res`, ends it, and resolves when the stream is over.
+   */
+  stream?: (res: ServerResponse) => Promise<void>;
 }
 
 export type Handler = (req: ApiRequest) => Promise<ApiReply>;
 
 interface Route {
   method: string;
+  pattern: string;
   segments: string[];
   handler: Handler;
 }
@@ -38,12 +44,15 @@ export class Router {
   private readonly routes: Route[] = [];
 
   add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, pattern, segments: pattern.split('/').filter(Boolean), handler });
     return this;
   }
 
-  /** The handler and path parameters for a request, or undefined (404). */
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | undefined {
+  /** The handler, its pattern (`/networks/{id}`) and path parameters for a request, or undefined (404). */
+  match(
+    method: string,
+    path: string,
+  ): { handler: Handler; pattern: string; params: Record<string, string> } | undefined {
     const parts = path.split('/').filter(Boolean);
     if (path !== '/' && path.endsWith('/')) return undefined;
     for (const r of this.routes) {
@@ -66,7 +75,7 @@ export class Router {
           ok = false;
         }
       }
-      if (ok) return { handler: r.handler, params };
+      if (ok) return { handler: r.handler, pattern: r.pattern, params };
     }
     return undefined;
   }

@@ -27,9 +27,18 @@ import {
   requestIdFor,
 } from '../log.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
-import { ApiVersionError, BadRequestError, PageNotFoundError } from './errors.ts';
+import { dockerErrorResponse, isNativePath } from './docker-errors.ts';
+import {
+  ApiVersionError,
+  BadRequestError,
+  isDockerApiPath,
+  NotServedError,
+  PageNotFoundError,
+} from './errors.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
+import { cniRoutes } from './routes/cni.ts';
+import { eventRoutes } from './routes/events.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -52,6 +61,17 @@ export interface ApiServerOptions {
   socketMode?: number;
   /** The unix sockets' group ID (`--group`). Default: the process's group. */
   socketGid?: number;
+  /** Called after each answer (the metrics): the route's pattern (`/networks/{id}`), status, duration. */
+  onRequest?: (r: RequestObservation) => void;
+}
+
+/** One answered request, for the metrics. */
+export interface RequestObservation {
+  method: string;
+  /** The matched route's pattern, or `unmatched` (a 404 for an unknown path). */
+  route: string;
+  status: number;
+  seconds: number;
 }
 
 /** PEM certificates and key for a TLS listener. */
@@ -118,6 +138,8 @@ export function buildRouter(ctx: ApiContext): Router {
   networkRoutes(router, ctx);
   sandboxRoutes(router, ctx);
   attachmentRoutes(router, ctx);
+  cniRoutes(router, ctx);
+  eventRoutes(router, ctx);
   return router;
 }
 
@@ -201,9 +223,11 @@ export class ApiServer {
     // The client closed the connection before the answer (while sending its body, or while the
     // operation ran): logged as such, not as a failure of the daemon.
     let clientClosed = false;
+    let pattern = 'unmatched';
+    let path = '';
     try {
       const url = requestUrl(req.url);
-      let path = url.pathname;
+      path = url.pathname;
       let version = API_VERSION;
       const vm = VERSION_RE.exec(path);
       if (vm) {
@@ -212,7 +236,8 @@ export class ApiServer {
       }
       const method = req.method ?? 'GET';
       const route = this.router.match(method, path);
-      if (!route) throw new PageNotFoundError();
+      if (!route) throw isDockerApiPath(path) ? new NotServedError(method, path) : new PageNotFoundError();
+      pattern = route.pattern;
       if (compareVersions(version, MIN_API_VERSION) < 0 || compareVersions(version, API_VERSION) > 0) {
         throw new ApiVersionError(version, MIN_API_VERSION, API_VERSION);
       }
@@ -232,14 +257,17 @@ export class ApiServer {
       reply = await route.handler(apiReq);
     } catch (err) {
       failure = err;
-      reply = errorResponse(err);
+      // Docker's routes answer with dockerd's status and text (./docker-errors.ts), dnet's own with dnet's.
+      reply = isNativePath(path) ? errorResponse(err) : dockerErrorResponse(err);
       // A body cut short by the client: Node's request stream fails with "aborted" (ECONNRESET).
       if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') clientClosed = true;
     }
     if (res.destroyed || req.socket.destroyed) clientClosed = true;
-    if (!clientClosed) this.send(req, res, reply, closeConnection, requestId);
+    if (!clientClosed) await this.send(req, res, reply, closeConnection, requestId);
     // 499: the client closed the request (as nginx logs it); nothing was sent.
     const status = clientClosed && failure !== undefined ? 499 : reply.status;
+    const seconds = (performance.now() - started) / 1000;
+    this.options.onRequest?.({ method: req.method ?? 'GET', route: pattern, status, seconds });
     const fields = {
       event: 'request',
       requestId,
@@ -286,13 +314,13 @@ export class ApiServer {
     );
   }
 
-  private send(
+  private async send(
     req: IncomingMessage,
     res: ServerResponse,
     reply: ApiReply,
     close: boolean,
     requestId: string,
-  ): void {
+  ): Promise<void> {
     const headers: Record<string, string> = {
       'Api-Version': API_VERSION,
       'Docker-Experimental': 'false',
@@ -302,6 +330,12 @@ export class ApiServer {
       [REQUEST_ID_HEADER]: requestId,
     };
     if (close) headers.Connection = 'close';
+    if (reply.stream) {
+      // Chunked, headers sent at once: the client learns the stream is open before any event.
+      res.writeHead(reply.status, headers);
+      res.flushHeaders();
+      return reply.stream(res);
+    }
     let payload: Buffer | undefined;
     if (reply.text !== undefined) {
       headers['Content-Type'] = 'text/plain; charset=utf-8';

@@ -109,8 +109,13 @@ export class BridgeDriver implements NetworkDriver {
   async createNetwork(req: CreateNetworkRequest): Promise<{ data: Record<string, string> }> {
     const n = bridgeNetworkOf(req);
     const name = n.cfg.bridgeName;
-    if (req.ipv4Data.length === 0) {
-      throw new InvalidOptionError('ipam', req.ipv4Data, 'a bridge network needs an IPv4 subnet');
+    if (req.ipv4Data.length === 0 && req.ipv6Data.length === 0) {
+      // moby's bridge driver: "IPv4 or IPv6 must be enabled"
+      throw new InvalidOptionError(
+        'ipam',
+        req.ipv4Data,
+        'IPv4 or IPv6 must be enabled: a bridge network needs a subnet',
+      );
     }
     for (const other of this.state.networks.values()) {
       if (other.cfg.bridgeName === name) {
@@ -280,13 +285,16 @@ export class BridgeDriver implements NetworkDriver {
     }
     e.joined = true;
     e.hostVethReclaimed = false;
-    const gw4 = n.gateways.find((g) => familyOf(g) === 4);
-    const gw6 = n.gateways.find((g) => familyOf(g) === 6);
+    // The bridge's addresses, or the gateways dockerd's --default-gateway(-v6) named.
+    const bridge4 = n.gateways.find((g) => familyOf(g) === 4);
+    const bridge6 = n.gateways.find((g) => familyOf(g) === 6);
+    const gw4 = n.defaultGateway4 ?? (bridge4 ? plain(bridge4) : undefined);
+    const gw6 = n.defaultGateway6 ?? (bridge6 ? plain(bridge6) : undefined);
     return {
       interfaceName: { srcName: peer, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
       // Internal networks have no way out: no default route (as Docker).
-      ...(gw4 && !n.cfg.internal ? { gateway: plain(gw4) } : {}),
-      ...(gw6 && !n.cfg.internal ? { gatewayIPv6: plain(gw6) } : {}),
+      ...(gw4 && !n.cfg.internal ? { gateway: gw4 } : {}),
+      ...(gw6 && !n.cfg.internal ? { gatewayIPv6: gw6 } : {}),
       staticRoutes: [],
       disableGatewayService: n.cfg.internal,
     };

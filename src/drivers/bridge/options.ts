@@ -12,6 +12,12 @@ export const OPT_MTU = 'com.docker.network.driver.mtu';
 export const OPT_ICC = 'com.docker.network.bridge.enable_icc';
 export const OPT_MASQUERADE = 'com.docker.network.bridge.enable_ip_masquerade';
 export const OPT_HOST_BINDING_IPV4 = 'com.docker.network.bridge.host_binding_ipv4';
+/**
+ * IPAM auxiliary addresses naming the containers' gateway when it is not the bridge's address
+ * (dockerd's `--default-gateway`, `--default-gateway-v6` on the default bridge).
+ */
+export const DEFAULT_GATEWAY_V4_AUX = 'DefaultGatewayIPv4';
+export const DEFAULT_GATEWAY_V6_AUX = 'DefaultGatewayIPv6';
 /** Accepted for compatibility with Docker's CLI and compose files; dnet has no use for them. */
 const IGNORED = new Set(['com.docker.network.bridge.default_bridge', 'com.docker.network.enable_ipv6']);
 const KNOWN = new Set([OPT_BRIDGE_NAME, OPT_MTU, OPT_ICC, OPT_MASQUERADE, OPT_HOST_BINDING_IPV4]);

@@ -66,7 +66,10 @@ export class PortPublisher {
     const wanted: Wanted[] = [];
     for (const b of e.bindings) {
       const hostIP = b.hostIP ?? n.cfg.hostBindingIPv4;
-      if (familyOf(hostIP) === 4) {
+      if (familyOf(hostIP) === 4 && !e.addr4 && e.addr6 && !b.hostIP && hostIP === '0.0.0.0') {
+        // an IPv6-only endpoint: an unspecified host address publishes on IPv6 only
+        wanted.push({ b, hostIP: '::', containerIP: plain(e.addr6) });
+      } else if (familyOf(hostIP) === 4) {
         if (!e.addr4) throw new InvalidOptionError('portBindings', b, 'the endpoint has no IPv4 address');
         wanted.push({ b, hostIP, containerIP: plain(e.addr4) });
         // An unspecified host address publishes on IPv6 too, when the endpoint has IPv6.

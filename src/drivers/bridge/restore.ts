@@ -5,9 +5,10 @@
  * that no record owns.
  */
 import type { CreateNetworkRequest } from '../../driver-api/driver.ts';
+import { plain } from '../../ip/index.ts';
 import type { Link, NetlinkHandle } from '../../os/netlink/index.ts';
 import { sysctlEnsure } from '../../os/sysctl.ts';
-import { parseNetworkOptions } from './options.ts';
+import { DEFAULT_GATEWAY_V4_AUX, DEFAULT_GATEWAY_V6_AUX, parseNetworkOptions } from './options.ts';
 import { configureBridge } from './repair.ts';
 import { type BridgeEndpoint, type BridgeNetwork, type BridgeState, LINK_MARK } from './state.ts';
 
@@ -17,12 +18,20 @@ export function bridgeNetworkOf(req: CreateNetworkRequest): BridgeNetwork {
     internal: req.options.internal,
     enableIPv6: req.options.enableIPv6,
   });
+  const aux = (data: typeof req.ipv4Data, key: string) => {
+    const a = data.map((d) => d.auxAddresses?.[key]).find((x) => x !== undefined);
+    return a === undefined ? undefined : plain(a);
+  };
+  const gw4 = aux(req.ipv4Data, DEFAULT_GATEWAY_V4_AUX);
+  const gw6 = aux(req.ipv6Data, DEFAULT_GATEWAY_V6_AUX);
   return {
     id: req.networkId,
     cfg,
     subnets4: req.ipv4Data.map((d) => d.pool),
     subnets6: req.ipv6Data.map((d) => d.pool),
     gateways: [...req.ipv4Data, ...req.ipv6Data].map((d) => d.gateway).filter((g): g is string => !!g),
+    ...(gw4 ? { defaultGateway4: gw4 } : {}),
+    ...(gw6 ? { defaultGateway6: gw6 } : {}),
     created: false,
     endpoints: new Map(),
   };

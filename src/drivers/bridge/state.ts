@@ -50,6 +50,12 @@ export interface BridgeNetwork {
   subnets6: string[];
   /** Gateway CIDRs on the bridge. */
   gateways: string[];
+  /**
+   * The containers' gateways when not the bridge's addresses (plain; IPAM aux addresses
+   * DefaultGatewayIPv4/IPv6, dockerd's --default-gateway).
+   */
+  defaultGateway4?: string;
+  defaultGateway6?: string;
   /** We created the bridge (and delete it with the network). */
   created: boolean;
   /** The bridge's ifindex, once looked up (see BridgeState.bridgeIndex). */

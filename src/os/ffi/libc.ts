@@ -20,6 +20,7 @@ const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
   getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
+  listen: libc.func('int listen(int fd, int backlog)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
   sendto: libc.func(
     'intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)',
@@ -88,6 +89,11 @@ export function socket(domain: number, type: number, protocol: number): number {
 /** bind(2) with a raw sockaddr buffer. */
 export function bind(fd: number, addr: Buffer): void {
   check('bind', c.bind(fd, addr, addr.length));
+}
+
+/** listen(2). */
+export function listen(fd: number, backlog: number): void {
+  check('listen', c.listen(fd, backlog));
 }
 
 /** getsockname(2) into a sockaddr buffer of the given size; returns the buffer. */

@@ -43,10 +43,13 @@ export type {
   AddrSpec,
   BridgePortChanges,
   IpFamily,
+  IpvlanFlag,
+  IpvlanMode,
   Link,
   LinkChanges,
   LinkInfo,
   LinkSpec,
+  MacvlanMode,
   Neigh,
   NeighSpec,
   NsTarget,
@@ -125,7 +128,8 @@ export class NetlinkHandle {
 
   /**
    * Equivalent to: `ip link add <name> type <kind> ...`. Returns the new link's ifindex (the
-   * kernel echoes the link back; kernels older than 6.1 do not, and then it is asked for).
+   * kernel echoes the link back; kernels older than 6.1 do not, and then it is asked for). A link
+   * made in another namespace (`spec.netns`) is not echoed: 0 then (its index there is not asked).
    */
   linkAdd(spec: LinkSpec): number {
     const op = `link add ${spec.name} (${spec.kind})`;
@@ -133,7 +137,8 @@ export class NetlinkHandle {
       m.type === RTM.NEWLINK ? decodeLink(m.payload) : undefined,
     );
     const mine = echoed.find((l) => l?.name === spec.name);
-    return mine ? mine.index : this.linkIndex(spec.name);
+    if (mine) return mine.index;
+    return spec.netns ? 0 : this.linkIndex(spec.name);
   }
 
   /**

@@ -27,6 +27,7 @@
  *     for a concatenated key, ~18 ms for a single-type key. Maps without `interval` stay flat
  *     (~100 µs at any size): keep hot maps interval-free.
  */
+import { performance } from 'node:perf_hooks';
 import { NftablesError } from '../../errors/index.ts';
 import { close, openReadOnly } from '../ffi/libc.ts';
 import {
@@ -103,6 +104,37 @@ export interface NftRuleset {
 }
 
 export type NftInput = NftPlan | NftBatch;
+
+/** One applied transaction, for an observer (the daemon's metrics). */
+export interface NftTransaction {
+  /** Commands in the batch. */
+  commands: number;
+  /** Wall time of the libnftables call (namespace switch included). */
+  seconds: number;
+  ok: boolean;
+}
+
+const observers = new Set<(t: NftTransaction) => void>();
+
+/**
+ * Calls `fn` after each transaction applied in this process (host or any namespace); returns the
+ * function that stops it. Without observers a transaction reads no clock and allocates nothing
+ * more. `fn` runs inside the caller's synchronous call: it must be quick and must not throw.
+ */
+export function observeNftTransactions(fn: (t: NftTransaction) => void): () => void {
+  observers.add(fn);
+  return () => void observers.delete(fn);
+}
+
+function notify(t: NftTransaction): void {
+  for (const fn of observers) {
+    try {
+      fn(t);
+    } catch (err) {
+      process.emitWarning(`an nftables transaction observer failed: ${String(err)}`);
+    }
+  }
+}
 
 /** libnftables' error text without its useless `internal:0:0-0: ` locations and blank lines. */
 function cleanError(err: string): string {
@@ -227,7 +259,19 @@ export class NftHandle {
           'parser would create a set instead): use one map per value',
       );
     }
-    this.run(`apply (${batch.nftables.length} commands)`, JSON.stringify(batch), APPLY_FLAGS);
+    const commands = batch.nftables.length;
+    if (observers.size === 0) {
+      this.run(`apply (${commands} commands)`, JSON.stringify(batch), APPLY_FLAGS);
+      return;
+    }
+    const started = performance.now();
+    let ok = false;
+    try {
+      this.run(`apply (${commands} commands)`, JSON.stringify(batch), APPLY_FLAGS);
+      ok = true;
+    } finally {
+      notify({ commands, seconds: (performance.now() - started) / 1000, ok });
+    }
   }
 
   /** Lists a table, chain, set, map, the table names, or the whole ruleset. */

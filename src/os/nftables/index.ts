@@ -13,7 +13,9 @@ export {
   type NftListedSet,
   type NftListedTable,
   type NftRuleset,
+  type NftTransaction,
   nftElements,
+  observeNftTransactions,
 } from './apply.ts';
 export { expr, stmt, verdict } from './expr.ts';
 export { nftGeneration, nftRuleCounts } from './inspect.ts';

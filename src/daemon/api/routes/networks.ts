@@ -144,32 +144,33 @@ async function createNetwork(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
     );
   }
   if (r.ingress) throw new UnsupportedFeatureError('Ingress', 'the ingress network is a swarm feature');
-  if (r.configOnly)
-    throw new UnsupportedFeatureError('ConfigOnly', 'configuration-only networks are a swarm feature');
-  if (r.configFrom !== '')
-    throw new UnsupportedFeatureError('ConfigFrom', 'configuration-only networks are a swarm feature');
   const options = { ...r.options };
   let enableIPv4 = r.enableIPv4;
   if (enableIPv4 === undefined && options[OPT_ENABLE_IPV4] !== undefined) {
     enableIPv4 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV4}"`, options[OPT_ENABLE_IPV4]);
   } else if (enableIPv4 !== undefined) delete options[OPT_ENABLE_IPV4];
-  if (enableIPv4 === false) {
-    throw new UnsupportedFeatureError('EnableIPv4=false', 'dnet networks always have IPv4; omit EnableIPv4');
-  }
   let enableIPv6 = r.enableIPv6;
   if (enableIPv6 === undefined && options[OPT_ENABLE_IPV6] !== undefined) {
     enableIPv6 = parseGoBool(`driver-opt "${OPT_ENABLE_IPV6}"`, options[OPT_ENABLE_IPV6]);
   } else if (enableIPv6 !== undefined) delete options[OPT_ENABLE_IPV6];
-  if (SINGLETON_DRIVERS.includes(r.driver) && ctx.controller.networks().some((n) => n.type === r.driver)) {
+  // Configuration-only networks are of type null too (as in Docker): they do not count.
+  if (
+    !r.configOnly &&
+    SINGLETON_DRIVERS.includes(r.driver) &&
+    ctx.controller.networks().some((n) => n.type === r.driver && !n.configOnly)
+  ) {
     throw new SingletonNetworkError(r.driver);
   }
   const n = await ctx.controller.newNetwork(r.driver, r.name, {
     ipam: { driver: r.ipam.driver, config: r.ipam.config, options: r.ipam.options },
+    ...(enableIPv4 === false ? { enableIPv4: false } : {}),
     enableIPv6: enableIPv6 ?? false,
     internal: r.internal,
     attachable: r.attachable,
     labels: r.labels,
     options,
+    ...(r.configOnly ? { configOnly: true } : {}),
+    ...(r.configFrom !== '' ? { configFrom: r.configFrom } : {}),
   });
   return { status: 201, body: { Id: n.id, Warning: '' } };
 }
@@ -221,11 +222,12 @@ async function connectContainer(ctx: ApiContext, req: ApiRequest): Promise<ApiRe
           ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}),
           ...(r.ipv6Address ? { ipv6Address: r.ipv6Address } : {}),
           ...(r.macAddress ? { macAddress: r.macAddress } : {}),
+          ...(r.aliases.length > 0 ? { aliases: r.aliases } : {}),
           driverOptions: r.driverOpts,
           exposedPorts: r.exposedPorts,
           portBindings: r.portBindings,
         },
-        join: sb ? {} : { hostname: rec.id.slice(0, 12), containerName: rec.name },
+        join: sb ? {} : { hostname: rec.id.slice(0, 12), containerName: rec.name, ...ctx.dnsFor({}) },
       });
     });
   } finally {
@@ -270,7 +272,8 @@ async function pruneNetworks(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
     if (untilMs !== undefined && n.created.getTime() > untilMs) continue;
     if (!matchKVList(f, 'label', n.labels)) continue;
     if (contains(f, 'label!') && matchKVList(f, 'label!', n.labels)) continue;
-    if (isPredefined(n.name) || n.endpoints().length > 0) continue;
+    // Configuration-only networks are never pruned (as in Docker).
+    if (isPredefined(n.name) || n.configOnly || n.endpoints().length > 0) continue;
     try {
       await n.delete();
       deleted.push(n.name);
@@ -279,5 +282,7 @@ async function pruneNetworks(ctx: ApiContext, req: ApiRequest): Promise<ApiReply
       ctx.warn(`prune: network ${n.name} not removed: ${String(err)}`, err);
     }
   }
+  // dockerd logs one prune event, whatever was removed (each removal is a `destroy` event).
+  ctx.events.log('prune', '', { reclaimed: '0' });
   return { status: 200, body: { NetworksDeleted: deleted } };
 }

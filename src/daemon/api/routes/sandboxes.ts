@@ -10,6 +10,7 @@ import {
   SandboxExistsError,
   UnknownSandboxError,
 } from '../../../index.ts';
+import { nowRfc3339Nano } from '../../../timestamp.ts';
 import { type ContainerRecord, checkContainerName, containerOf } from '../../registry.ts';
 import type { ApiContext } from '../context.ts';
 import { dockerSandbox } from '../convert.ts';
@@ -57,7 +58,7 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
     const extraHosts = parseExtraHosts(ctx, r.extraHosts);
     // A known container has a sandbox already (made by its first connect, or created here).
     if (ctx.registry.container(id)) throw new SandboxExistsError(id);
-    const rec = ctx.registry.holdRecord({ id, name, created: new Date().toISOString() });
+    const rec = ctx.registry.holdRecord({ id, name, created: nowRfc3339Nano() });
     try {
       const key = await ctx.withContainer(id, async () => {
         // Recorded (durably, with its name) before newSandbox returns.
@@ -65,9 +66,7 @@ export function sandboxRoutes(router: Router, ctx: ApiContext): void {
           containerName: rec.name,
           hostname: r.hostname ?? id.slice(0, 12),
           ...(r.domainname ? { domainname: r.domainname } : {}),
-          ...(r.dns ? { dns: r.dns } : {}),
-          ...(r.dnsSearch ? { dnsSearch: r.dnsSearch } : {}),
-          ...(r.dnsOptions ? { dnsOptions: r.dnsOptions } : {}),
+          ...ctx.dnsFor(r),
           extraHosts,
           useHostNamespace: r.useHostNetwork,
         });

@@ -1,5 +1,9 @@
 /** `/_ping`, `/version` and a minimal `/info`, in dockerd's shapes. */
+import { readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
+import { DEFAULT_LOCAL_POOLS } from '../../../ipam/pools.ts';
+import { nowRfc3339Nano } from '../../../timestamp.ts';
+import { bridgeDriverSettings } from '../../network-settings-apply.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from '../context.ts';
 import type { ApiReply, Router } from '../router.ts';
 
@@ -64,10 +68,11 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
 
   router.add('GET', '/info', async () => {
     const sandboxes = ctx.controller.allSandboxes().length;
+    const net = effectiveNetworkSettings(ctx);
     return {
       status: 200,
       body: {
-        ID: '',
+        ID: ctx.facts.engineId ?? '',
         Containers: sandboxes,
         ContainersRunning: sandboxes,
         ContainersPaused: 0,
@@ -99,9 +104,55 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
           Error: '',
           RemoteManagers: null,
         },
-        SystemTime: new Date().toISOString(),
+        SystemTime: nowRfc3339Nano(),
+        IPv4Forwarding: ipv4Forwarding(),
+        DefaultAddressPools: net['default-address-pools'].map((p) => ({ Base: p.base, Size: p.size })),
+        FirewallBackend: net.iptables ? { Driver: 'nftables' } : undefined,
+        // dnet's: every network setting in effect, by daemon.json key (docs/daemon.md).
+        DnetNetworkSettings: net,
         Warnings: [],
       },
     };
   });
+}
+
+/** The kernel's net.ipv4.ip_forward (what dockerd reports as IPv4Forwarding). */
+function ipv4Forwarding(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every network setting in effect, by daemon.json key: those given, Docker's defaults for the
+ * others, and for the default bridge what it has (its gateway as `bip`, its subnet).
+ */
+function effectiveNetworkSettings(ctx: ApiContext) {
+  const s = ctx.facts.settings ?? {};
+  const bridge = ctx.controller.networkByName('bridge');
+  const v4 = bridge?.pools.find((p) => !p.v6);
+  const v6 = bridge?.pools.find((p) => p.v6);
+  const opts = bridge?.options ?? {};
+  const driver = bridgeDriverSettings(s);
+  return {
+    bip: v4?.gateway ?? s.bip ?? '',
+    'fixed-cidr': s['fixed-cidr'] ?? '',
+    'fixed-cidr-v6': v6?.subnet ?? s['fixed-cidr-v6'] ?? '',
+    ipv6: bridge?.enableIPv6 ?? s.ipv6 ?? false,
+    'default-address-pools': s['default-address-pools'] ?? DEFAULT_LOCAL_POOLS.map((p) => ({ ...p })),
+    mtu: Number(opts['com.docker.network.driver.mtu'] ?? s.mtu ?? 1500),
+    icc: (opts['com.docker.network.bridge.enable_icc'] ?? String(s.icc ?? true)) === 'true',
+    'ip-masq':
+      (opts['com.docker.network.bridge.enable_ip_masquerade'] ?? String(s['ip-masq'] ?? true)) === 'true',
+    'ip-forward': driver.enableIPForwarding,
+    iptables: driver.enableFirewall,
+    'userland-proxy': driver.userlandProxy,
+    'default-gateway': s['default-gateway'] ?? '',
+    'default-gateway-v6': s['default-gateway-v6'] ?? '',
+    dns: [...ctx.containerDns.dns],
+    'dns-search': [...ctx.containerDns.dnsSearch],
+    'dns-opts': [...ctx.containerDns.dnsOptions],
+  };
 }

@@ -127,6 +127,18 @@ export const IFLA_MACVLAN = { MODE: 1, FLAGS: 2 } as const;
 
 export const MACVLAN_MODE = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;
 
+/** linux/if_link.h IFLA_VLAN_* (an 802.1q sub-interface, `ip link add ... type vlan id N`). */
+export const IFLA_VLAN = { ID: 1, FLAGS: 2, EGRESS_QOS: 3, INGRESS_QOS: 4, PROTOCOL: 5 } as const;
+
+/** linux/if_link.h IFLA_IPVLAN_*. */
+export const IFLA_IPVLAN = { MODE: 1, FLAGS: 2 } as const;
+
+/** enum ipvlan_mode. */
+export const IPVLAN_MODE = { l2: 0, l3: 1, l3s: 2 } as const;
+
+/** IPVLAN_F_* (bridge is no flag: 0). */
+export const IPVLAN_FLAG = { bridge: 0, private: 1, vepa: 2 } as const;
+
 export const IF_OPER = [
   'unknown',
   'notpresent',

@@ -9,9 +9,13 @@ import {
   IFLA_BRPORT,
   IFLA_INET6,
   IFLA_INFO,
+  IFLA_IPVLAN,
   IFLA_MACVLAN,
+  IFLA_VLAN,
   IFLA_VXLAN,
   IN6_ADDR_GEN_MODE,
+  IPVLAN_FLAG,
+  IPVLAN_MODE,
   MACVLAN_MODE,
   NLM_F,
   RTM,
@@ -24,6 +28,8 @@ export const IFINFOMSG_LEN = 16;
 /** The kernel's IFALIASZ: an alias holds at most 255 bytes (and its NUL). */
 export const IFALIASZ = 256;
 export type MacvlanMode = keyof typeof MACVLAN_MODE;
+export type IpvlanMode = keyof typeof IPVLAN_MODE;
+export type IpvlanFlag = keyof typeof IPVLAN_FLAG;
 
 /** Where a new link (or a veth peer) is created: a namespace fd, or a process's namespace. */
 export type NsTarget = { fd: number } | { pid: number };
@@ -74,7 +80,13 @@ export type LinkSpec =
       l2miss?: boolean;
       l3miss?: boolean;
     })
-  | (LinkCommon & { kind: 'macvlan'; parent: number; mode: MacvlanMode });
+  | (LinkCommon & { kind: 'macvlan'; parent: number; mode: MacvlanMode })
+  /** An 802.1q sub-interface of `parent` (needs the 8021q module). */
+  | (LinkCommon & { kind: 'vlan'; parent: number; vlanId: number })
+  /** Needs the ipvlan module. */
+  | (LinkCommon & { kind: 'ipvlan'; parent: number; mode: IpvlanMode; flag?: IpvlanFlag })
+  /** Needs the dummy module. */
+  | (LinkCommon & { kind: 'dummy' });
 
 /** The kind-specific part of a link read back from the kernel. */
 export type LinkInfo =
@@ -90,6 +102,9 @@ export type LinkInfo =
       learning?: boolean;
     }
   | { kind: 'macvlan'; mode?: MacvlanMode }
+  | { kind: 'vlan'; vlanId?: number }
+  | { kind: 'ipvlan'; mode?: IpvlanMode; flag?: IpvlanFlag }
+  | { kind: 'dummy' }
   | { kind: 'other'; name: string }
   | { kind: 'none' };
 
@@ -181,7 +196,8 @@ export function encodeLinkAdd(spec: LinkSpec, opts: { echo?: boolean } = {}): Me
   if (spec.txqlen !== undefined) w.u32(IFLA.TXQLEN, spec.txqlen);
   if (spec.master !== undefined) w.u32(IFLA.MASTER, spec.master);
   if (spec.netns !== undefined) writeNs(w, spec.netns);
-  if (spec.kind === 'macvlan') w.u32(IFLA.LINK, spec.parent);
+  if (spec.kind === 'macvlan' || spec.kind === 'vlan' || spec.kind === 'ipvlan')
+    w.u32(IFLA.LINK, spec.parent);
   w.nest(IFLA.LINKINFO).str(IFLA_INFO.KIND, spec.kind);
   switch (spec.kind) {
     case 'veth': {
@@ -230,6 +246,21 @@ export function encodeLinkAdd(spec: LinkSpec, opts: { echo?: boolean } = {}): Me
       w.nest(IFLA_INFO.DATA).u32(IFLA_MACVLAN.MODE, MACVLAN_MODE[spec.mode]).end();
       break;
     }
+    case 'vlan': {
+      if (!Number.isInteger(spec.vlanId) || spec.vlanId < 1 || spec.vlanId > 4094) {
+        throw new RangeError(`invalid VLAN ID ${spec.vlanId}: expected 1-4094`);
+      }
+      w.nest(IFLA_INFO.DATA).u16(IFLA_VLAN.ID, spec.vlanId).end();
+      break;
+    }
+    case 'ipvlan': {
+      w.nest(IFLA_INFO.DATA).u16(IFLA_IPVLAN.MODE, IPVLAN_MODE[spec.mode]);
+      if (spec.flag !== undefined) w.u16(IFLA_IPVLAN.FLAGS, IPVLAN_FLAG[spec.flag]);
+      w.end();
+      break;
+    }
+    case 'dummy':
+      break;
   }
   w.end();
   return w;
@@ -377,6 +408,24 @@ function decodeInfo(a: Attrs): LinkInfo {
       if (name) info.mode = name;
       return info;
     }
+    case 'vlan': {
+      const info: Extract<LinkInfo, { kind: 'vlan' }> = { kind: 'vlan' };
+      const id = data?.u16(IFLA_VLAN.ID);
+      if (id !== undefined) info.vlanId = id;
+      return info;
+    }
+    case 'ipvlan': {
+      const info: Extract<LinkInfo, { kind: 'ipvlan' }> = { kind: 'ipvlan' };
+      const mode = data?.u16(IFLA_IPVLAN.MODE);
+      const m = (Object.keys(IPVLAN_MODE) as IpvlanMode[]).find((k) => IPVLAN_MODE[k] === mode);
+      if (m) info.mode = m;
+      const flags = data?.u16(IFLA_IPVLAN.FLAGS);
+      const f = (Object.keys(IPVLAN_FLAG) as IpvlanFlag[]).find((k) => IPVLAN_FLAG[k] === flags);
+      if (f) info.flag = f;
+      return info;
+    }
+    case 'dummy':
+      return { kind: 'dummy' };
     default:
       return { kind: 'other', name: kind };
   }

@@ -3,6 +3,7 @@
  * CNI_IFNAME, CNI_ARGS, CNI_PATH) and the configuration on stdin, checked into one typed request.
  * Pure: no I/O.
  */
+import { macProblem } from '../ip/mac.ts';
 import { CNI_ERR, CniError } from './errors.ts';
 import { type CniResult, isSupported, LATEST_VERSION } from './versions.ts';
 
@@ -186,43 +187,9 @@ export function parseConfig(stdin: string, env: CniEnv): CniConfig {
   }
   const rc = raw.runtimeConfig ?? {};
   if (!isObject(rc)) throw configError('runtimeConfig must be an object');
-  const ips: string[] = [];
-  if (rc.ips !== undefined) {
-    if (!Array.isArray(rc.ips) || rc.ips.some((x) => typeof x !== 'string'))
-      throw configError('runtimeConfig.ips must be an array of strings');
-    ips.push(...(rc.ips as string[]));
-  }
-  if (env.args.IP) ips.push(...env.args.IP.split(','));
-  const macRaw = rc.mac ?? env.args.MAC;
-  if (
-    macRaw !== undefined &&
-    (typeof macRaw !== 'string' || !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(macRaw))
-  ) {
-    throw configError(`mac must be aa:bb:cc:dd:ee:ff, got ${JSON.stringify(macRaw)}`);
-  }
-  const mac = macRaw as string | undefined;
-  const ignoreUnknown = ['1', 'true', 'True'].includes(env.args.IgnoreUnknown ?? '');
-  if (!ignoreUnknown) {
-    const unknown = Object.keys(env.args).filter((k) => !KNOWN_ARGS.has(k));
-    if (unknown.length > 0) {
-      throw new CniError(
-        CNI_ERR.unsupportedField,
-        `unsupported CNI_ARGS ${unknown.map((k) => `${k}=${env.args[k]}`).join(';')}`,
-        'dnet knows IP, MAC and K8S_POD_*; pass IgnoreUnknown=1 to ignore others',
-      );
-    }
-  }
-  let validAttachments: CniConfig['validAttachments'];
-  const va = raw['cni.dev/valid-attachments'];
-  if (va !== undefined) {
-    if (
-      !Array.isArray(va) ||
-      va.some((a) => !isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string')
-    ) {
-      throw configError('cni.dev/valid-attachments must be an array of {containerID, ifname}');
-    }
-    validAttachments = va as { containerID: string; ifname: string }[];
-  }
+  const { ips, mac } = requestedAddresses(rc, env);
+  checkArgs(env);
+  const validAttachments = validAttachmentsOf(raw['cni.dev/valid-attachments']);
   const prev = raw.prevResult;
   if (prev !== undefined && !isObject(prev)) throw configError('prevResult must be an object');
   return {
@@ -236,6 +203,47 @@ export function parseConfig(stdin: string, env: CniEnv): CniConfig {
     ...(prev ? { prevResult: prev as unknown as CniResult } : {}),
     ...(validAttachments ? { validAttachments } : {}),
   };
+}
+
+/** The static addresses and MAC the runtime asks for (runtimeConfig, or CNI_ARGS IP= and MAC=). */
+function requestedAddresses(rc: Record<string, unknown>, env: CniEnv): { ips: string[]; mac?: string } {
+  const ips: string[] = [];
+  if (rc.ips !== undefined) {
+    if (!Array.isArray(rc.ips) || rc.ips.some((x) => typeof x !== 'string'))
+      throw configError('runtimeConfig.ips must be an array of strings');
+    ips.push(...(rc.ips as string[]));
+  }
+  if (env.args.IP) ips.push(...env.args.IP.split(','));
+  const mac = rc.mac ?? env.args.MAC;
+  if (mac === undefined) return { ips };
+  const bad = macProblem(mac);
+  if (bad) throw configError(`mac ${JSON.stringify(mac)}: ${bad}`);
+  return { ips, mac: mac as string };
+}
+
+/** CNI_ARGS other than the ones dnet knows are refused, unless IgnoreUnknown is set. */
+function checkArgs(env: CniEnv): void {
+  if (['1', 'true', 'True'].includes(env.args.IgnoreUnknown ?? '')) return;
+  const unknown = Object.keys(env.args).filter((k) => !KNOWN_ARGS.has(k));
+  if (unknown.length > 0) {
+    throw new CniError(
+      CNI_ERR.unsupportedField,
+      `unsupported CNI_ARGS ${unknown.map((k) => `${k}=${env.args[k]}`).join(';')}`,
+      'dnet knows IP, MAC and K8S_POD_*; pass IgnoreUnknown=1 to ignore others',
+    );
+  }
+}
+
+/** GC's list of attachments to keep (`cni.dev/valid-attachments`). */
+function validAttachmentsOf(va: unknown): CniConfig['validAttachments'] {
+  if (va === undefined) return undefined;
+  if (
+    !Array.isArray(va) ||
+    va.some((a) => !isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string')
+  ) {
+    throw configError('cni.dev/valid-attachments must be an array of {containerID, ifname}');
+  }
+  return va as { containerID: string; ifname: string }[];
 }
 
 /** The cniVersion of a config that may not parse (for the error result), else the latest. */

@@ -1,0 +1,3 @@
+export { VlanDriver } from './driver.ts';
+export { VlanParentConflictError, VlanParentMissingError, VlanStateError } from './errors.ts';
+export type { VlanKind, VlanNetworkConfig } from './options.ts';
