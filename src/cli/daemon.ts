@@ -1,4 +1,5 @@
 /** `dnet daemon`: runs the daemon until SIGINT or SIGTERM, then shuts down gracefully. */
+import type { ClusterFlags } from '../daemon/cluster.ts';
 import type { Daemon } from '../daemon/daemon.ts';
 import {
   DEFAULT_DATA_DIR,
@@ -35,6 +36,14 @@ export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
 Run the dnet daemon: Docker's network API (and dnet's sandbox API) on a unix socket
 
 Options:
+      --cluster-advertise string
+                          This host's underlay IPv4 (or the interface that has it), the VTEP of
+                          its overlay networks; with --cluster-store
+      --cluster-store string
+                          Join a cluster on etcd: etcd://HOST:PORT[,HOST:PORT...]; overlay networks
+                          (-d overlay) then span every host of it
+      --cluster-store-opt stringArray
+                          TLS to etcd: kv.cacertfile=PATH,kv.certfile=PATH,kv.keyfile=PATH
       --config-file string  dockerd's daemon.json keys: log-level, data-dir, run-dir, hosts,
                           metrics-addr and the network settings below (default
                           "${DEFAULT_CONFIG_FILE}" if it exists); SIGHUP re-reads it and
@@ -60,6 +69,7 @@ Options:
       --tlskey string     Server key (default "$DNET_CERT_PATH/key.pem")
       --tlsverify         Serve TLS and require client certificates signed by the CA
                           (default: on when $DNET_TLS_VERIFY is set)
+      --vxlan-port int    UDP port of overlay networks' VXLAN (default 4789); with --cluster-store
 
 Network settings (dockerd's flags; daemon.json keys the same, but dns-opts and default-address-pools):
 ${settingsUsage()}
@@ -91,6 +101,10 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
       tlskey: { type: 'string' },
       'config-file': { type: 'string' },
       'metrics-addr': { type: 'string' },
+      'cluster-store': { type: 'string' },
+      'cluster-advertise': { type: 'string' },
+      'cluster-store-opt': { type: 'string', multiple: true },
+      'vxlan-port': { type: 'string' },
     },
     DAEMON_USAGE,
   );
@@ -139,6 +153,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
       settings,
       ...(metricsAddr !== undefined ? { metricsAddr } : {}),
       logger,
+      ...clusterFlags(p),
     });
   } catch (err) {
     logger.fatal({ event: 'error', error: errorFields(err) }, `cannot start: ${(err as Error).message}`);
@@ -216,6 +231,40 @@ function mergeSettings(flags: NetworkSettings, file: DaemonConfig): NetworkSetti
   const out: NetworkSettings = { ...flags };
   for (const k of SETTING_KEYS) if (file[k] !== undefined) Object.assign(out, { [k]: file[k] });
   return out;
+}
+
+/** --cluster-store and its companions; the daemon checks the values. */
+function clusterFlags(p: Parsed): { cluster?: ClusterFlags } {
+  const store = str(p, 'cluster-store');
+  const advertise = str(p, 'cluster-advertise');
+  const port = str(p, 'vxlan-port');
+  const opts = strs(p, 'cluster-store-opt');
+  if (store === undefined) {
+    if (advertise !== undefined || port !== undefined || opts.length > 0) {
+      throw new UsageError(
+        '--cluster-advertise, --cluster-store-opt and --vxlan-port need --cluster-store',
+        DAEMON_USAGE,
+      );
+    }
+    return {};
+  }
+  if (advertise === undefined) {
+    throw new UsageError(
+      "--cluster-store needs --cluster-advertise IP|IFACE (this host's underlay address)",
+      DAEMON_USAGE,
+    );
+  }
+  if (port !== undefined && !/^[0-9]{1,5}$/.test(port)) {
+    throw new UsageError(`invalid --vxlan-port ${JSON.stringify(port)}: expected a UDP port`, DAEMON_USAGE);
+  }
+  return {
+    cluster: {
+      store,
+      advertise,
+      ...(opts.length > 0 ? { storeOpts: opts } : {}),
+      ...(port !== undefined ? { vxlanPort: Number(port) } : {}),
+    },
+  };
 }
 
 type DaemonLogger = Awaited<ReturnType<typeof import('../daemon/log.ts')['createLogger']>>;

@@ -10,9 +10,12 @@
  * steps, in reverse, when a later step fails (rollback.ts), and records its intent before and
  * its result after (persist.ts), so a crash is rolled back or finished at the next start.
  */
+
+import type { Cluster } from '../cluster/index.ts';
+import { ClusterStoreRequiredError } from '../cluster/index.ts';
 import { Resolver } from '../dns/resolver/resolver.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
-import type { IpamDriver } from '../driver-api/ipam.ts';
+import { DEFAULT_IPAM, type IpamDriver } from '../driver-api/ipam.ts';
 import {
   ControllerClosedError,
   InvalidOptionError,
@@ -23,9 +26,11 @@ import {
   UnknownSandboxError,
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
+import { GLOBAL_IPAM } from '../ipam/global.ts';
 import { allocatePools } from './addresses.ts';
 import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
+import { GlobalNetworks } from './global.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
 import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
@@ -55,12 +60,17 @@ export class NetworkController {
   readonly resolver: Resolver | undefined;
   /** What the last restore found and did (with a store). */
   lastRestore: RestoreReport | undefined;
+  /** This host's membership of a cluster (global networks), if configured. */
+  readonly cluster: Cluster | undefined;
+  /** @internal Following the cluster's global networks. */
+  global: GlobalNetworks | undefined;
   /** @internal Who listens to network events and operation outcomes (observe). */
   readonly observers = new Observers();
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
     this.reclaimer = new Reclaimer(this.persist);
+    this.cluster = config.cluster;
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
     this.hostResolvConf = config.hostResolvConf ?? '/etc/resolv.conf';
@@ -98,6 +108,7 @@ export class NetworkController {
       await c.configureNetworkDriver(type, options);
     }
     if (c.persist.enabled) await restoreController(c);
+    if (config.cluster) c.global = await GlobalNetworks.start(c, config.cluster, config.onClusterError);
     return c;
   }
 
@@ -152,6 +163,12 @@ export class NetworkController {
     // A configuration-only network has no driver state: the null driver's, as in Docker.
     const networkType = opts.configOnly ? CONFIG_ONLY_TYPE : type;
     const driver = await this.drivers.networkDriver(networkType);
+    const cluster = driver.clusterScoped ? this.cluster : undefined;
+    if (driver.clusterScoped) {
+      if (!cluster) throw new ClusterStoreRequiredError(type);
+      // The cluster's addresses come from the global IPAM (etcd transactions), not this host's.
+      if (opts.ipamDriver === DEFAULT_IPAM) opts = { ...opts, ipamDriver: GLOBAL_IPAM };
+    }
     // Created from a configuration network: that network's lock is held too, so it cannot be
     // removed while this one is made from it (its delete checks for users under the same lock).
     const from = opts.configFrom;
@@ -184,6 +201,12 @@ export class NetworkController {
           const res = await driver.createNetwork(n.createRequest());
           if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
           rb.undoKernel(() => driver.deleteNetwork(id));
+          if (cluster) {
+            rb.undoRecord(() => cluster.abandonNetwork(id));
+            // Every host makes it when it sees this record (core/global.ts).
+            await cluster.publishNetwork(id, name, n.record('ready'));
+            rb.undoRecord(() => cluster.unpublishNetwork(id, name));
+          }
           await this.persist.commit([put(keys.network(id), n.record('ready'))]);
           this.byId.set(id, n);
           return n;
@@ -340,6 +363,7 @@ export class NetworkController {
     this.closed = true;
     // Namespaces and links being removed in the background go now (none is left to a restart).
     await this.reclaimer.drain().catch(() => undefined);
+    await this.global?.close();
     this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();

@@ -3,15 +3,18 @@
  * wired here (the only place the core names concrete drivers), and so are remote plugins: a name
  * that is no built-in is looked up as a Docker plugin (a remote network driver or IPAM).
  */
+
+import type { Cluster } from '../cluster/index.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import { BridgeDriver } from '../drivers/bridge/index.ts';
 import { HostDriver } from '../drivers/host/index.ts';
 import { VlanDriver } from '../drivers/macvlan/index.ts';
 import { NullDriver } from '../drivers/null/index.ts';
+import { OverlayDriver } from '../drivers/overlay/index.ts';
 import { RemoteDriver } from '../drivers/remote/index.ts';
 import { InvalidOptionError, NetworkTypeError, UnknownIpamDriverError } from '../errors/cnm.ts';
-import { DefaultIpam, RemoteIpam } from '../ipam/index.ts';
+import { DefaultIpam, GlobalIpam, RemoteIpam } from '../ipam/index.ts';
 import { hostRouteCidrs } from '../os/routes.ts';
 import { PluginRegistry, type PluginRegistryOptions } from '../plugins/index.ts';
 
@@ -29,6 +32,7 @@ export class DriverRegistry {
     config: PluginRegistryOptions & {
       defaultAddressPools?: { base: string; size: number }[];
       hostId?: string;
+      cluster?: Cluster;
     } = {},
   ) {
     this.registerNetworkDriver(new NullDriver());
@@ -37,6 +41,9 @@ export class DriverRegistry {
     // One driver, two link kinds (Docker's macvlan and ipvlan drivers differ in their slaves only).
     this.registerNetworkDriver(new VlanDriver('macvlan'));
     this.registerNetworkDriver(new VlanDriver('ipvlan'));
+    // Always registered: without a cluster it refuses its networks with a clear error.
+    this.registerNetworkDriver(new OverlayDriver(config.cluster));
+    if (config.cluster) this.registerIpamDriver(new GlobalIpam(config.cluster.store));
     this.registerIpamDriver(
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),

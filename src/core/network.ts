@@ -364,14 +364,19 @@ export class Network {
     for (const e of [...this.eps.values()]) if (fn(e) === true) return;
   }
 
-  /** Deletes the network. Refused while it has endpoints (ActiveEndpointsError). */
-  delete(): Promise<void> {
+  /**
+   * Deletes the network. Refused while it has endpoints (ActiveEndpointsError); a global network
+   * also while any host of the cluster has one, and its record leaves the cluster first.
+   * `localOnly` (@internal, core/global.ts): the cluster removed it; only this host's copy goes.
+   */
+  delete(options: { localOnly?: boolean } = {}): Promise<void> {
     // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
     const destroy = () => (this.configOnly ? undefined : lifecycleEvent('destroy', this));
-    return this.controller.observers.run('delete', () => this.deleteNow(), destroy);
+    return this.controller.observers.run('delete', () => this.deleteNow(options.localOnly === true), destroy);
   }
 
-  private async deleteNow(): Promise<void> {
+  private async deleteNow(localOnly: boolean): Promise<void> {
+    const cluster = this.driver.clusterScoped && !localOnly ? this.controller.cluster : undefined;
     await this.controller.locks.run(`netname:${this.name}`, () =>
       this.controller.locks.run(`net:${this.id}`, async () => {
         if (this.deleted) throw new UnknownNetworkError(this.name);
@@ -389,6 +394,16 @@ export class Network {
             ...this.reserved,
           ]);
         }
+        if (cluster) {
+          const remote = await cluster.endpoints(this.id);
+          if (remote.length > 0) {
+            throw new ActiveEndpointsError(
+              this.name,
+              remote.map((e) => `${e.ip ?? e.mac} on host ${e.hostId}`),
+            );
+          }
+          await cluster.unpublishNetwork(this.id, this.name);
+        }
         const persist = this.controller.persist;
         await persist.intent([put(keys.network(this.id), this.record('deleting'))]);
         await this.driver.deleteNetwork(this.id);
@@ -398,7 +413,7 @@ export class Network {
         // Reverse of creation: aux addresses, gateway, pool. A failure here leaks an
         // allocation, never a kernel object; every one is reported after the network is gone.
         const t = new Teardown(`releasing the addresses of network ${this.name}`);
-        if (this.ipam) {
+        if (this.ipam && !localOnly) {
           const ipam = this.ipam;
           for (const p of [...this.pools].reverse()) {
             for (const a of Object.values(p.auxAddresses)) {

@@ -1,4 +1,6 @@
 /** The public option and info shapes of the core API (src/index.ts re-exports them). */
+
+import type { Cluster } from '../cluster/index.ts';
 import type { ExposedPort, NetworkDriver, PortBinding, PortMapping } from '../driver-api/driver.ts';
 import type { IpamDriver } from '../driver-api/ipam.ts';
 import type { KvStore } from '../store/types.ts';
@@ -15,6 +17,14 @@ export interface ControllerConfig {
    * dataDir). With a store, create() restores what it holds. Without one, state lives in memory.
    */
   store?: KvStore;
+  /**
+   * Global scope (src/cluster/): this host's membership of a cluster on etcd. With it the overlay
+   * driver and the global IPAM work, and global networks appear on every host. Without it, a
+   * global-scope network is refused (ClusterStoreRequiredError).
+   */
+  cluster?: Cluster;
+  /** Problems met in the background while following the cluster's networks (default: none reported). */
+  onClusterError?: (err: Error) => void;
   /**
    * Network and IPAM drivers of the caller's own, registered before the store is restored (so
    * their networks come back too). Same as registerDriver/registerIpamDriver after create.

@@ -23,6 +23,7 @@ import {
   type ServerTlsOptions,
 } from './api/server.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
+import { type ClusterFlags, joinCluster } from './cluster.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
@@ -99,6 +100,11 @@ export interface DaemonOptions {
    * `127.0.0.1:9323`): plain HTTP, so a local or trusted address. Absent: not served.
    */
   metricsAddr?: string;
+  /**
+   * Join a cluster on etcd (`--cluster-store`, `--cluster-advertise`): overlay networks span the
+   * hosts. Absent: no global scope (`-d overlay` is refused with ClusterStoreRequiredError).
+   */
+  cluster?: ClusterFlags;
 }
 
 export interface Daemon {
@@ -256,23 +262,35 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const engineId = await loadOrCreateEngineId(dataDir);
   const settings: NetworkSettings = { ...(options.settings ?? {}) };
   const pools = settings['default-address-pools'];
-  const opened = performance.now();
-  const { store, controller } = await openState(runDir, dataDir, {
-    hostId: engineId,
-    ...options.controllerConfig,
-    ...(pools ? { defaultAddressPools: pools } : {}),
-    driverOptions: {
-      ...options.controllerConfig?.driverOptions,
-      bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
-    },
-  });
-  const restoreSeconds = (performance.now() - opened) / 1000;
   const logger =
     options.logger ??
     createLogger({
       ...(options.log ? { sink: options.log } : {}),
       ...(options.logLevel ? { level: options.logLevel } : {}),
     });
+  const onClusterError = (err: Error) =>
+    logger.warn({ event: 'cluster', problem: err.message }, `cluster: ${err.message}`);
+  const joined = options.cluster ? await joinCluster(options.cluster, dataDir, onClusterError) : undefined;
+  const opened = performance.now();
+  let state: Awaited<ReturnType<typeof openState>>;
+  try {
+    state = await openState(runDir, dataDir, {
+      hostId: engineId,
+      ...options.controllerConfig,
+      ...(pools ? { defaultAddressPools: pools } : {}),
+      driverOptions: {
+        ...options.controllerConfig?.driverOptions,
+        bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
+      },
+      ...(joined ? { cluster: joined.cluster, onClusterError } : {}),
+    });
+  } catch (err) {
+    await joined?.cluster.close().catch(() => {});
+    await joined?.store.close().catch(() => {});
+    throw err;
+  }
+  const { store, controller } = state;
+  const restoreSeconds = (performance.now() - opened) / 1000;
   const restore = logRestore(logger, controller.lastRestore);
   // Containers are the controller's sandboxes (their names are in the sandbox records).
   const registry = new DaemonRegistry(controller);
@@ -329,6 +347,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await server.close(0).catch(() => {});
     await controller.close().catch(() => {});
     await store.close().catch(() => {});
+    await joined?.cluster.close().catch(() => {});
+    await joined?.store.close().catch(() => {});
     throw err;
   }
   const served = server.addresses();
@@ -342,6 +362,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       runDir,
       dataDir,
       restore,
+      ...(joined ? { cluster: { hostId: joined.cluster.hostId, vtep: joined.cluster.vtep } } : {}),
       socketGroup: { gid: socketGroup.gid, ...(socketGroup.name ? { name: socketGroup.name } : {}) },
       ...(socketGroup.note ? { note: socketGroup.note } : {}),
     },
@@ -378,6 +399,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
           observing.stop();
           await controller.close();
           await store.close();
+          // The lease is not revoked: a restart within its TTL causes no gap on other hosts.
+          await joined?.cluster.close();
+          await joined?.store.close();
         }
         logger.info({ event: 'stop', durationMs: Date.now() - started }, 'dnet daemon: stopped');
       })();

@@ -181,6 +181,12 @@ export interface NetworkDriver {
   readonly type: string;
   /** Joins give the container the host's own namespace, not a sandbox of its own (host driver). */
   readonly usesHostNamespace?: boolean;
+  /**
+   * Networks of this driver exist on every host of the cluster (overlay): the core publishes them
+   * in the cluster store, makes other hosts' networks here with restoreNetwork, and refuses them
+   * without a cluster. Their IPAM is the global one unless the user names another.
+   */
+  readonly clusterScoped?: boolean;
   /** Networks of this driver get no IPAM pools and endpoints no addresses (null, host). */
   readonly skipsIpam?: boolean;
   /**

@@ -18,6 +18,7 @@ export {
   PoolOverlapError,
   UnknownPoolError,
 } from './errors.ts';
+export { GLOBAL_IPAM, GlobalIpam } from './global.ts';
 export {
   DEFAULT_GLOBAL_POOLS,
   DEFAULT_LOCAL_POOLS,

@@ -59,6 +59,13 @@ export interface EtcdStoreOptions {
   timeoutMs?: number;
   /** Entries per range request when listing (all pages are read at one revision). Default 500. */
   listPageSize?: number;
+  /**
+   * Check at open that etcd answers (StoreUnavailableError if not). Default true; false: open
+   * anyway (a daemon that must start while etcd is down), requests then fail until it answers.
+   */
+  verify?: boolean;
+  /** TLS to etcd (PEM): the CA that signed etcd's certificate, and a client certificate and key. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** The first key after every key that starts with `prefix` (etcd's range_end for a prefix). */
@@ -118,9 +125,19 @@ export class EtcdStore implements KvStore {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // Loaded on first use: importing libnetwork does not load etcd3 (and its gRPC stack).
     const { Etcd3 } = await import('etcd3');
+    const tls = options.tls;
     const client = new Etcd3({
       hosts,
       dialTimeout: timeoutMs,
+      ...(tls
+        ? {
+            credentials: {
+              rootCertificate: tls.ca,
+              ...(tls.key ? { privateKey: tls.key } : {}),
+              ...(tls.cert ? { certChain: tls.cert } : {}),
+            },
+          }
+        : {}),
       // Unary calls get a deadline; the watch stream lives as long as its watchers.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
     });
@@ -131,6 +148,7 @@ export class EtcdStore implements KvStore {
       timeoutMs,
       options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE,
     );
+    if (options.verify === false) return store;
     try {
       const all = store.full(prefix);
       await store.call('connect', () =>
@@ -153,14 +171,14 @@ export class EtcdStore implements KvStore {
     return kv === undefined ? undefined : this.toEntry(kv);
   }
 
-  async list(prefix: string): Promise<KvEntry[]> {
+  async list(prefix: string, atRevision?: number): Promise<KvEntry[]> {
     this.assertOpen();
     validatePrefix(prefix);
     const start = this.full(prefix);
     const end = prefixEnd(start);
     const out: KvEntry[] = [];
     let key = start;
-    let revision: string | undefined;
+    let revision: string | undefined = atRevision === undefined ? undefined : String(atRevision);
     for (;;) {
       const res: IRangeResponse = await this.call(`list ${prefix}`, () =>
         this.client.kv.range({
@@ -176,6 +194,81 @@ export class EtcdStore implements KvStore {
       if (!res.more || last === undefined) return out;
       key = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one
     }
+  }
+
+  /**
+   * Like list, and the store revision the entries were read at: a watch from the next revision
+   * (`watch(prefix, fn, { fromVersion: revision + 1 })`) then sees every later change, no gap.
+   */
+  async listAt(prefix: string): Promise<{ entries: KvEntry[]; revision: number }> {
+    this.assertOpen();
+    validatePrefix(prefix);
+    const start = this.full(prefix);
+    // One count-only read fixes the revision; list() pages at the revision of its first page,
+    // which is the same or later, so read the pages at ours.
+    const head = await this.call(`list ${prefix}`, () =>
+      this.client.kv.range({ key: start, range_end: prefixEnd(start), count_only: true }),
+    );
+    const revision = this.revision(head.header.revision, prefix);
+    return { entries: await this.list(prefix, revision), revision };
+  }
+
+  // --- leases (cluster/: a host's registration lives as long as its lease) ------------------
+
+  /**
+   * Grants a lease of `ttlSeconds`; with `id` (decimal), that lease ID (etcd refuses it if the
+   * lease exists). Returns the lease ID.
+   */
+  async leaseGrant(ttlSeconds: number, id?: string): Promise<string> {
+    this.assertOpen();
+    const res = await this.call('lease grant', () =>
+      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ...(id === undefined ? {} : { ID: id }) }),
+    );
+    return res.ID;
+  }
+
+  /** One keep-alive of lease `id`: the TTL it has now (seconds); 0 when the lease is gone. */
+  async leaseKeepAlive(id: string): Promise<number> {
+    this.assertOpen();
+    return this.call(`lease keep-alive ${id}`, () =>
+      timeout(this.timeoutMs, 'lease keep-alive', this.keepAliveOnce(id)),
+    );
+  }
+
+  private async keepAliveOnce(id: string): Promise<number> {
+    const stream = await this.client.leaseClient.leaseKeepAlive();
+    try {
+      const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+        stream.on('data', resolve);
+        stream.on('error', reject);
+        stream.write({ ID: id });
+      });
+      return Math.max(0, Number(res.TTL));
+    } finally {
+      stream.end();
+    }
+  }
+
+  /** Revokes lease `id`: every key attached to it is deleted. A lease already gone is nothing. */
+  async leaseRevoke(id: string): Promise<void> {
+    this.assertOpen();
+    try {
+      await this.call(`lease revoke ${id}`, () => this.client.leaseClient.leaseRevoke({ ID: id }));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && /not found/i.test(err.message)) return;
+      throw err;
+    }
+  }
+
+  /** Stores `value` at `key`, attached to lease `lease`: the key goes when the lease expires. */
+  async putWithLease(key: string, value: unknown, lease: string): Promise<KvEntry> {
+    this.assertOpen();
+    validateKey(key);
+    const enc = encodeValue(key, value);
+    const res = await this.call(`put ${key}`, () =>
+      this.client.kv.put({ key: this.full(key), value: enc.bytes, lease }),
+    );
+    return { key, value: enc.value, version: this.revision(res.header.revision, key) };
   }
 
   // --- writes ------------------------------------------------------------------------------
@@ -236,11 +329,25 @@ export class EtcdStore implements KvStore {
 
   // --- watch and life cycle ----------------------------------------------------------------
 
-  async watch(prefix: string, onEvent: (event: KvEvent) => void, options?: KvWatchOptions): Promise<KvWatch> {
+  async watch(
+    prefix: string,
+    onEvent: (event: KvEvent) => void,
+    options?: KvWatchOptions & {
+      /** Start at this store revision (listAt's revision + 1): changes since then are delivered first. */
+      fromVersion?: number;
+      /**
+       * etcd ended the watch (its start revision was compacted away, or it was cancelled): no more
+       * events come; the owner lists again and watches anew. Without it, the error goes to onError.
+       */
+      onCancelled?: (err: Error) => void;
+    },
+  ): Promise<KvWatch> {
     this.assertOpen();
     validatePrefix(prefix);
     const sink = errorSink(options);
-    const watcher = this.client.watch().prefix(this.full(prefix)).watcher();
+    const builder = this.client.watch().prefix(this.full(prefix));
+    if (options?.fromVersion !== undefined) builder.startRevision(String(options.fromVersion));
+    const watcher = builder.watcher();
     let open = true;
     let started = false;
     watcher.on('put', (kv) => {
@@ -258,7 +365,10 @@ export class EtcdStore implements KvStore {
     });
     // Later errors (a watch cancelled by etcd, e.g. after compaction) go to the sink.
     watcher.on('error', (err) => {
-      if (open && started) sink(this.unavailable(`watch ${prefix}`, err));
+      if (!open || !started) return;
+      const e = this.unavailable(`watch ${prefix}`, err);
+      if (options?.onCancelled) guarded(sink, () => options.onCancelled?.(e));
+      else sink(e);
     });
     try {
       await this.call(`watch ${prefix}`, () => timeout(this.timeoutMs, 'starting the watch', connected));

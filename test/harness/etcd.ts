@@ -30,11 +30,11 @@ export interface EtcdServer {
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
+async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const addr = srv.address();
       srv.close(() =>
         typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port')),
@@ -58,10 +58,10 @@ async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
-async function startOnce(dataDir: string): Promise<EtcdServer> {
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
+async function startOnce(dataDir: string, host: string): Promise<EtcdServer> {
+  const [clientPort, peerPort] = [await freePort(host), await freePort(host)];
+  const endpoint = `http://${host}:${clientPort}`;
+  const peer = `http://${host}:${peerPort}`;
   const child = spawn(
     ETCD_BIN,
     [
@@ -118,8 +118,12 @@ async function startOnce(dataDir: string): Promise<EtcdServer> {
   return { endpoint, hosts: [endpoint], dataDir, pid: child.pid!, stop };
 }
 
-/** Starts etcd and waits until /health says true. Retries (new ports) if a port was taken meanwhile. */
-export async function startEtcd(): Promise<EtcdServer> {
+/**
+ * Starts etcd and waits until /health says true. Retries (new ports) if a port was taken meanwhile.
+ * `host`: the address it listens on (default 127.0.0.1; the multi-host harness uses its underlay's).
+ */
+export async function startEtcd(options: { host?: string } = {}): Promise<EtcdServer> {
+  const host = options.host ?? '127.0.0.1';
   if (!existsSync(ETCD_BIN)) {
     throw new Error(`${ETCD_BIN} not found: install Debian's etcd-server (scripts/install-deps.sh does)`);
   }
@@ -127,7 +131,7 @@ export async function startEtcd(): Promise<EtcdServer> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const dataDir = mkdtempSync(join(tmpdir(), 'dnet-etcd-'));
     try {
-      const server = await startOnce(dataDir);
+      const server = await startOnce(dataDir, host);
       return {
         ...server,
         stop: async () => {

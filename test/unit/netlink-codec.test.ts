@@ -127,6 +127,81 @@ describe('netlink codec: encoding, byte for byte', () => {
     assert.deepEqual(got, msg(28, 0x1 | 0x4 | 0x400 | 0x800, 1, body));
   });
 
+  test('overlay peer entries: FDB replace MAC -> VTEP (self, permanent) and neighbour IP -> MAC', () => {
+    // bridge fdb replace 02:42:0a:63:00:05 dev vx dst 192.168.77.12 self permanent
+    const fdb = encodeNeigh('replace', {
+      index: 9,
+      family: 'bridge',
+      lladdr: '02:42:0a:63:00:05',
+      dst: '192.168.77.12',
+      flags: 2,
+      state: 0x80,
+    }).finish(4);
+    const fdbBody = [
+      7,
+      0,
+      0,
+      0,
+      ...u32(9),
+      ...u16(0x80),
+      2,
+      0,
+      ...nla(1, [192, 168, 77, 12]),
+      ...nla(2, [0x02, 0x42, 0x0a, 0x63, 0x00, 0x05]),
+    ];
+    assert.deepEqual(fdb, msg(28, 0x1 | 0x4 | 0x400 | 0x100, 4, fdbBody));
+    // ip neigh replace 10.99.0.5 lladdr 02:42:0a:63:00:05 dev vx nud permanent
+    const nb = encodeNeigh('replace', {
+      index: 9,
+      family: 4,
+      dst: '10.99.0.5',
+      lladdr: '02:42:0a:63:00:05',
+      state: 0x80,
+    }).finish(5);
+    const nbBody = [
+      2,
+      0,
+      0,
+      0,
+      ...u32(9),
+      ...u16(0x80),
+      0,
+      0,
+      ...nla(1, [10, 99, 0, 5]),
+      ...nla(2, [0x02, 0x42, 0x0a, 0x63, 0x00, 0x05]),
+    ];
+    assert.deepEqual(nb, msg(28, 0x1 | 0x4 | 0x400 | 0x100, 5, nbBody));
+    // ip neigh del 10.99.0.5 dev vx
+    const del = encodeNeigh('del', { index: 9, family: 4, dst: '10.99.0.5' }).finish(6);
+    assert.deepEqual(
+      del,
+      msg(29, 0x1 | 0x4, 6, [2, 0, 0, 0, ...u32(9), ...u16(0x80), 0, 0, ...nla(1, [10, 99, 0, 5])]),
+    );
+  });
+
+  test('overlay VXLAN device: VNI, port 4789, local VTEP, nolearning, proxy (ARP answered locally)', () => {
+    const got = encodeLinkAdd({
+      kind: 'vxlan',
+      name: 'vx',
+      vni: 4096,
+      port: 4789,
+      local: '192.168.77.11',
+      learning: false,
+      proxy: true,
+    });
+    const b = got.finish(1);
+    const data = [
+      ...nla(1, u32(4096)),
+      ...nla(15, [0x12, 0xb5]),
+      ...nla(4, [192, 168, 77, 11]),
+      ...nla(7, [0]),
+      ...nla(11, [1]),
+    ];
+    const info = [...nla(1, str('vxlan')), ...nla(2 | 0x8000, data)];
+    const hex = Buffer.from(nla(18 | 0x8000, info)).toString('hex');
+    assert.ok(b.toString('hex').includes(hex), 'IFLA_LINKINFO with the VXLAN attributes, byte for byte');
+  });
+
   test('link set alias (IFLA_IFALIAS, the text without a NUL, as iproute2 sends it)', () => {
     const got = encodeLinkSet(9, { alias: 'dnet:ab12' }).finish(2);
     const body = [0, 0, 0, 0, ...u32(9), ...u32(0), ...u32(0), ...nla(20, [...Buffer.from('dnet:ab12')])];

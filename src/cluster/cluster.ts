@@ -1,0 +1,273 @@
+/**
+ * Global scope on etcd: this host's registration (its VTEP address under a lease), the global
+ * network records, the endpoint tables per network (who is where: host, VTEP, MAC, IP) and the
+ * VXLAN network identifiers. Drivers (overlay) and the core use it; it knows nothing of kernels.
+ *
+ * Keys (under the etcd prefix, `dnet/` by default):
+ *   hosts/<host id>                    { hostId, vtep, vxlanPort }       attached to the host's lease
+ *   networks/<network id>              the network's record (the core's)
+ *   netnames/<name>                    { id }                            names are unique cluster-wide
+ *   endpoints/<network id>/<ep id>     PeerEndpoint                      attached to its host's lease
+ *   vni/<vni>                          { network }
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NetworkNameError } from '../errors/cnm.ts';
+import { KeyExistsError, StoreUnavailableError } from '../store/errors.ts';
+import type { EtcdStore } from '../store/etcd.ts';
+import { VniExhaustedError } from './errors.ts';
+import { HostLease } from './lease.ts';
+import { type MirrorHandler, type MirrorOptions, TableMirror } from './mirror.ts';
+
+/** One endpoint as every host sees it: enough to program an FDB and a neighbour entry. */
+export interface PeerEndpoint {
+  hostId: string;
+  /** The VTEP of its host (underlay IPv4). */
+  vtep: string;
+  mac: string;
+  /** IPv4 of the endpoint (plain). */
+  ip?: string;
+  ipv6?: string;
+}
+
+export interface ClusterOptions {
+  store: EtcdStore;
+  /** This host's VTEP address: the underlay IPv4 other hosts reach it at. */
+  advertise: string;
+  /** Where the host ID and lease ID are kept (the daemon's data directory). */
+  stateDir: string;
+  /** UDP port of VXLAN. Default 4789 (IANA). */
+  vxlanPort?: number;
+  /** Seconds a host's entries outlive its last keep-alive. Default 10. */
+  leaseTtl?: number;
+  /**
+   * Join even when etcd does not answer now (the daemon starts, local networks work): the lease
+   * is taken and this host registered in the background once etcd answers.
+   */
+  tolerant?: boolean;
+  onError?: (err: Error) => void;
+}
+
+export const DEFAULT_VXLAN_PORT = 4789;
+export const DEFAULT_LEASE_TTL = 10;
+/** VNIs handed out to networks (Docker's overlay starts at 4096 too). */
+export const VNI_FIRST = 4096;
+export const VNI_LAST = 16_777_215;
+
+function hostIdOf(stateDir: string): string {
+  const file = join(stateDir, 'cluster-host-id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{16}$/.test(id)) return id;
+  } catch {
+    // first start
+  }
+  const id = randomBytes(8).toString('hex');
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(file, `${id}\n`, { mode: 0o600 });
+  return id;
+}
+
+export class Cluster {
+  /** Endpoints this host published, re-published when the lease had to be replaced. */
+  private readonly published = new Map<string, PeerEndpoint>();
+
+  private constructor(
+    readonly store: EtcdStore,
+    readonly hostId: string,
+    readonly vtep: string,
+    readonly vxlanPort: number,
+    readonly lease: HostLease,
+    private readonly onError: ((err: Error) => void) | undefined,
+  ) {}
+
+  /** Registers this host (taking back its lease of the last run if etcd still has it). */
+  static async join(options: ClusterOptions): Promise<Cluster> {
+    const hostId = hostIdOf(options.stateDir);
+    const lease = await HostLease.acquire(options.store, {
+      ttl: options.leaseTtl ?? DEFAULT_LEASE_TTL,
+      stateFile: join(options.stateDir, 'cluster-lease'),
+      ...(options.onError ? { onError: options.onError } : {}),
+      ...(options.tolerant ? { tolerant: true } : {}),
+    });
+    const c = new Cluster(
+      options.store,
+      hostId,
+      options.advertise,
+      options.vxlanPort ?? DEFAULT_VXLAN_PORT,
+      lease,
+      options.onError,
+    );
+    lease.onRenewed(() => c.republish());
+    if (lease.id !== '') await c.register(); // else: registered when the lease is taken
+    return c;
+  }
+
+  private register(): Promise<unknown> {
+    const value = { hostId: this.hostId, vtep: this.vtep, vxlanPort: this.vxlanPort };
+    return this.store.putWithLease(`hosts/${this.hostId}`, value, this.lease.id);
+  }
+
+  private async republish(): Promise<void> {
+    if (this.lease.id === '') return; // published when the lease is taken
+    await this.register();
+    for (const [key, ep] of this.published) await this.store.putWithLease(key, ep, this.lease.id);
+  }
+
+  /** Hosts registered now (their lease alive). */
+  async hosts(): Promise<{ hostId: string; vtep: string }[]> {
+    return (await this.store.list('hosts/')).map((e) => e.value as { hostId: string; vtep: string });
+  }
+
+  // --- networks ------------------------------------------------------------------------------
+
+  /** Publishes a global network; NetworkNameError when another host has one by that name. */
+  async publishNetwork(id: string, name: string, record: unknown): Promise<void> {
+    try {
+      await this.store.transaction([
+        { type: 'create', key: `netnames/${name}`, value: { id } },
+        { type: 'create', key: `networks/${id}`, value: record },
+      ]);
+    } catch (err) {
+      if (err instanceof KeyExistsError) throw new NetworkNameError(name);
+      throw err;
+    }
+  }
+
+  /** Removes a global network's record, its name and its VNI. */
+  async unpublishNetwork(id: string, name: string): Promise<void> {
+    const vnis = (await this.store.list('vni/')).filter(
+      (e) => (e.value as { network?: string }).network === id,
+    );
+    await this.store.transaction([
+      { type: 'delete', key: `networks/${id}` },
+      { type: 'delete', key: `netnames/${name}` },
+      ...vnis.map((e) => ({ type: 'delete' as const, key: e.key })),
+    ]);
+  }
+
+  /**
+   * Releases what a network creation that failed before its record was published took in the
+   * cluster (its VNI); never touches a name (another host may own it).
+   */
+  async abandonNetwork(id: string): Promise<void> {
+    const vnis = (await this.store.list('vni/')).filter(
+      (e) => (e.value as { network?: string }).network === id,
+    );
+    for (const e of vnis) await this.store.delete(e.key);
+  }
+
+  /** Follows the global network records (key `networks/<id>`). */
+  watchNetworks(handler: MirrorHandler, options: MirrorOptions = {}): Promise<TableMirror> {
+    return TableMirror.start(this.store, 'networks/', handler, this.mirrorOptions(options));
+  }
+
+  // --- endpoints -----------------------------------------------------------------------------
+
+  /** Publishes an endpoint of this host (attached to the host's lease). */
+  async publishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
+    const key = `endpoints/${networkId}/${endpointId}`;
+    const value: PeerEndpoint = { ...ep, hostId: this.hostId, vtep: this.vtep };
+    if (this.lease.id === '') {
+      throw new StoreUnavailableError(
+        'etcd',
+        `publish ${key}`,
+        'etcd has not answered since this host started',
+      );
+    }
+    await this.store.putWithLease(key, value, this.lease.id);
+    this.published.set(key, value);
+  }
+
+  /**
+   * Publishes an endpoint that exists already (a restart): if etcd does not answer now, it is
+   * published in the background as soon as it does (retried every second).
+   */
+  async republishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
+    try {
+      await this.publishEndpoint(networkId, endpointId, ep);
+    } catch (err) {
+      this.onError?.(err as Error);
+      const key = `endpoints/${networkId}/${endpointId}`;
+      this.published.set(key, { ...ep, hostId: this.hostId, vtep: this.vtep });
+      this.retryPublish();
+    }
+  }
+
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private retryPublish(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.republish().catch((err: unknown) => {
+        this.onError?.(err as Error);
+        this.retryPublish();
+      });
+    }, 1000);
+  }
+
+  async unpublishEndpoint(networkId: string, endpointId: string): Promise<void> {
+    const key = `endpoints/${networkId}/${endpointId}`;
+    await this.store.delete(key);
+    this.published.delete(key);
+  }
+
+  /** The endpoints of a network on every host. */
+  async endpoints(networkId: string): Promise<PeerEndpoint[]> {
+    return (await this.store.list(`endpoints/${networkId}/`)).map((e) => e.value as PeerEndpoint);
+  }
+
+  /**
+   * Follows a network's endpoint table (keys `endpoints/<network id>/<endpoint id>`). With
+   * `background`, it never fails: if etcd does not answer now, it keeps trying (a restart while
+   * etcd is down keeps the kernel's entries as they are until etcd answers).
+   */
+  async watchEndpoints(
+    networkId: string,
+    handler: MirrorHandler,
+    options: MirrorOptions & { background?: boolean } = {},
+  ): Promise<TableMirror> {
+    const { background, ...rest } = options;
+    const prefix = `endpoints/${networkId}/`;
+    if (background) return TableMirror.follow(this.store, prefix, handler, this.mirrorOptions(rest));
+    return TableMirror.start(this.store, prefix, handler, this.mirrorOptions(rest));
+  }
+
+  // --- VNIs ----------------------------------------------------------------------------------
+
+  /** The lowest free VNI, taken for `networkId` with one `create` (retried when another host won). */
+  async allocateVni(networkId: string): Promise<number> {
+    for (;;) {
+      const used = new Set((await this.store.list('vni/')).map((e) => Number(e.key.slice(4))));
+      let vni = VNI_FIRST;
+      while (used.has(vni)) vni++;
+      if (vni > VNI_LAST) throw new VniExhaustedError(VNI_FIRST, VNI_LAST);
+      try {
+        await this.store.create(`vni/${vni}`, { network: networkId });
+        return vni;
+      } catch (err) {
+        if (!(err instanceof KeyExistsError)) throw err;
+      }
+    }
+  }
+
+  async releaseVni(vni: number): Promise<void> {
+    await this.store.delete(`vni/${vni}`);
+  }
+
+  private mirrorOptions(options: MirrorOptions): MirrorOptions {
+    const onError = options.onError ?? this.onError;
+    return { ...options, ...(onError ? { onError } : {}) };
+  }
+
+  /**
+   * Stops keeping the lease alive (its entries stay until the TTL, so a restart causes no gap);
+   * with `leave`, revokes it: this host's endpoints vanish everywhere now.
+   */
+  async close(options: { leave?: boolean } = {}): Promise<void> {
+    clearTimeout(this.retryTimer);
+    await this.lease.close({ revoke: options.leave === true });
+  }
+}

@@ -1,0 +1,1 @@
+export { OVERLAY, OVERLAY_MARK, OverlayDriver, OverlayStateError, VXLAN_OVERHEAD } from './driver.ts';

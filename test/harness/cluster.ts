@@ -1,0 +1,175 @@
+/**
+ * A multi-host world on one machine, for overlay tests: an underlay bridge `ul0` (192.168.77.1/24)
+ * in the test's world, a real etcd listening on it (test/harness/etcd.ts), and "hosts": network
+ * namespaces on the underlay (192.168.77.11, .12, ...), each running its own `dnet daemon`
+ * (bin/dnet.js, own run and data directories, its API on a unix socket) joined to the cluster.
+ *
+ *   import { world } from '../harness/world.ts';   // first
+ *   import { startCluster } from '../harness/cluster.ts';
+ *   const c = await startCluster(3);
+ *   await c.hosts[0].api('POST', '/networks/create', {...});
+ *   await c.stop();
+ *
+ * The kernel objects live in the world's namespaces, which go with the test process.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call, type RawReply, waitForPing } from '../helpers/http.ts';
+import { type EtcdServer, startEtcd } from './etcd.ts';
+
+const UNDERLAY = 'ul0';
+const UNDERLAY_NET = '192.168.77';
+
+/**
+ * The compiled CLI (dist/, built by scripts/run-tests.mjs before the tests) when present: a daemon
+ * restart must fit in the lease TTL, and compiling TypeScript at start takes seconds on a busy
+ * machine. Otherwise the sources through tsx.
+ */
+function dnetEntry(root: string): string[] {
+  const dist = join(root, 'dist/cli/bin.js');
+  return existsSync(dist) ? [dist] : ['--import', 'tsx', join(root, 'bin/dnet.js')];
+}
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8' });
+}
+
+export class ClusterHost {
+  child: ChildProcess | undefined;
+  stderr = '';
+  readonly sock: string;
+  readonly ns: string;
+
+  constructor(
+    readonly name: string,
+    /** Underlay address (the VTEP). */
+    readonly addr: string,
+    readonly runDir: string,
+    readonly dataDir: string,
+    private readonly root: string,
+    private readonly etcd: () => EtcdServer,
+  ) {
+    this.sock = join(runDir, 'dnet.sock');
+    this.ns = `/run/netns/${name}`;
+  }
+
+  /** Starts (or restarts) the host's daemon and waits until its API answers. */
+  async start(): Promise<void> {
+    const args = [
+      `--net=${this.ns}`,
+      '--',
+      process.execPath,
+      ...dnetEntry(this.root),
+      'daemon',
+      '--run-dir',
+      this.runDir,
+      '--data-dir',
+      this.dataDir,
+      '-H',
+      `unix://${this.sock}`,
+      '--plugin-socket',
+      '',
+      '--cluster-store',
+      `etcd://${new URL(this.etcd().endpoint).host}`,
+      '--cluster-advertise',
+      this.addr,
+    ];
+    this.stderr = '';
+    const child = spawn('nsenter', args, { cwd: this.root, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-20000);
+    });
+    this.child = child;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) =>
+        reject(new Error(`${this.name}: daemon exited (${code}):\n${this.stderr}`)),
+      ),
+    );
+    exited.catch(() => undefined);
+    await Promise.race([waitForPing(this.sock, 60_000), exited]);
+  }
+
+  /** kill -9: the daemon dies without closing anything. */
+  async kill9(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await gone;
+  }
+
+  /** SIGTERM and wait. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
+  }
+
+  api(method: string, path: string, body?: unknown): Promise<RawReply> {
+    return call(this.sock, method, path, body);
+  }
+
+  /** `ip -n <host> ...` */
+  ipn(...args: string[]): string {
+    return ip('-n', this.name, ...args);
+  }
+}
+
+export interface TestCluster {
+  etcd: EtcdServer;
+  hosts: ClusterHost[];
+  /** Stops every daemon and etcd, removes the namespaces, the underlay and the directories. */
+  stop(): Promise<void>;
+}
+
+/** Builds the underlay, starts etcd on it and `n` hosts with their daemons. */
+export async function startCluster(root: string, n = 3): Promise<TestCluster> {
+  const base = mkdtempSync(join(tmpdir(), 'dnet-overlay-cluster-'));
+  ip('link', 'add', UNDERLAY, 'type', 'bridge');
+  ip('addr', 'add', `${UNDERLAY_NET}.1/24`, 'dev', UNDERLAY);
+  ip('link', 'set', UNDERLAY, 'up');
+  const hosts: ClusterHost[] = [];
+  let etcd: EtcdServer | undefined;
+  const stop = async () => {
+    await Promise.allSettled(hosts.map((h) => h.stop()));
+    await etcd?.stop();
+    for (const h of hosts) {
+      try {
+        ip('netns', 'del', h.name);
+      } catch {}
+    }
+    try {
+      ip('link', 'del', UNDERLAY);
+    } catch {}
+    rmSync(base, { recursive: true, force: true });
+  };
+  try {
+    etcd = await startEtcd({ host: `${UNDERLAY_NET}.1` });
+    const e = etcd;
+    for (let i = 0; i < n; i++) {
+      const name = `dnet-h${String.fromCharCode(97 + i)}`;
+      const addr = `${UNDERLAY_NET}.${11 + i}`;
+      ip('netns', 'add', name);
+      ip('link', 'add', `ul-${name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name);
+      ip('link', 'set', `ul-${name}`, 'master', UNDERLAY, 'up');
+      ip('-n', name, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+      ip('-n', name, 'link', 'set', 'eth0', 'up');
+      ip('-n', name, 'link', 'set', 'lo', 'up');
+      const runDir = join('/run', `dnet-ov-${name}`);
+      const dataDir = join(base, name);
+      mkdirSync(runDir, { recursive: true });
+      hosts.push(new ClusterHost(name, addr, runDir, dataDir, root, () => e));
+    }
+    await Promise.all(hosts.map((h) => h.start()));
+    return { etcd, hosts, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
