@@ -88,8 +88,14 @@ export class Reclaimer {
   async drain(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
-    await this.pass(true);
+    // The store's commit callbacks do not keep the event loop alive: a caller waiting here does.
+    const alive = setInterval(() => undefined, 1000);
+    try {
+      await this.running;
+      await this.pass(true);
+    } finally {
+      clearInterval(alive);
+    }
     if (this.pending > 0) throw new Error(`reclaiming kernel objects: ${this.lastProblem ?? 'unfinished'}`);
   }
 

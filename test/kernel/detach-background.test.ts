@@ -81,9 +81,12 @@ describe('detach returns first; the kernel objects go in the background', () => 
     const held: ReclaimRecord[] = [];
     const schedule = ctl.reclaimer.schedule.bind(ctl.reclaimer);
     ctl.reclaimer.schedule = (r) => void held.push(r);
-    const aVeth = hostVeth(a.id);
+    let aVeth = hostVeth(a.id);
     try {
       await a.leaveAndDelete();
+      assert.equal(nl.linkGet(aVeth), undefined, 'the dying veth is renamed out of the way');
+      aVeth = held[0]?.links[0] ?? '';
+      assert.match(aVeth, /^dx[0-9a-f]{12}$/);
       const dying = nl.linkGet(aVeth);
       assert.ok(dying, 'the dying veth is still there');
       assert.notEqual(dying.operState, 'up', 'it has no carrier: its bridge port forwards nothing');

@@ -5,6 +5,7 @@
  * it made), fw-driver.ts (NAT, isolation and published ports on nftables, behind one interface),
  * ports.ts (host ports, held or proxied), repair.ts (self-healing), restore.ts (after a restart).
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import {
   type CreateEndpointRequest,
@@ -356,11 +357,22 @@ export class BridgeDriver implements NetworkDriver {
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
     if (options.namespaceGoing) {
       // The peer is in the sandbox's namespace, down, and the namespace goes next: the pair goes
-      // with it in the kernel's background. The core's reclaim entry owns the host end now.
+      // with it in the kernel's background. The host end is renamed out of the way (down first:
+      // the kernel renames no link that is up), so the endpoint can join again at once under its
+      // name, and the core's reclaim entry owns the dying link by a name no one else has.
+      const dying = `dx${randomBytes(6).toString('hex')}`;
+      let left: string[] = [];
+      try {
+        this.nl.linkSet(e.hostVeth, { up: false });
+        this.nl.linkSet(e.hostVeth, { name: dying });
+        left = [dying];
+      } catch (err) {
+        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
+      }
       e.hostVethReclaimed = true;
       e.joined = false;
       this.repairer.reportedMissing.delete(e.id);
-      return { reclaimLinks: [e.hostVeth] };
+      return { reclaimLinks: left };
     }
     // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
     try {
