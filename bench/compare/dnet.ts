@@ -50,7 +50,7 @@ export class DnetLibrary implements Subject {
   readonly does =
     'createEndpoint (IPAM, port bindings) + join (sandbox netns with lo up, veth on the bridge with its peer made in the sandbox as eth0, ' +
     'address, default route, hosts/resolv.conf, NAT map elements for the ports), in this process; ' +
-    'detach: leave + delete (sandbox and namespace removed)';
+    'detach: leave + delete (the sandbox goes; its namespace and veth are removed in the background)';
   readonly concurrent = true;
   readonly resident = 0;
   private ctl: NetworkController | undefined;
@@ -151,7 +151,7 @@ export class DnetDaemon implements Subject {
   readonly does =
     'POST /networks/{id}/connect {Container, EndpointConfig:{PortBindings}} to `dnet daemon` (a separate process) ' +
     'over its unix socket: the library work plus HTTP, the container registry and its state committed to ' +
-    'LMDB in its data dir (fsync, on disk); detach: POST /networks/{id}/disconnect';
+    'LMDB in its data dir (one fsync per call, on disk); detach: POST /networks/{id}/disconnect';
   readonly concurrent = true;
   readonly resident = 0;
   private child: ChildProcess | undefined;

@@ -9,7 +9,7 @@
  * and firewall rules, and the world is swept after each one.
  *
  * Options: --quick; --out <dir> (default bench/results, or a temp dir with --quick);
- * --units attach,scale,concurrency,publish,ipam,cni (default all); --subjects floor,dnet,daemon,netavark,cni;
+ * --units attach,scale,concurrency,publish,ipam,cni (default all); --subjects floor,dnet,daemon,netavark,cni,docker;
  * --fill-budget-min <minutes> (how long a subject may take to fill the host in units 2 and 4; default
  * 30, 2 with --quick); --report <json> re-renders a saved run (tables and charts) without running it.
  * DNET_BENCH_DAEMON_DATA=<dir>: where the daemon's data dirs go (default: the temp dir, on disk).
@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cniGoals, printCni, unitCni } from './cni-report.ts';
 import { DnetDaemon, DnetLibrary, daemonAvailable, ROOT } from './dnet.ts';
+import { DockerEngine, dockerMissing } from './docker.ts';
 import { buildFloor, Floor } from './floor.ts';
 import { Cni, cniMissing, Netavark, netavarkMissing } from './peers.ts';
 import {
@@ -101,7 +102,7 @@ const outDir =
 /** Iterations. Peers cost ~100× more per attach: fewer samples for them (p99 with n < 100 is the top sample). */
 const plan = quick
   ? {
-      attach: { floor: 10, dnet: 10, daemon: 10, netavark: 4, cni: 4 },
+      attach: { floor: 10, dnet: 10, daemon: 10, netavark: 4, cni: 4, docker: 4 },
       warmup: 2,
       scale: { checkpoints: [1, 10], rounds: { fast: 3, peer: 2 } },
       concurrency: { levels: [1, 8], attaches: 8 },
@@ -113,7 +114,7 @@ const plan = quick
       cni: { n: 3, warmup: 0, podman: 1 },
     }
   : {
-      attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150 },
+      attach: { floor: 300, dnet: 300, daemon: 300, netavark: 150, cni: 150, docker: 150 },
       warmup: 5,
       scale: { checkpoints: [1, 100, 1000], rounds: { fast: 40, peer: 15 } },
       concurrency: { levels: [1, 8, 64], attaches: 128 },
@@ -157,11 +158,13 @@ const factories: Record<SubjectKey, () => Subject> = {
   daemon: () => new DnetDaemon(join(dirs.daemon, String(daemonRuns)), join(daemonData, String(daemonRuns++))),
   netavark: () => new Netavark(dirs.peers, join(tmp, 'netavark-config')),
   cni: () => new Cni(dirs.peers, join(tmp, 'cni-data')),
+  docker: () => new DockerEngine(),
 };
 const missing: Partial<Record<SubjectKey, string>> = {
   daemon: daemonAvailable() === undefined ? undefined : `daemon: not measured yet (${daemonAvailable()})`,
   netavark: netavarkMissing(),
   cni: cniMissing(),
+  docker: dockerMissing(),
 };
 const subjects: Results['subjects'] = {};
 for (const k of SUBJECT_ORDER) {
@@ -211,6 +214,8 @@ for (const line of notMeasured(subjects)) log(line);
 await sweep(env);
 
 const isPeer = (k: SubjectKey) => k === 'netavark' || k === 'cni';
+/** Docker Engine is measured in unit 1 only (its containers are made outside the timing, one by one). */
+const filling = active.filter((k) => k !== 'docker');
 const section = (text: string) => console.log(`\n${text}`);
 const want = (u: UnitName) => units.has(u);
 
@@ -221,7 +226,7 @@ if (want('attach')) {
 }
 
 if (want('scale')) {
-  for (const k of active) {
+  for (const k of filling) {
     results.units.scale.subjects[k] = await unitScale(env, factories[k](), {
       checkpoints: plan.scale.checkpoints,
       fillPorts: 1,
@@ -247,7 +252,7 @@ if (want('concurrency')) {
 }
 
 if (want('publish')) {
-  for (const k of active) {
+  for (const k of filling) {
     results.units.publish10.subjects[k] = await unitScale(env, factories[k](), {
       checkpoints: plan.publish.checkpoints,
       fillPorts: 10,

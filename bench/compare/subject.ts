@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
-export type SubjectKey = 'floor' | 'dnet' | 'daemon' | 'netavark' | 'cni';
-export const SUBJECT_ORDER: readonly SubjectKey[] = ['floor', 'dnet', 'daemon', 'netavark', 'cni'];
+export type SubjectKey = 'floor' | 'dnet' | 'daemon' | 'netavark' | 'cni' | 'docker';
+export const SUBJECT_ORDER: readonly SubjectKey[] = ['floor', 'dnet', 'daemon', 'netavark', 'cni', 'docker'];
 
 /** One container as the work units see it. */
 export interface Container {

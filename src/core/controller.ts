@@ -36,6 +36,7 @@ import { Network } from './network.ts';
 import { type ControllerListener, lifecycleEvent, Observers } from './observer.ts';
 import { normaliseNetworkOptions } from './options.ts';
 import { del, keys, Persister, put } from './persist.ts';
+import { Reclaimer } from './reclaim.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import { type Sandbox, SandboxSet } from './sandbox.ts';
@@ -53,6 +54,8 @@ export class NetworkController {
   /** The last join's place in join order (see JoinRecord.seq); restore sets it past the records'. */
   private joinSeq = 0;
   /** @internal */ readonly persist: Persister;
+  /** @internal Kernel objects being removed in the background (reclaim.ts). */
+  readonly reclaimer: Reclaimer;
   /** The embedded DNS resolver (docs/dns.md); undefined with `embeddedDns: false`. */
   readonly resolver: Resolver | undefined;
   /** What the last restore found and did (with a store). */
@@ -66,6 +69,7 @@ export class NetworkController {
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);
+    this.reclaimer = new Reclaimer(this.persist);
     this.cluster = config.cluster;
     this.runDir = config.runDir ?? '/run/dnet';
     this.dataDir = config.dataDir ?? '/var/lib/dnet';
@@ -192,7 +196,7 @@ export class NetworkController {
           }
           const n = new Network(this, driver, ipamDriver, id, name, networkType, opts, pools);
           // Intent first: a crash from here on is rolled back at the next start.
-          await this.persist.commit([put(keys.network(id), n.record('creating'))]);
+          await this.persist.intent([put(keys.network(id), n.record('creating'))]);
           rb.undoRecord(() => this.persist.commit([del(keys.network(id))]));
           const res = await driver.createNetwork(n.createRequest());
           if (res && typeof res === 'object' && res.data) n.driverData = { ...res.data };
@@ -303,7 +307,7 @@ export class NetworkController {
     if (!first) throw new UnknownSandboxError(containerId);
     await this.locks.run(`sb:${containerId}`, async () => {
       if (this.sandboxes.get(containerId) !== first) return;
-      await this.persist.commit([
+      await this.persist.intent([
         put(keys.sandbox(containerId), { ...first.record(), state: 'deleting', deleteEndpoints }),
       ]);
     });
@@ -335,6 +339,16 @@ export class NetworkController {
     this.byId.delete(n.id);
   }
 
+  /**
+   * Resolves once the kernel objects of finished operations are gone. A container's namespace and
+   * interfaces are removed in the background after the call that disconnected it returns (the
+   * container is disconnected, its addresses and ports released, by then); this waits for that,
+   * and removes at once whatever is still pending.
+   */
+  async settled(): Promise<void> {
+    await this.reclaimer.drain();
+  }
+
   /** @internal */
   checkOpen(): void {
     if (this.closed) throw new ControllerClosedError();
@@ -347,6 +361,8 @@ export class NetworkController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Namespaces and links being removed in the background go now (none is left to a restart).
+    await this.reclaimer.drain().catch(() => undefined);
     await this.global?.close();
     this.resolver?.close();
     this.sandboxes.releaseAll();

@@ -18,6 +18,7 @@ import type { Network } from './network.ts';
 import { containerEvent } from './observer.ts';
 import { checkStringMap, ENDPOINT_IFNAME_OPTION } from './options.ts';
 import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } from './persist.ts';
+import type { ReclaimRecord } from './reclaim.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
 import type { EndpointCreateOptions, EndpointInfo, JoinOptions } from './types.ts';
@@ -158,7 +159,7 @@ export class Endpoint {
           const seq = ctl.nextJoinSeq();
           const sbKey = keys.sandbox(containerId);
           // The intent: the join, and the sandbox if this join makes it.
-          await ctl.persist.commit([
+          await ctl.persist.intent([
             put(this.key, this.record('ready', joiningRecord(containerId, seq))),
             ...(created ? [put(sbKey, sandbox.record())] : []),
           ]);
@@ -292,6 +293,60 @@ export class Endpoint {
   }
 
   /**
+   * The join's part of a teardown: every step attempted (failures in `t`), the records to change
+   * added to `changes`. A sandbox that goes with this leave is released to a reclaim entry (its
+   * namespace and the veth removed in the background, the interface set down first), returned
+   * for the caller to schedule once its commit is done.
+   */
+  private async undoJoin(j: JoinState, t: Teardown, changes: Change[]): Promise<ReclaimRecord | undefined> {
+    const ctl = this.network.controller;
+    const driver = this.network.driver;
+    const networkId = this.network.id;
+    let reclaim: ReclaimRecord | undefined;
+    const sandbox = j.sandbox;
+    await t.attempt(() => driver.revokeExternalConnectivity?.(networkId, this.id));
+    await t.attempt(() => sandbox.detach(this));
+    // The sandbox goes with this leave: its namespace, and the interface in it, are removed in
+    // the background (reclaim.ts), the interface made harmless first.
+    const going = sandbox.isEmpty() && !sandbox.explicit;
+    let namespaceGoing = false;
+    const ifName = j.ifName;
+    if (ifName) {
+      for (const r of j.routes) await t.attempt(() => void sandbox.os.removeRoute(r.destination));
+      if (!j.inSandbox) await t.attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+      else {
+        if (going && sandbox.reclaimable) namespaceGoing = await t.attempt(() => sandbox.os.quiesce(ifName));
+        sandbox.os.forgetInterface(ifName);
+      }
+    }
+    let links: string[] = [];
+    await t.attempt(async () => {
+      const left = await driver.leave(networkId, this.id, namespaceGoing ? { namespaceGoing } : {});
+      links = (left || undefined)?.reclaimLinks ?? [];
+    });
+    this.joined = undefined;
+    if (going) {
+      if (sandbox.reclaimable && !t.failed) {
+        const netns = await t.attempt(async () => {
+          const path = await ctl.sandboxes.release(sandbox);
+          const e = ctl.reclaimer.entry(path, links);
+          reclaim = e.rec;
+          changes.push(e.change);
+        });
+        if (netns) changes.push(del(keys.sandbox(j.containerId)));
+      } else if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
+        changes.push(del(keys.sandbox(j.containerId)));
+    } else await t.attempt(() => sandbox.writeFiles());
+    // Links the driver left, when the sandbox is not released after all (a failed step).
+    if (links.length > 0 && !reclaim) {
+      const e = ctl.reclaimer.entry(undefined, links);
+      reclaim = e.rec;
+      changes.push(e.change);
+    }
+    return reclaim;
+  }
+
+  /**
    * @internal Undoes a join (`j`) and/or deletes the endpoint, as one operation: the intent is
    * committed first, then every kernel step is attempted even when an earlier one failed, then
    * the result is committed. When a step failed, what may still exist keeps its record (in state
@@ -306,29 +361,13 @@ export class Endpoint {
       deleteEndpoint ? 'deleting' : 'ready',
       j ? joinRecordOf(j, 'leaving') : undefined,
     );
-    await ctl.persist.commit([put(this.key, intent)]);
+    await ctl.persist.intent([put(this.key, intent)]);
     const what = deleteEndpoint
       ? `deleting endpoint ${this.name}`
       : `container ${j?.containerId ?? ''} leaving endpoint ${this.name}`;
     const t = new Teardown(what);
     const changes: Change[] = [];
-    if (j) {
-      const sandbox = j.sandbox;
-      await t.attempt(() => driver.revokeExternalConnectivity?.(networkId, this.id));
-      await t.attempt(() => sandbox.detach(this));
-      const ifName = j.ifName;
-      if (ifName) {
-        for (const r of j.routes) await t.attempt(() => void sandbox.os.removeRoute(r.destination));
-        if (!j.inSandbox) await t.attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
-        else sandbox.os.forgetInterface(ifName);
-      }
-      await t.attempt(() => driver.leave(networkId, this.id));
-      this.joined = undefined;
-      if (sandbox.isEmpty() && !sandbox.explicit) {
-        if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
-          changes.push(del(keys.sandbox(j.containerId)));
-      } else await t.attempt(() => sandbox.writeFiles());
-    }
+    const reclaim = j ? await this.undoJoin(j, t, changes) : undefined;
     // When the driver cannot delete it, the endpoint stays (a delete can be retried; the network
     // cannot go meanwhile); its record keeps the intent, which the next start finishes.
     if (deleteEndpoint && (await t.attempt(() => driver.deleteEndpoint(networkId, this.id)))) {
@@ -336,14 +375,15 @@ export class Endpoint {
       this.network.forget(this);
     }
     if (t.failed) {
-      // Keep the intent; commit only the sandbox that is gone for sure.
-      await t.attempt(() => ctl.persist.commit(changes));
+      // Keep the intent; commit only the sandbox that is gone for sure (and what reclaims it).
+      if ((await t.attempt(() => ctl.persist.commit(changes))) && reclaim) ctl.reclaimer.schedule(reclaim);
       t.check();
     }
     await ctl.persist.commit([
       deleteEndpoint ? del(this.key) : put(this.key, this.record('ready')),
       ...changes,
     ]);
+    if (reclaim) ctl.reclaimer.schedule(reclaim);
     if (j && ctl.observers.active)
       ctl.observers.emit(containerEvent('disconnect', this.network, j.containerId, this.id));
     if (deleteEndpoint) {

@@ -154,7 +154,7 @@ export class Network {
     try {
       const draft = await this.reserveEndpoint(name, options, driverOptions, rb);
       const key = keys.endpoint(this.id, draft.id);
-      await persist.commit([put(key, draft.record('creating'))]);
+      await persist.intent([put(key, draft.record('creating'))]);
       rb.undoRecord(() => persist.commit([del(key)]));
       const ep = await this.createInDriver(draft, rb);
       await persist.commit([put(key, ep.record('ready'))]);
@@ -202,7 +202,7 @@ export class Network {
           const epKey = keys.endpoint(this.id, draft.id);
           const sbKey = keys.sandbox(containerId);
           // The intent: the endpoint being made and joined, and the sandbox if this join makes it.
-          await ctl.persist.commit([
+          await ctl.persist.intent([
             put(epKey, draft.record('creating', joiningRecord(containerId, seq))),
             ...(created ? [put(sbKey, sandbox.record())] : []),
           ]);
@@ -405,7 +405,7 @@ export class Network {
           await cluster.unpublishNetwork(this.id, this.name);
         }
         const persist = this.controller.persist;
-        await persist.commit([put(keys.network(this.id), this.record('deleting'))]);
+        await persist.intent([put(keys.network(this.id), this.record('deleting'))]);
         await this.driver.deleteNetwork(this.id);
         this.deleted = true;
         this.controller.forget(this);

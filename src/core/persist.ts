@@ -13,6 +13,7 @@
  */
 import type { PortMapping } from '../driver-api/driver.ts';
 import type { KvOp, KvStore } from '../store/types.ts';
+import type { ReclaimRecord } from './reclaim.ts';
 import type { EndpointCreateOptions, JoinOptions, NormalisedNetworkOptions, PoolInfo } from './types.ts';
 
 const PREFIX = 'dnet';
@@ -87,6 +88,8 @@ export const keys = {
   endpoint: (networkId: string, id: string) => `${PREFIX}/endpoints/${networkId}/${id}`,
   sandbox: (containerId: string) => `${PREFIX}/sandboxes/${encodeURIComponent(containerId)}`,
   app: (name: string) => `${PREFIX}/app/${name}`,
+  /** Kernel objects being removed in the background (reclaim.ts). */
+  reclaim: (id: string) => `${PREFIX}/reclaim/${id}`,
 };
 
 /** One change of a commit: a put, or a delete when `value` is undefined. */
@@ -116,9 +119,9 @@ export class Persister {
 
   /**
    * Writes every change of one operation in one durable transaction: all of them or none. A key
-   * given twice keeps its last change.
+   * given twice keeps its last change. `durable: false` is for `intent`.
    */
-  async commit(changes: readonly Change[]): Promise<void> {
+  async commit(changes: readonly Change[], options: { durable?: boolean } = {}): Promise<void> {
     if (!this.store || changes.length === 0) return;
     const last = new Map<string, KvOp>();
     for (const c of changes) {
@@ -128,24 +131,38 @@ export class Persister {
         c.value === undefined ? { type: 'delete', key: c.key } : { type: 'put', key: c.key, value: c.value },
       );
     }
-    await this.store.transaction([...last.values()]);
+    await this.store.transaction([...last.values()], { durable: options.durable !== false });
+  }
+
+  /**
+   * An operation's intent, committed before its kernel work: one transaction, kept if the process
+   * dies (kill -9) but not flushed to disk before it resolves. The operation's result commit, which
+   * is durable, flushes it with it: one flush per operation. A machine crash may lose an intent
+   * whose result was not committed yet, and with it the operation's kernel work: namespaces,
+   * links, firewall elements and the files under the run directory do not survive a reboot either.
+   */
+  intent(changes: readonly Change[]): Promise<void> {
+    return this.commit(changes, { durable: false });
   }
 
   async load(): Promise<{
     networks: NetworkRecord[];
     endpoints: EndpointRecord[];
     sandboxes: SandboxRecord[];
+    reclaims: ReclaimRecord[];
   }> {
-    if (!this.store) return { networks: [], endpoints: [], sandboxes: [] };
-    const [n, e, s] = await Promise.all([
+    if (!this.store) return { networks: [], endpoints: [], sandboxes: [], reclaims: [] };
+    const [n, e, s, r] = await Promise.all([
       this.store.list(`${PREFIX}/networks`),
       this.store.list(`${PREFIX}/endpoints`),
       this.store.list(`${PREFIX}/sandboxes`),
+      this.store.list(`${PREFIX}/reclaim/`),
     ]);
     return {
       networks: n.map((x) => x.value as NetworkRecord),
       endpoints: e.map((x) => x.value as EndpointRecord),
       sandboxes: s.map((x) => x.value as SandboxRecord),
+      reclaims: r.map((x) => x.value as ReclaimRecord),
     };
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Start-up reconciliation: the store says what should exist; the kernel says what does.
  *
+ * 0. Removals a previous run left to the background (reclaim.ts) are finished.
  * 1. Networks in state `ready` are restored: IPAM allocations replayed (same subnets, gateways,
  *    auxiliary addresses, so nothing is handed out twice) and each driver rebuilds its state,
  *    adopting its kernel objects or making them again. A network `creating` or `deleting` is an
@@ -69,6 +70,7 @@ function dispositionOf(
 
 export async function restoreController(ctl: NetworkController): Promise<RestoreReport> {
   const r = new Restorer(ctl, await ctl.persist.load());
+  await r.reclaims();
   await r.networks();
   await r.sandboxes();
   await r.endpoints();
@@ -100,6 +102,20 @@ class Restorer {
 
   private problem(what: string, err: unknown): void {
     this.report.problems.push(`${what}: ${String(err)}`);
+  }
+
+  /**
+   * 0. Kernel objects a previous run was removing in the background (reclaim.ts): removed now,
+   * before anything else is adopted or made.
+   */
+  async reclaims(): Promise<void> {
+    const recs = this.records.reclaims;
+    if (recs.length === 0) return;
+    try {
+      this.report.rolledBack.push(...(await this.ctl.reclaimer.restore(recs)));
+    } catch (err) {
+      this.problem('pending removals (kept for the next start)', err);
+    }
   }
 
   /** 1. Networks: restored, or their interrupted create/delete rolled back. */

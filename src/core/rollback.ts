@@ -11,7 +11,7 @@
  */
 import { TeardownError } from '../errors/cnm.ts';
 
-type Step = () => Promise<void> | void;
+type Step = () => unknown;
 
 export class Rollback {
   private readonly steps: { fn: Step; record: boolean }[] = [];

@@ -51,6 +51,11 @@ export class Sandbox {
     private readonly dnsCtx: SandboxDns = { resolver: undefined },
   ) {}
 
+  /** Its namespace is dnet's to remove (not the host's, not someone else's). */
+  get reclaimable(): boolean {
+    return !this.os.isHost && !this.os.external;
+  }
+
   /** The container's name, if its creator gave one (JoinOptions.containerName). */
   get name(): string | undefined {
     return this.options.containerName;
@@ -400,6 +405,25 @@ export class SandboxSet {
     } finally {
       await sb.removeFiles();
     }
+  }
+
+  /**
+   * Removes the sandbox but leaves its namespace to the caller's reclaim entry (reclaim.ts): its
+   * files go and its handles are closed; the namespace's path is returned. A sandbox whose
+   * namespace dnet does not remove (the host's, an external one) is destroyed as usual: undefined.
+   */
+  async release(sb: Sandbox): Promise<string | undefined> {
+    if (!sb.reclaimable) {
+      await this.destroy(sb);
+      return undefined;
+    }
+    this.remove(sb);
+    try {
+      sb.os.release();
+    } finally {
+      await sb.removeFiles();
+    }
+    return sb.os.path;
   }
 
   /** Closes every sandbox's handles, leaving the namespaces in place. */

@@ -156,6 +156,27 @@ export interface JoinInfo {
   disableGatewayService: boolean;
 }
 
+/** What the core tells a driver's leave. */
+export interface LeaveOptions {
+  /**
+   * The sandbox's namespace goes right after this leave (this was its last endpoint), and the
+   * interface inside it is down already. A driver whose interface has its
+   * other end in that namespace (JoinInfo.interfaceName.inSandbox: a veth) may leave that end to
+   * go with the namespace, which the kernel does in the background and batched, instead of
+   * deleting it now (a veth delete waits for RCU grace periods): it names it in `reclaimLinks`.
+   */
+  namespaceGoing?: boolean;
+}
+
+/** What a leave left to the core (see LeaveOptions.namespaceGoing). */
+export interface LeaveResult {
+  /**
+   * Host-namespace links the driver did not delete: they go with the sandbox's namespace. The core
+   * owns them from now on (a reclaim entry) and deletes any that outlive it.
+   */
+  reclaimLinks?: string[];
+}
+
 export interface NetworkDriver {
   readonly type: string;
   /** Joins give the container the host's own namespace, not a sandbox of its own (host driver). */
@@ -188,7 +209,8 @@ export interface NetworkDriver {
   /** Operational data of an endpoint (port mappings, the host-side interface...). */
   endpointOperInfo(networkId: string, endpointId: string): Promise<EndpointOperInfo>;
   join(req: JoinRequest): Promise<JoinInfo>;
-  leave(networkId: string, endpointId: string): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: most drivers return nothing (Promise<void>)
+  leave(networkId: string, endpointId: string, options?: LeaveOptions): Promise<void | LeaveResult>;
   /** After join: publish ports, NAT. */
   programExternalConnectivity?(
     networkId: string,

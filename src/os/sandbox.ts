@@ -186,6 +186,21 @@ export class OsSandbox {
     this.giveBack(dstName, srcName);
   }
 
+  /**
+   * Makes an interface harmless before its namespace is let go (its removal then happens in the
+   * background): down. A veth's peer then loses its carrier, so its bridge port forwards nothing
+   * and forgets the MACs it learned; nothing is sent from it, so an address or MAC handed out
+   * again never meets it on the wire. Fast: it does not wait for an RCU grace period.
+   */
+  quiesce(dstName: string): void {
+    try {
+      this.nl.linkSet(this.ref(dstName), { up: false });
+    } catch (err) {
+      // Gone already (someone deleted it, or its peer): nothing is left to quiet.
+      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
+    }
+  }
+
   /** Forgets an interface its driver removed (deleting a veth's host end removes this end). */
   forgetInterface(dstName: string): void {
     this.indexes.delete(dstName);

@@ -33,7 +33,16 @@ import {
   validatePrefix,
   validateVersion,
 } from './keys.ts';
-import type { KvEntry, KvEvent, KvOp, KvStore, KvTxnResult, KvWatch, KvWatchOptions } from './types.ts';
+import type {
+  KvEntry,
+  KvEvent,
+  KvOp,
+  KvStore,
+  KvTxnOptions,
+  KvTxnResult,
+  KvWatch,
+  KvWatchOptions,
+} from './types.ts';
 import { type ErrorSink, errorSink, guarded } from './watch.ts';
 
 export const DEFAULT_ETCD_PREFIX = 'dnet/';
@@ -311,7 +320,8 @@ export class EtcdStore implements KvStore {
     }
   }
 
-  async transaction(ops: readonly KvOp[]): Promise<KvTxnResult> {
+  /** Every etcd commit is durable (its quorum's log): `options.durable` changes nothing. */
+  async transaction(ops: readonly KvOp[], _options?: KvTxnOptions): Promise<KvTxnResult> {
     this.assertOpen();
     const checked = checkOps(ops);
     return { version: await this.apply(`transaction of ${checked.length} operations`, checked) };

@@ -3,8 +3,13 @@
  * `<dir>/store.mdb` (+ `store.mdb-lock`, LMDB's reader table), locked for one dnet by
  * `<dir>/dnet.lock` (src/store/lock.ts).
  *
- * - Durable: commits are fsync'ed before a write's promise resolves (no `noSync`, and
- *   `overlappingSync` off, so "resolved" means "on disk", not "visible, flushed later").
+ * - Durable: commits are fsync'ed before a write's promise resolves ("resolved" means "on disk").
+ *   lmdb-js's `overlappingSync` is on: a commit is made visible first and flushed after, outside
+ *   the write lock, and a write waits for its flush (`root.flushed`). A transaction with
+ *   `{ durable: false }` (an operation's intent) does not wait: it is committed, kept if the
+ *   process dies (same boot: lmdb-js restores the last committed transaction), flushed in the
+ *   background and at the latest with the next durable commit. LMDB's meta-page handling keeps the
+ *   file consistent after a machine crash either way (it restores the last flushed transaction).
  * - Versions: LMDB's per-entry version (`useVersions`) holds the store revision of the entry's last
  *   write; the revision counter lives in a second database (`meta`), updated in the same
  *   transaction, so it survives restarts and never goes back (no ABA after delete + re-create).
@@ -28,7 +33,16 @@ import {
   validateVersion,
 } from './keys.ts';
 import { type DirLock, lockDataDir } from './lock.ts';
-import type { KvEntry, KvEvent, KvOp, KvStore, KvTxnResult, KvWatch, KvWatchOptions } from './types.ts';
+import type {
+  KvEntry,
+  KvEvent,
+  KvOp,
+  KvStore,
+  KvTxnOptions,
+  KvTxnResult,
+  KvWatch,
+  KvWatchOptions,
+} from './types.ts';
 import { Subscribers } from './watch.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/dnet';
@@ -80,7 +94,7 @@ export class LmdbStore implements KvStore {
         path: join(dir, STORE_FILE),
         maxDbs: 4,
         noSync: false,
-        overlappingSync: false,
+        overlappingSync: true,
       });
       const kv = root.openDB<Buffer, string>({ name: 'kv', encoding: 'binary', useVersions: true });
       const meta = root.openDB<number, string>({ name: 'meta', encoding: 'json' });
@@ -174,10 +188,10 @@ export class LmdbStore implements KvStore {
     return true;
   }
 
-  async transaction(ops: readonly KvOp[]): Promise<KvTxnResult> {
+  async transaction(ops: readonly KvOp[], options: KvTxnOptions = {}): Promise<KvTxnResult> {
     this.assertOpen();
     const checked = checkOps(ops);
-    const out = this.mustApply(await this.apply(checked), checked);
+    const out = this.mustApply(await this.apply(checked, options.durable !== false), checked);
     return { version: out.version };
   }
 
@@ -243,9 +257,10 @@ export class LmdbStore implements KvStore {
 
   /**
    * Runs `ops` in one abortable write transaction: checks every condition, then (if all hold)
-   * applies the writes at the next revision. Delivers the events once committed.
+   * applies the writes at the next revision. Delivers the events once committed; resolves once
+   * flushed to disk when `durable` (a refused condition wrote nothing: nothing to wait for).
    */
-  private async apply(ops: readonly CheckedOp[]): Promise<Outcome> {
+  private async apply(ops: readonly CheckedOp[], durable = true): Promise<Outcome> {
     const run = this.kv.childTransaction((): Outcome => {
       const prev = ops.map((op) => this.versionOf(op.key));
       for (const [i, op] of ops.entries()) {
@@ -283,7 +298,10 @@ export class LmdbStore implements KvStore {
     this.inflight.add(run);
     try {
       const out = await run;
-      if (out.ok) this.subscribers.emit(out.events);
+      if (out.ok) {
+        this.subscribers.emit(out.events);
+        if (durable) await this.root.flushed;
+      }
       return out;
     } finally {
       this.inflight.delete(run);

@@ -78,6 +78,18 @@ export interface KvWatch {
   close(): Promise<void>;
 }
 
+/** How durable a transaction must be when its promise resolves. */
+export interface KvTxnOptions {
+  /**
+   * `true` (the default): on disk (LMDB: fsync'ed; etcd: committed by its quorum). `false`:
+   * committed and visible, and kept if this process dies (kill -9: the operating system has the
+   * pages), but possibly lost with the machine (a power cut, a kernel panic) until a later durable
+   * commit flushes it. For intents that describe kernel work, which does not survive a reboot
+   * either: the operation's durable result commit flushes its intent with it. etcd ignores it.
+   */
+  durable?: boolean;
+}
+
 export interface KvStore {
   /** Which implementation: `lmdb` (local) or `etcd` (global). */
   readonly backend: 'lmdb' | 'etcd';
@@ -117,7 +129,7 @@ export interface KvStore {
    * nothing is applied and the first failed condition (in `ops` order) is thrown as
    * VersionMismatchError or KeyExistsError. At most 128 operations, each key at most once.
    */
-  transaction(ops: readonly KvOp[]): Promise<KvTxnResult>;
+  transaction(ops: readonly KvOp[], options?: KvTxnOptions): Promise<KvTxnResult>;
 
   /**
    * Calls `onEvent` for every change, committed after the returned promise resolves, to a key that

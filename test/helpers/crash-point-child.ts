@@ -40,10 +40,10 @@ const [when, what] = point.split(':') as [string, string];
 if (when === 'commit' || when === 'committed') {
   const real = store.transaction.bind(store);
   let n = 0;
-  store.transaction = async (ops) => {
+  store.transaction = async (ops, options) => {
     n++;
     if (n === Number(what) && when === 'commit') return hang();
-    const r = await real(ops);
+    const r = await real(ops, options);
     if (n === Number(what)) return hang();
     return r;
   };

@@ -177,6 +177,9 @@ describe('endpoints and joins with the null driver', () => {
     await assert.rejects(ep.leave('c-other'), NoContainerError);
 
     await ep.leave('c-null');
+    // The namespace is removed in the background once the leave has returned.
+    assert.equal(ctl.sandboxByContainer('c-null'), undefined, 'the sandbox is gone with its last endpoint');
+    await ctl.settled();
     assert.equal(existsSync(sandboxKey), false, 'the sandbox namespace is removed with its last endpoint');
     assert.equal(existsSync(info.hostsPath), false);
     await assert.rejects(ep.leave('c-null'), NoContainerError);
@@ -301,6 +304,7 @@ describe('interfaces, addresses and gateways (veth test driver)', () => {
     assert.deepEqual(linksIn(sandboxKey).sort(), ['eth0', 'eth1', 'lo']);
     await e3.leave('c-multi');
     await e2.leave('c-multi');
+    await ctl.settled();
     assert.equal(existsSync(sandboxKey), false);
     assert.deepEqual(hostLinks(), ['lo'], 'every veth is gone');
     for (const e of [e1, e2, e3]) await e.delete();
@@ -377,6 +381,7 @@ describe('rollback of a failed join', () => {
         ipam: { config: [{ subnet: '10.70.0.0/24' }] },
       });
       const e = await n.createEndpoint('e');
+      await ctl.settled();
       const nsBefore = netnsFiles();
       veth.failAt = step;
       try {
@@ -468,6 +473,7 @@ describe('concurrency', () => {
     assert.deepEqual(hostLinks(), ['lo']);
     await Promise.all([...eps, extra].map((e) => e.delete()));
     await n.delete();
+    await ctl.settled();
     assert.deepEqual(
       netnsFiles().filter((f) => f !== 'default'),
       [],

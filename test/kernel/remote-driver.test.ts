@@ -207,6 +207,7 @@ describe('a network of the plugin with the built-in IPAM', () => {
 
     await ep1.leave('c1');
     await ep2.leave('c2');
+    await ctl.settled(); // the namespaces are removed in the background
     assert.deepEqual(netnsFiles(), []);
     await ep1.delete();
     await ep2.delete();

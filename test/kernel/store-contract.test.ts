@@ -600,6 +600,7 @@ async function holder(dir: string): Promise<ChildProcess> {
   const code = `const { LmdbStore } = await import(${JSON.stringify(url)});
     const s = await LmdbStore.open({ dir: ${JSON.stringify(dir)} });
     await s.put('written-by', process.pid);
+    await s.transaction([{ type: 'put', key: 'intent', value: process.pid }], { durable: false });
     process.stdout.write('open\\n');
     setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
@@ -646,6 +647,8 @@ describe('LmdbStore: the data directory', () => {
     const s2 = await LmdbStore.open({ dir });
     assert.equal(JSON.parse(readFileSync(lockPath, 'utf8')).pid, process.pid);
     assert.equal((await s2.get('written-by'))?.value, child.pid, 'a write that resolved survives a SIGKILL');
+    // An intent (committed, not waited for on disk) survives the process too: the machine kept it.
+    assert.equal((await s2.get('intent'))?.value, child.pid, 'a durable: false commit survives a SIGKILL');
     await s2.close();
   });
 

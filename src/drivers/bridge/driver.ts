@@ -5,6 +5,7 @@
  * it made), fw-driver.ts (NAT, isolation and published ports on nftables, behind one interface),
  * ports.ts (host ports, held or proxied), repair.ts (self-healing), restore.ts (after a restart).
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import {
   type CreateEndpointRequest,
@@ -15,6 +16,8 @@ import {
   type EndpointOperInfo,
   type JoinInfo,
   type JoinRequest,
+  type LeaveOptions,
+  type LeaveResult,
   type NetworkDriver,
   type PortMapping,
 } from '../../driver-api/driver.ts';
@@ -241,7 +244,7 @@ export class BridgeDriver implements NetworkDriver {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
-    this.nl.linkDelIfExists(e.hostVeth);
+    if (!e.hostVethReclaimed) this.nl.linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
     this.repairer.reportedMissing.delete(endpointId);
   }
@@ -282,6 +285,7 @@ export class BridgeDriver implements NetworkDriver {
       throw err;
     }
     e.joined = true;
+    e.hostVethReclaimed = false;
     // The bridge's addresses, or the gateways dockerd's --default-gateway(-v6) named.
     const bridge4 = n.gateways.find((g) => familyOf(g) === 4);
     const bridge6 = n.gateways.find((g) => familyOf(g) === 6);
@@ -346,11 +350,30 @@ export class BridgeDriver implements NetworkDriver {
     return n.bridgeIndex;
   }
 
-  async leave(networkId: string, endpointId: string): Promise<void> {
+  async leave(networkId: string, endpointId: string, options: LeaveOptions = {}): Promise<LeaveResult> {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
+    if (options.namespaceGoing) {
+      // The peer is in the sandbox's namespace, down, and the namespace goes next: the pair goes
+      // with it in the kernel's background. The host end is renamed out of the way (down first:
+      // the kernel renames no link that is up), so the endpoint can join again at once under its
+      // name, and the core's reclaim entry owns the dying link by a name no one else has.
+      const dying = `dx${randomBytes(6).toString('hex')}`;
+      let left: string[] = [];
+      try {
+        this.nl.linkSet(e.hostVeth, { up: false });
+        this.nl.linkSet(e.hostVeth, { name: dying });
+        left = [dying];
+      } catch (err) {
+        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
+      }
+      e.hostVethReclaimed = true;
+      e.joined = false;
+      this.repairer.reportedMissing.delete(e.id);
+      return { reclaimLinks: left };
+    }
     // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
     try {
       this.nl.linkDelIfExists(e.hostVeth);
@@ -359,6 +382,7 @@ export class BridgeDriver implements NetworkDriver {
     }
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
+    return {};
   }
 
   /** Publishes the endpoint's ports: all host ports allocated or none, then one firewall transaction. */

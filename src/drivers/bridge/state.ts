@@ -80,6 +80,8 @@ export interface BridgeEndpoint {
   bindings: Binding[];
   hostVeth: string;
   joined: boolean;
+  /** The last leave left the host end to go with the sandbox's namespace (the core's reclaim entry owns it). */
+  hostVethReclaimed?: boolean;
   ports: PublishedPort[];
   proxies: ProxyHandle[];
   /** The sockets holding the host ports of `ports` (none when the userland proxy holds them). */
