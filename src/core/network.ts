@@ -367,7 +367,7 @@ export class Network {
   /**
    * Deletes the network. Refused while it has endpoints (ActiveEndpointsError); a global network
    * also while any host of the cluster has one, and its record leaves the cluster first.
-   * `localOnly` (@internal, core/global.ts): the cluster removed it; only this host's copy goes.
+   * `localOnly` (for core/global.ts, not for users): the cluster removed it; only this host's copy goes.
    */
   delete(options: { localOnly?: boolean } = {}): Promise<void> {
     // No destroy event for a configuration-only network (dockerd logs none: it was never plumbed).
