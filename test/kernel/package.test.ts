@@ -120,7 +120,10 @@ t dnet network create --i`,
     assert.match(out, /^\[dnet network c\] connect create$/m);
     assert.match(out, /^\[dnet -H unix:\/\/\/x sandbox \] create inspect ls rm$/m);
     assert.match(out, /^\[dnet daemon --log-level d\] debug$/m);
-    assert.match(out, /^\[dnet network create --i\] --internal --ip-range --ipam-driver --ipam-opt --ipv4 --ipv6$/m);
+    assert.match(
+      out,
+      /^\[dnet network create --i\] --internal --ip-range --ipam-driver --ipam-opt --ipv4 --ipv6$/m,
+    );
   });
 });
 
