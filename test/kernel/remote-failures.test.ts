@@ -65,6 +65,7 @@ beforeEach(async () => {
 
 /** What must hold after every failure: only fnet's bridge, no sandbox, only the gateway allocated. */
 async function assertClean(extraUsed: string[] = []): Promise<void> {
+  await ctl.settled(); // a sandbox's namespace is removed in the background (docs/persistence.md)
   assert.deepEqual(hostLinks(), links, 'host interfaces');
   assert.deepEqual(netnsFiles(), [], 'sandbox namespaces');
   const ipam = await tipam.state();
