@@ -153,6 +153,7 @@ export class TableMirror {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    // A sync in flight: its failure goes to whoever started it; closing only waits for it to end.
     await this.syncing?.catch(() => undefined);
     await this.watch?.close();
   }

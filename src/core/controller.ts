@@ -361,7 +361,8 @@ export class NetworkController {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Namespaces and links being removed in the background go now (none is left to a restart).
+    // Namespaces and links being removed in the background go now. One whose removal fails stays
+    // in the persisted queue, and the next start's restore removes it: close itself does not fail.
     await this.reclaimer.drain().catch(() => undefined);
     await this.global?.close();
     this.resolver?.close();

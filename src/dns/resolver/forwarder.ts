@@ -112,7 +112,9 @@ export class Forwarder {
         this.live.delete(handle);
         try {
           s.close();
-        } catch {}
+        } catch {
+          // already closed
+        }
         resolve(r);
       };
       const timer = setTimeout(() => done(undefined), this.timeoutMs);

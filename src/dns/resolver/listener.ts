@@ -117,7 +117,9 @@ export class SandboxListener {
     this.closed = true;
     try {
       this.udp.close();
-    } catch {}
+    } catch {
+      // already closed (an error closed it)
+    }
     this.tcp.close();
     for (const c of this.conns) c.destroy();
   }
