@@ -80,6 +80,14 @@ function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]); // all 0xff: to the end of the keyspace
 }
 
+/** An error that says etcd could not be reached or did not answer in time (not a refusal of the request). */
+function unreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return /Unavailable|DeadlineExceeded|no answer within|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/i.test(
+    `${err.constructor.name} ${err.name} ${err.message}`,
+  );
+}
+
 function timeout<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
@@ -423,14 +431,34 @@ export class EtcdStore implements KvStore {
     });
   }
 
+  /**
+   * Until when calls fail at once after etcd did not answer (or could not be reached): one
+   * operation that makes several calls then fails within one deadline, not one per call. The
+   * first call after it probes etcd again.
+   */
+  private unreachableUntil = 0;
+  private unreachableWhy = '';
+
   /** Runs one etcd call: tracked for close(), and any failure that is not ours becomes StoreUnavailableError. */
   private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    if (Date.now() < this.unreachableUntil) {
+      throw this.unavailable(
+        operation,
+        `not tried: etcd did not answer a moment ago (${this.unreachableWhy})`,
+      );
+    }
     const p = Promise.resolve().then(fn);
     this.inflight.add(p);
     try {
-      return await p;
+      const r = await p;
+      this.unreachableUntil = 0;
+      return r;
     } catch (err) {
       if (err instanceof DnetError) throw err;
+      if (unreachable(err)) {
+        this.unreachableUntil = Date.now() + this.timeoutMs;
+        this.unreachableWhy = err instanceof Error ? err.message : String(err);
+      }
       throw this.unavailable(operation, err);
     } finally {
       this.inflight.delete(p);
