@@ -270,7 +270,8 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
       const took = Date.now() - t0;
       assert.equal(g.status, 503, g.text);
       assert.match((g.json as { message: string }).message, /etcd/);
-      assert.ok(took < 8000, `the global operation took ${took} ms`);
+      console.log(`# global create with etcd stopped: ${took} ms`);
+      assert.ok(took < 5000, `the global operation took ${took} ms (one 3 s deadline)`);
       assert.equal((await A.api('DELETE', '/networks/loc')).status, 204);
       // A daemon (re)started while etcd is down starts: its overlay network and container are
       // restored with their kernel entries as they were.
