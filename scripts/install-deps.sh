@@ -28,6 +28,8 @@ APT_PKGS+=(openssl)
 # clients inside sandboxes, dnsmasq-base (no service) the upstream, dnsperf the load generator,
 # aardvark-dns (netavark's resolver) the peer `make bench` compares with.
 APT_PKGS+=(bind9-dnsutils dnsmasq-base dnsperf aardvark-dns)
+# iperf3: the overlay bench's throughput between hosts (bench/overlay.ts).
+APT_PKGS+=(iperf3)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
