@@ -8,6 +8,7 @@
  * swarm, so it never logs one (a filter on it is accepted and matches nothing).
  */
 import type { ControllerEvent } from '../core/observer.ts';
+import { nowNs } from '../timestamp.ts';
 import { exactMatch, type FilterArgs, matchKVList } from './api/filters.ts';
 
 /** How many events are kept for `since` replays (dockerd's eventsLimit). */
@@ -27,10 +28,15 @@ export interface EventMessage {
   timeNano: bigint;
 }
 
-// Nanoseconds since the epoch with a monotonic clock's resolution: events logged one after the
-// other never share or reverse a timestamp (since/until compare them).
-const EPOCH_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-const nowNs = (): bigint => EPOCH_NS + process.hrtime.bigint();
+// Nanoseconds since the epoch, kept within a millisecond of the wall clock (src/timestamp.ts: a
+// daemon that runs for weeks must not drift from the `since`/`until` clients compute), and
+// strictly increasing: events logged one after the other never share or reverse a timestamp.
+let lastNs = 0n;
+const eventNs = (): bigint => {
+  const t = nowNs();
+  lastNs = t > lastNs ? t : lastNs + 1n;
+  return lastNs;
+};
 
 /** The JSON line of an event (Go's encoder: Actor.Attributes with sorted keys, exact timeNano, newline). */
 export function encodeEvent(e: EventMessage): string {
@@ -98,7 +104,7 @@ export class EventLog {
 
   /** Logs a local event now (dockerd's Events.Log). */
   log(action: EventAction, id: string, attributes: Record<string, string>): EventMessage {
-    const timeNano = nowNs();
+    const timeNano = eventNs();
     const e: EventMessage = {
       Type: 'network',
       Action: action,

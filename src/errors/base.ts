@@ -9,7 +9,7 @@ export type ErrorKind =
   | 'not-found' // 404
   | 'conflict' // the object's state forbids it now (exists, in use): 409
   | 'unavailable' // a dependency (plugin, store) did not answer: 503
-  | 'not-implemented' // a part of Docker's API that dnet does not serve: 501
+  | 'not-implemented' // a part of Docker's API dnet does not serve, or a kernel feature this host lacks: 501
   | 'internal'; // a bug or a kernel failure: 500
 
 export abstract class DnetError extends Error {

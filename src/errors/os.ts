@@ -66,7 +66,8 @@ export class LibraryLoadError extends DnetError {
  */
 export class KernelModuleMissingError extends DnetError {
   readonly code = 'ERR_KERNEL_MODULE_MISSING';
-  readonly kind = 'internal';
+  // 501: this host cannot do what was asked (not a fault of dnet's, nor of the request as such).
+  readonly kind = 'not-implemented';
   constructor(
     readonly module: string,
     readonly linkKind: string,

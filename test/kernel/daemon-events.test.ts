@@ -105,6 +105,10 @@ interface Ev {
 }
 
 const nowTs = () => (Date.now() / 1000).toFixed(3);
+// An `until` after everything logged so far: the daemon stamps events with nanoseconds kept within
+// 1 ms of the wall clock, and `nowTs` has milliseconds, so the last event can be a fraction of a
+// millisecond past it.
+const untilTs = () => ((Date.now() + 2) / 1000).toFixed(3);
 const filters = (f: Record<string, string[]>) =>
   JSON.stringify(
     Object.fromEntries(Object.entries(f).map(([k, vs]) => [k, Object.fromEntries(vs.map((v) => [v, true]))])),
@@ -183,7 +187,7 @@ describe('GET /events', () => {
     const since = nowTs();
     const { id, cid } = await lifecycle('ev-range', 'ev-c2', '10.72.0.0/24');
     const other = await lifecycle('ev-other', 'ev-c3', '10.73.0.0/24');
-    const until = nowTs();
+    const until = untilTs();
     const all = await range({ since, until });
     assert.deepEqual(
       all.map((e) => e.Action),
@@ -273,7 +277,7 @@ describe('GET /events', () => {
     const since = nowTs();
     await api('POST', '/networks/create', { Name: 'ev-accept' });
     await api('DELETE', '/networks/ev-accept');
-    const until = nowTs();
+    const until = untilTs();
     const jsonl = openEvents({ since, until }, 'application/jsonl, application/x-ndjson;q=0.9');
     assert.equal((await jsonl.headers).headers['content-type'], 'application/jsonl');
     await jsonl.ended;
@@ -318,7 +322,7 @@ describe('clients of GET /events', () => {
   before(async () => {
     since = nowTs();
     ({ id, cid } = await lifecycle('ev-clients', 'ev-c4', '10.74.0.0/24'));
-    until = nowTs();
+    until = untilTs();
   });
 
   test('dockerode getEvents with since, until and filters', async () => {
