@@ -472,7 +472,17 @@ describe('Docker Engine on dnet', () => {
       [`${ip}/24`],
       "dnet inspect shows one endpoint: the running container's (the stopped one's went at Docker's restart)",
     );
-    assert.equal(dvLinks().filter((l) => !l.endsWith('c')).length, 1, "one veth: the running container's");
+    // In 2 of 6 full-suite runs (never alone) this count was 0 right after the answer above; why is
+    // not known yet. Wait at most 5 s for one veth, then check the container still answers; a
+    // failure prints the host's links.
+    const hostVeths = () => dvLinks().filter((l) => !l.endsWith('c')).length;
+    for (let i = 0; i < 50 && hostVeths() !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(
+      hostVeths(),
+      1,
+      `one veth: the running container's (links: ${sh('ip', '-br', 'link').replace(/\s+\n/g, '; ')})`,
+    );
+    assert.match(await httpGetSoon('remote', '192.0.2.1', 8080), /^hello-from-/);
     assert.equal((await dnetNetworks()).filter((x) => x.Labels['com.dnet.docker.network-id']).length, 2);
   });
 
