@@ -63,7 +63,9 @@ function cni(command: string, env: Record<string, string>, config: unknown): Pro
       err += d;
     });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the process can be gone before its stdout has been read (the C launcher
+    // exits fast enough for that to happen; the result then looked empty).
+    child.on('close', (code) => {
       let out: unknown;
       try {
         out = raw.trim() ? JSON.parse(raw) : undefined;
