@@ -11,6 +11,14 @@ import type { ClientTls } from './tls.ts';
 export const DEFAULT_HOST = 'unix:///run/dnet/dnet.sock';
 
 /** The daemon answered with an error status. */
+/** `/v<API_VERSION><path>?<query>` (undefined query values left out). */
+function apiPath(path: string, query: Record<string, string | undefined>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
+  const q = qs.toString();
+  return `/v${API_VERSION}${path}${q ? `?${q}` : ''}`;
+}
+
 export class DaemonError extends Error {
   constructor(
     readonly status: number,
@@ -73,31 +81,41 @@ export class Client {
     this.target = parseHost(host);
   }
 
+  /** TLS for the target: only a `tcp://` host is ever TLS. */
+  private tlsFor(): ClientTls | undefined {
+    return 'port' in this.target ? this.tls : undefined;
+  }
+
+  /** Where to connect, and with which TLS settings (shared by request and streamLines). */
+  private connectOptions() {
+    const tls = this.tlsFor();
+    return {
+      ...this.target,
+      ...(tls
+        ? {
+            rejectUnauthorized: tls.verify,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.cert ? { cert: tls.cert } : {}),
+            ...(tls.key ? { key: tls.key } : {}),
+          }
+        : {}),
+    };
+  }
+
   /** Sends a request to `/v<API_VERSION><path>`; resolves with the parsed JSON body (or text). */
   request<T>(
     method: string,
     path: string,
     opts: { query?: Record<string, string | undefined>; body?: unknown } = {},
   ): Promise<Reply<T>> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, v);
-    const q = qs.toString();
-    const fullPath = `/v${API_VERSION}${path}${q ? `?${q}` : ''}`;
+    const fullPath = apiPath(path, opts.query ?? {});
     const data = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const tls = 'port' in this.target ? this.tls : undefined;
+    const tls = this.tlsFor();
     const request = tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          ...this.target,
-          ...(tls
-            ? {
-                rejectUnauthorized: tls.verify,
-                ...(tls.ca ? { ca: tls.ca } : {}),
-                ...(tls.cert ? { cert: tls.cert } : {}),
-                ...(tls.key ? { key: tls.key } : {}),
-              }
-            : {}),
+          ...this.connectOptions(),
           method,
           path: fullPath,
           headers: {
@@ -166,25 +184,14 @@ export class Client {
     query: Record<string, string | undefined>,
     onLine: (line: string) => void,
   ): Promise<void> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, v);
-    const q = qs.toString();
-    const tls = 'port' in this.target ? this.tls : undefined;
+    const tls = this.tlsFor();
     const request = tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          ...this.target,
-          ...(tls
-            ? {
-                rejectUnauthorized: tls.verify,
-                ...(tls.ca ? { ca: tls.ca } : {}),
-                ...(tls.cert ? { cert: tls.cert } : {}),
-                ...(tls.key ? { key: tls.key } : {}),
-              }
-            : {}),
+          ...this.connectOptions(),
           method: 'GET',
-          path: `/v${API_VERSION}${path}${q ? `?${q}` : ''}`,
+          path: apiPath(path, query),
           headers: { 'User-Agent': 'dnet-cli' },
         },
         (res) => {
