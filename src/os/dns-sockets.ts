@@ -92,16 +92,19 @@ function boundPort(fd: number): number {
 }
 
 /**
- * The sandbox's DNAT of `address:port` to the sockets' ports, one transaction (the table is
- * replaced: a second call, e.g. after a restart, leaves one set of rules).
+ * The sandbox's DNAT of `address:port` to the sockets' ports, one transaction. A second call (after
+ * a restart) replaces the rules: the table and chain are added (a no-op when present) and the
+ * chain flushed, not the table deleted: deleting a table with a hooked chain waits for the
+ * kernel's RCU grace period (10–20 ms measured here), a cost every new sandbox would pay, while
+ * this batch takes ~1 ms in a new namespace.
  */
 export function dnsRedirectPlan(address: string, port: number, udpPort: number, tcpPort: number): NftPlan {
   const family = address.includes(':') ? 'ip6' : 'ip';
   const t = { family, table: 'dnet-dns' } as const;
   const plan = new NftPlan()
-    .deleteTable(t, { ifExists: true })
     .addTable(t)
-    .addChain(t, 'output', { type: 'nat', hook: 'output', prio: NFT_PRIO.dstnat, policy: 'accept' });
+    .addChain(t, 'output', { type: 'nat', hook: 'output', prio: NFT_PRIO.dstnat, policy: 'accept' })
+    .flushChain(t, 'output');
   for (const [proto, to] of [
     ['udp', udpPort],
     ['tcp', tcpPort],

@@ -309,5 +309,10 @@ s.bind(0, () => next());
     assert.deepEqual(await short('client', ['svc']), [webIp]);
     assert.equal((await short('client', ['pool'])).length, 3);
     assert.deepEqual(await short('client', ['www.example.test']), ['192.0.2.7']);
+    // The sockets were reopened on new ports: the sandbox's DNAT was replaced, not added to.
+    const rules = (await inSandbox('client', ['nft', 'list', 'table', 'ip', 'dnet-dns']))
+      .split('\n')
+      .filter((l) => l.includes('dnat'));
+    assert.equal(rules.length, 2, rules.join('\n'));
   });
 });
