@@ -49,7 +49,8 @@ export class DnetLibrary implements Subject {
   readonly version = VERSION;
   readonly does =
     'createEndpoint (IPAM, port bindings) + join (sandbox netns with lo up, veth on the bridge with its peer made in the sandbox as eth0, ' +
-    'address, default route, hosts/resolv.conf, NAT map elements for the ports), in this process; ' +
+    'address, default route, hosts/resolv.conf, NAT map elements for the ports, the embedded DNS resolver: its sockets ' +
+    'and DNAT in the sandbox, the name registered), in this process; ' +
     'detach: leave + delete (the sandbox goes; its namespace and veth are removed in the background)';
   readonly concurrent = true;
   readonly resident = 0;

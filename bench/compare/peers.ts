@@ -69,7 +69,8 @@ export class Netavark implements Subject {
   readonly version = debVersion('netavark');
   readonly does =
     'namespace made in-process (lo up), then `netavark setup <netns>` (bridge veth, address, routes, ' +
-    'iptables: masquerade chain + DNAT chains for the port); detach: `netavark teardown` + namespace removed';
+    'iptables: masquerade chain + DNAT chains for the port; dns_enabled false: no aardvark-dns, less work than dnet and ' +
+    'Docker, which serve names); detach: `netavark teardown` + namespace removed';
   readonly concurrent = true;
   /** One container stays attached while a unit runs, so the bridge and network chains stay (as a dnet network's). */
   readonly resident = 1;
