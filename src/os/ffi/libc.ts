@@ -27,6 +27,7 @@ const c = {
   ),
   recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
   close: libc.func('int close(int fd)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
   open: libc.func('int open(const char *path, int flags, ...)'),
   unshare: libc.func('int unshare(int flags)'),
   setns: libc.func('int setns(int fd, int nstype)'),
@@ -155,6 +156,21 @@ export function recvNonBlocking(fd: number, buf: Buffer): number {
 /** close(2). */
 export function close(fd: number): void {
   check('close', c.close(fd));
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/**
+ * Moves `fd` to the lowest free descriptor ≥ `min` (fcntl F_DUPFD_CLOEXEC, then close(fd)) and
+ * returns it; returns `fd` unchanged when that is not possible (RLIMIT_NOFILE ≤ min, EMFILE).
+ * Long-lived descriptors go high so that libraries that still use select(2) (libnftables, whose
+ * fd_set holds descriptors < 1024) keep finding low ones.
+ */
+export function moveFdAbove(fd: number, min: number): number {
+  const moved = Number(c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', min));
+  if (moved < 0) return fd;
+  c.close(fd);
+  return moved;
 }
 
 /** open(2) read-only, close-on-exec (namespace files). */
