@@ -365,7 +365,7 @@ export class NetworkController {
     // in the persisted queue, and the next start's restore removes it: close itself does not fail.
     await this.reclaimer.drain().catch(() => undefined);
     await this.global?.close();
-    this.resolver?.close();
+    await this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

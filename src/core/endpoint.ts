@@ -343,6 +343,8 @@ export class Endpoint {
       reclaim = e.rec;
       changes.push(e.change);
     }
+    // The leave returns once the resolver's worker no longer answers this endpoint's names.
+    await ctl.resolver?.settled();
     return reclaim;
   }
 
