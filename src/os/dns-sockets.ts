@@ -23,7 +23,6 @@ import {
   close,
   getsockname,
   listen,
-  moveFdAbove,
   SO_RCVBUFFORCE,
   SO_REUSEADDR,
   SOCK_DGRAM,
@@ -43,12 +42,6 @@ export const RESOLVER_PORT = 53;
 const TCP_BACKLOG = 128;
 /** The UDP socket's receive buffer (memory is only used while queries wait). */
 const UDP_RCVBUF = 1 << 20;
-/**
- * The sockets live as long as their sandbox (two per sandbox): they are moved to descriptors ≥
- * this, so a thousand sandboxes do not push the descriptors libnftables opens past select(2)'s
- * FD_SETSIZE (glibc aborts the process: "bit out of range 0 - FD_SETSIZE on fd_set").
- */
-const HIGH_FD = 1024;
 
 /** The resolver's sockets could not be made in a sandbox (address in use, no loopback...). */
 export class DnsListenerError extends DnetError {
@@ -150,8 +143,6 @@ export function openDnsSockets(
       bind(tcp, addr);
       listen(tcp, TCP_BACKLOG);
     });
-    udp = moveFdAbove(udp, HIGH_FD);
-    tcp = moveFdAbove(tcp, HIGH_FD);
     const udpPort = boundPort(udp);
     const tcpPort = boundPort(tcp);
     applyNft(dnsRedirectPlan(address, opts.port ?? RESOLVER_PORT, udpPort, tcpPort).toJSON(), { netns: ns });
