@@ -42,9 +42,10 @@ export class ClusterDns {
   /**
    * Endpoint `ep` joined sandbox `sb`: on a global network whose names the resolver serves there,
    * its names are published, and the other hosts' names on the network answer (the first join
-   * here waits for the table's first listing, unless etcd does not answer: then they come when it does).
+   * here waits for the table's first listing, unless etcd does not answer: then they come when it
+   * does). `background`: never wait for etcd's listing (a restore, which must not stall on etcd).
    */
-  async joined(sb: Sandbox, ep: Endpoint): Promise<void> {
+  async joined(sb: Sandbox, ep: Endpoint, opts: { background?: boolean } = {}): Promise<void> {
     const n = ep.network;
     if (this.closed || n.driver.clusterScoped !== true || !this.resolver.serves(sb.id)) return;
     const rec = nameRecord(sb, ep);
@@ -55,7 +56,7 @@ export class ClusterDns {
     let f = this.follows.get(n.id);
     if (!f) {
       const fresh: Follow = { users: new Set(), keys: new Set(), started: Promise.resolve(undefined) };
-      fresh.started = this.start(n, fresh);
+      fresh.started = this.start(n, fresh, opts.background === true);
       this.follows.set(n.id, fresh);
       f = fresh;
     }
@@ -87,7 +88,7 @@ export class ClusterDns {
     f.keys.clear();
   }
 
-  private async start(n: Network, f: Follow): Promise<TableMirror | undefined> {
+  private async start(n: Network, f: Follow, background: boolean): Promise<TableMirror | undefined> {
     const handler: MirrorHandler = {
       put: (key, value) => this.put(n, f, key, value as PeerEndpoint),
       delete: (key) => {
@@ -95,6 +96,7 @@ export class ClusterDns {
       },
     };
     const opts = { onError: this.onError };
+    if (background) return this.cluster.watchEndpoints(n.id, handler, { ...opts, background: true });
     try {
       return await this.cluster.watchEndpoints(n.id, handler, opts);
     } catch (err) {
