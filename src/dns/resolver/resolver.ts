@@ -90,7 +90,13 @@ function startWorker(workerData: ResolverWorkerData): Worker {
   const url = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
   if (url.pathname.endsWith('.js')) return new Worker(url, { workerData });
   // Sources run under tsx, whose loader Node 20 does not give worker threads: register it there.
-  const api = import.meta.resolve('tsx/esm/api');
+  // Without tsx (a runtime that strips types itself), the worker inherits how the process runs .ts.
+  let api: string;
+  try {
+    api = import.meta.resolve('tsx/esm/api');
+  } catch {
+    return new Worker(url, { workerData });
+  }
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
