@@ -195,6 +195,7 @@ export class Cluster {
    */
   async republishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
     try {
+      await this.keepNames(`endpoints/${networkId}/${endpointId}`);
       await this.publishEndpoint(networkId, endpointId, ep);
     } catch (err) {
       this.onError?.(err as Error);
@@ -202,6 +203,17 @@ export class Cluster {
       this.published.set(key, { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep });
       this.retryPublish();
     }
+  }
+
+  /**
+   * A restart: the DNS names this host's endpoint was published with stay in its publication
+   * (other hosts keep answering them) until they are set again (setEndpointNames).
+   */
+  private async keepNames(key: string): Promise<void> {
+    if (this.names.has(key)) return;
+    const v = (await this.store.get(key))?.value as PeerEndpoint | undefined;
+    if (v?.hostId !== this.hostId || !Array.isArray(v.dnsNames)) return;
+    this.names.set(key, { dnsNames: v.dnsNames, ...(v.ptrName !== undefined ? { ptrName: v.ptrName } : {}) });
   }
 
   private retryTimer: NodeJS.Timeout | undefined;

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { Etcd3 } from 'etcd3';
 import { type ClusterHost, startCluster, type TestCluster } from '../harness/cluster.ts';
 import { world } from '../harness/world.ts';
 
@@ -81,6 +82,7 @@ describe('embedded DNS across hosts (overlay)', () => {
   let A: ClusterHost;
   let B: ClusterHost;
   let C: ClusterHost;
+  let netId = '';
 
   before(async () => {
     cl = await startCluster(world.root, 3);
@@ -95,6 +97,7 @@ describe('embedded DNS across hosts (overlay)', () => {
         IPAM: { Config: [{ Subnet: subnet }] },
       });
       assert.equal(r.status, 201, r.text);
+      if (name === 'ovd') netId = (r.json as { Id: string }).Id;
       for (const h of [B, C])
         await until(`${name} on ${h.name}`, async () =>
           (await h.api('GET', `/networks/${name}`)).status === 200 ? true : undefined,
@@ -137,12 +140,40 @@ describe('embedded DNS across hosts (overlay)', () => {
     const e = await connect(B, 'ovd', 'echo');
     const c = await connect(C, 'ovd', 'charlie3');
     await until('echo from C', async () => ((await dig(c, 'echo'))[0] === e.ip ? true : undefined));
-    await B.stop();
-    await B.start();
-    // Published again under the same lease (or a new one): the name never needs the old process.
-    await until('echo from C after B restarted', async () =>
-      (await dig(c, 'echo'))[0] === e.ip ? true : undefined,
-    );
+    // While B restarts, C keeps answering echo: the entry outlives the process (lease TTL) and is
+    // published again with its names.
+    let polling = true;
+    const misses: string[][] = [];
+    const poll = (async () => {
+      while (polling) {
+        const got = await dig(c, '+time=3', 'echo');
+        if (got[0] !== e.ip) misses.push(got);
+        await sleep(100);
+      }
+    })();
+    // Every publication of echo's entry during the restart carries its names.
+    const epId = (await B.api('GET', '/networks/ovd')).json as {
+      Containers: Record<string, { EndpointID: string }>;
+    };
+    const key = `dnet/endpoints/${netId}/${epId.Containers[e.id]?.EndpointID}`;
+    const etcd = new Etcd3({ hosts: cl.etcd.hosts });
+    const published: unknown[] = [];
+    const watcher = await etcd.watch().key(key).create();
+    watcher.on('put', (kv) => published.push(JSON.parse(kv.value.toString())));
+    try {
+      await B.stop();
+      await B.start();
+      await sleep(1000);
+    } finally {
+      polling = false;
+      await poll;
+      await watcher.cancel();
+      etcd.close();
+    }
+    assert.ok(published.length > 0, 'B published echo again');
+    for (const v of published)
+      assert.ok((v as { dnsNames?: string[] }).dnsNames?.includes('echo'), JSON.stringify(v));
+    assert.deepEqual(misses, [], 'echo did not answer from C during or after B’s restart');
     const ins = (await B.api('GET', '/networks/ovd')).json as { Containers: Record<string, unknown> };
     assert.ok(ins.Containers[e.id], 'echo is still on ovd on B');
     // And B's restored containers resolve the others again.
