@@ -81,7 +81,10 @@ if (aardvarkBin) {
 }
 
 interface ChurnResult {
-  /** The daemon process's event-loop delay during the churn (µs): what a query waits at worst. */
+  /**
+   * The bench process's main event-loop delay during the churn (µs): the controller's work. dnet's
+   * queries are answered by the resolver's worker thread, which does not wait for it.
+   */
   loopP99: number;
   loopMax: number;
   p50: number;
@@ -193,7 +196,7 @@ for (const [label] of servers) {
   console.log(
     `${label.padEnd(14)} ${ms(c.p50)} / ${ms(c.p99)} / ${ms(c.max)}; never answered ${c.failed}; ` +
       `background ${c.sent} queries, lost ${c.lost}, wrong ${c.wrong}; ${c.churned} churn cycles; ` +
-      `event-loop delay p99 ${ms(c.loopP99)}, max ${ms(c.loopMax)}`,
+      `main event-loop delay p99 ${ms(c.loopP99)}, max ${ms(c.loopMax)}`,
   );
 }
 const d = results.dnet;

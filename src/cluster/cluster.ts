@@ -29,7 +29,14 @@ export interface PeerEndpoint {
   /** IPv4 of the endpoint (plain). */
   ip?: string;
   ipv6?: string;
+  /** The endpoint's DNS names (container name, aliases...): other hosts' resolvers answer them. */
+  dnsNames?: string[];
+  /** The name a PTR query for its addresses answers (without the network suffix). */
+  ptrName?: string;
 }
+
+/** The DNS part of a published endpoint. */
+export type PeerEndpointNames = Pick<PeerEndpoint, 'dnsNames' | 'ptrName'>;
 
 export interface ClusterOptions {
   store: EtcdStore;
@@ -72,6 +79,8 @@ function hostIdOf(stateDir: string): string {
 export class Cluster {
   /** Endpoints this host published, re-published when the lease had to be replaced. */
   private readonly published = new Map<string, PeerEndpoint>();
+  /** DNS names of this host's endpoints, by key: part of every publication of the endpoint. */
+  private readonly names = new Map<string, PeerEndpointNames>();
 
   private constructor(
     readonly store: EtcdStore,
@@ -168,7 +177,7 @@ export class Cluster {
   /** Publishes an endpoint of this host (attached to the host's lease). */
   async publishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
     const key = `endpoints/${networkId}/${endpointId}`;
-    const value: PeerEndpoint = { ...ep, hostId: this.hostId, vtep: this.vtep };
+    const value: PeerEndpoint = { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep };
     if (this.lease.id === '') {
       throw new StoreUnavailableError(
         'etcd',
@@ -186,13 +195,25 @@ export class Cluster {
    */
   async republishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
     try {
+      await this.keepNames(`endpoints/${networkId}/${endpointId}`);
       await this.publishEndpoint(networkId, endpointId, ep);
     } catch (err) {
       this.onError?.(err as Error);
       const key = `endpoints/${networkId}/${endpointId}`;
-      this.published.set(key, { ...ep, hostId: this.hostId, vtep: this.vtep });
+      this.published.set(key, { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep });
       this.retryPublish();
     }
+  }
+
+  /**
+   * A restart: the DNS names this host's endpoint was published with stay in its publication
+   * (other hosts keep answering them) until they are set again (setEndpointNames).
+   */
+  private async keepNames(key: string): Promise<void> {
+    if (this.names.has(key)) return;
+    const v = (await this.store.get(key))?.value as PeerEndpoint | undefined;
+    if (v?.hostId !== this.hostId || !Array.isArray(v.dnsNames)) return;
+    this.names.set(key, { dnsNames: v.dnsNames, ...(v.ptrName !== undefined ? { ptrName: v.ptrName } : {}) });
   }
 
   private retryTimer: NodeJS.Timeout | undefined;
@@ -212,6 +233,21 @@ export class Cluster {
     const key = `endpoints/${networkId}/${endpointId}`;
     await this.store.delete(key);
     this.published.delete(key);
+    this.names.delete(key);
+  }
+
+  /**
+   * The DNS names of an endpoint of this host: published with it from now on (now, if the
+   * endpoint is published already; else with its publication, whichever comes first).
+   */
+  async setEndpointNames(networkId: string, endpointId: string, names: PeerEndpointNames): Promise<void> {
+    const key = `endpoints/${networkId}/${endpointId}`;
+    this.names.set(key, names);
+    const cur = this.published.get(key);
+    if (!cur || this.lease.id === '') return;
+    const value: PeerEndpoint = { ...cur, ...names };
+    await this.store.putWithLease(key, value, this.lease.id);
+    this.published.set(key, value);
   }
 
   /** The endpoints of a network on every host. */

@@ -5,6 +5,7 @@ export {
   DEFAULT_LEASE_TTL,
   DEFAULT_VXLAN_PORT,
   type PeerEndpoint,
+  type PeerEndpointNames,
   VNI_FIRST,
   VNI_LAST,
 } from './cluster.ts';

@@ -28,6 +28,7 @@ import {
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { GLOBAL_IPAM } from '../ipam/global.ts';
 import { allocatePools } from './addresses.ts';
+import { ClusterDns } from './cluster-dns.ts';
 import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
 import { GlobalNetworks } from './global.ts';
@@ -62,6 +63,8 @@ export class NetworkController {
   lastRestore: RestoreReport | undefined;
   /** This host's membership of a cluster (global networks), if configured. */
   readonly cluster: Cluster | undefined;
+  /** @internal Names across hosts on global networks (with a cluster and the resolver). */
+  readonly clusterDns: ClusterDns | undefined;
   /** @internal Following the cluster's global networks. */
   global: GlobalNetworks | undefined;
   /** @internal Who listens to network events and operation outcomes (observe). */
@@ -86,6 +89,10 @@ export class NetworkController {
               ? { maxInFlight: dnsConfig.maxInFlight }
               : {}),
           });
+    this.clusterDns =
+      config.cluster && this.resolver
+        ? new ClusterDns(config.cluster, this.resolver, config.onClusterError)
+        : undefined;
     this.sandboxes = new SandboxSet(this.runDir, this.hostResolvConf, {
       resolver: this.resolver,
       ...(config.dns ? { dns: [...config.dns] } : {}),
@@ -365,7 +372,8 @@ export class NetworkController {
     // in the persisted queue, and the next start's restore removes it: close itself does not fail.
     await this.reclaimer.drain().catch(() => undefined);
     await this.global?.close();
-    this.resolver?.close();
+    await this.clusterDns?.close();
+    await this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
   }

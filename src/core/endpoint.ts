@@ -21,6 +21,7 @@ import { type Change, del, type EndpointRecord, type JoinRecord, keys, put } fro
 import type { ReclaimRecord } from './reclaim.ts';
 import { Rollback, Teardown } from './rollback.ts';
 import type { Sandbox } from './sandbox.ts';
+import { endpointDnsNames } from './sandbox-dns.ts';
 import type { EndpointCreateOptions, EndpointInfo, JoinOptions } from './types.ts';
 
 /** The intent of a join: recorded before the join's first step. */
@@ -237,6 +238,11 @@ export class Endpoint {
     }
     sandbox.attach(this, state);
     rb.undoKernel(() => sandbox.detach(this));
+    const clusterDns = this.network.controller.clusterDns;
+    if (clusterDns) {
+      rb.undoKernel(() => clusterDns.left(this));
+      await clusterDns.joined(sandbox, this);
+    }
     if (driver.programExternalConnectivity) {
       await driver.programExternalConnectivity(this.network.id, this.id, {});
       rb.undoKernel(() => driver.revokeExternalConnectivity?.(this.network.id, this.id));
@@ -306,6 +312,7 @@ export class Endpoint {
     const sandbox = j.sandbox;
     await t.attempt(() => driver.revokeExternalConnectivity?.(networkId, this.id));
     await t.attempt(() => sandbox.detach(this));
+    await t.attempt(() => ctl.clusterDns?.left(this));
     // The sandbox goes with this leave: its namespace, and the interface in it, are removed in
     // the background (reclaim.ts), the interface made harmless first.
     const going = sandbox.isEmpty() && !sandbox.explicit;
@@ -343,6 +350,8 @@ export class Endpoint {
       reclaim = e.rec;
       changes.push(e.change);
     }
+    // The leave returns once the resolver's worker no longer answers this endpoint's names.
+    await ctl.resolver?.settled();
     return reclaim;
   }
 
@@ -417,6 +426,8 @@ export class Endpoint {
       ...(j?.gateway ? { gateway: j.gateway } : {}),
       ...(j?.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
       portMappings,
+      aliases: [...(this.options.aliases ?? [])],
+      ...(j && this.network.embeddedDns ? { dnsNames: endpointDnsNames(j.sandbox, this) } : {}),
       ...(j
         ? {
             containerId: j.containerId,

@@ -267,6 +267,7 @@ class Restorer {
           };
           sb.attach(ep, state);
           ep.setJoined(state);
+          await ctl.clusterDns?.joined(sb, ep, { background: true });
         } else {
           // The kernel side is gone (a reboot, or someone deleted it): join again, same addresses.
           if (j.ifName && j.srcName && !j.inSandbox) sb.os.removeInterface(j.ifName, j.srcName);

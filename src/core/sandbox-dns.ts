@@ -7,6 +7,7 @@
 
 import { readFileIfExists } from '../dns/files.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
+import type { NameRecord } from '../dns/resolver/names.ts';
 import type { Resolver } from '../dns/resolver/resolver.ts';
 import { hostnameViolation } from '../dns/validate.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -45,10 +46,20 @@ export function hostResolvUpstreams(hostResolvConf: string, dns: string[] | unde
   }).extServers;
 }
 
-/** An endpoint joined: its names answer from now on; the sandbox's listener opens on its first. */
-export function joinResolver(r: Resolver, sb: Sandbox, ep: Endpoint, upstreams: string[]): void {
+/** An endpoint's entry in the resolver's names: its DNS names, addresses and PTR name. */
+export function nameRecord(sb: Sandbox, ep: Endpoint): NameRecord {
   const iface = ep.iface;
   const names = endpointDnsNames(sb, ep);
+  return {
+    names,
+    ...(iface.address ? { ipv4: iface.address.split('/')[0] as string } : {}),
+    ...(iface.addressIPv6 ? { ipv6: iface.addressIPv6.split('/')[0] as string } : {}),
+    ...(names[0] !== undefined ? { ptrName: sb.options.containerName ?? names[0] } : {}),
+  };
+}
+
+/** An endpoint joined: its names answer from now on; the sandbox's listener opens on its first. */
+export function joinResolver(r: Resolver, sb: Sandbox, ep: Endpoint, upstreams: string[]): void {
   r.join(
     sb.id,
     {
@@ -56,12 +67,7 @@ export function joinResolver(r: Resolver, sb: Sandbox, ep: Endpoint, upstreams: 
       networkName: ep.network.name,
       key: ep.id,
       internal: ep.network.internal,
-      record: {
-        names,
-        ...(iface.address ? { ipv4: iface.address.split('/')[0] as string } : {}),
-        ...(iface.addressIPv6 ? { ipv6: iface.addressIPv6.split('/')[0] as string } : {}),
-        ...(names[0] !== undefined ? { ptrName: sb.options.containerName ?? names[0] } : {}),
-      },
+      record: nameRecord(sb, ep),
     },
     () => sb.os.openDnsSockets(),
     upstreams,

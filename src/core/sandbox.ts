@@ -217,7 +217,12 @@ export class Sandbox {
       ...(embedded ? { internalResolver: EMBEDDED_RESOLVER } : {}),
     });
     if (embedded) d.resolver?.setUpstreams(this.id, resolv.extServers);
-    await Promise.all([this.put(this.hostsPath, hosts), this.put(this.resolvConfPath, resolv.content)]);
+    // The resolver's worker has this sandbox's names (joined, left) by the time the files are written.
+    await Promise.all([
+      this.put(this.hostsPath, hosts),
+      this.put(this.resolvConfPath, resolv.content),
+      d.resolver?.settled(),
+    ]);
   }
 
   /** @internal Restore: files that exist already may be mounted in the container; update them in place. */

@@ -197,6 +197,10 @@ export interface EndpointInfo {
   interfaceName?: string;
   hostsPath?: string;
   resolvConfPath?: string;
+  /** The endpoint's aliases (`EndpointConfig.Aliases`). */
+  aliases: string[];
+  /** The names the embedded resolver answers for it (Docker's DNSNames): joined, on a network with DNS. */
+  dnsNames?: string[];
 }
 
 export interface PoolInfo {

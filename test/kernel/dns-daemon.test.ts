@@ -50,9 +50,15 @@ async function dnet(args: string[]): Promise<string> {
   return out;
 }
 
-async function sandbox(name: string): Promise<{ SandboxKey: string; ResolvConfPath: string }> {
+interface Inspected {
+  SandboxKey: string;
+  ResolvConfPath: string;
+  Networks: Record<string, { Aliases: string[] | null; DNSNames: string[] | null }>;
+}
+
+async function sandbox(name: string): Promise<Inspected> {
   const j = JSON.parse(await dnet(['sandbox', 'inspect', name, '--format', 'json'])) as unknown;
-  return (Array.isArray(j) ? j[0] : j) as { SandboxKey: string; ResolvConfPath: string };
+  return (Array.isArray(j) ? j[0] : j) as Inspected;
 }
 
 function dig(nsPath: string, name: string): Promise<string[]> {
@@ -80,6 +86,11 @@ test('docs/dns.md: an alias through the CLI answers in another container; a rest
   const [ip] = await dig(web1.SandboxKey, 'db');
   assert.match(ip ?? '', /^10\.50\.0\.\d+$/);
   assert.deepEqual(await dig(web1.SandboxKey, 'pg1'), [ip]);
+  // Inspect shows the names as dockerd's NetworkSettings.Networks does: Aliases and DNSNames.
+  const pg1 = (await sandbox('pg1')).Networks.app;
+  assert.deepEqual(pg1?.Aliases, ['db']);
+  assert.ok(pg1?.DNSNames?.includes('pg1') && pg1.DNSNames.includes('db'), JSON.stringify(pg1));
+  assert.equal(web1.Networks.app?.Aliases, null);
 
   await stop();
   await start();

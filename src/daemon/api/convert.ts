@@ -120,6 +120,10 @@ export interface DockerSandboxNetwork {
   GlobalIPv6Address: string;
   GlobalIPv6PrefixLen: number;
   IPv6Gateway: string;
+  /** As dockerd: the endpoint's aliases, null when it has none. */
+  Aliases: string[] | null;
+  /** As dockerd: the names the embedded resolver answers for it; null on a network without it. */
+  DNSNames: string[] | null;
 }
 
 export interface DockerSandbox {
@@ -172,6 +176,8 @@ export async function dockerSandbox(sb: Sandbox, rec: ContainerRecord): Promise<
       GlobalIPv6Address: ip6,
       GlobalIPv6PrefixLen: len6,
       IPv6Gateway: info.gatewayIPv6 ?? '',
+      Aliases: info.aliases.length > 0 ? info.aliases : null,
+      DNSNames: info.dnsNames ?? null,
     };
     for (const [k, v] of Object.entries(portMapOf(info.portMappings))) {
       ports[k] = [...(ports[k] ?? []), ...(v ?? [])];

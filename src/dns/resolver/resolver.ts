@@ -1,45 +1,35 @@
 /**
  * The embedded DNS resolver (Docker's 127.0.0.11): one instance per controller, no process per
  * container or network. The core tells it, synchronously, when an endpoint joins or leaves a
- * sandbox (connect, disconnect, restore); it keeps the names per network (names.ts), each
- * sandbox's scope (the networks it is on) and one listener per sandbox (listener.ts, sockets made
- * inside the sandbox's namespace by src/os/dns-sockets.ts). A query is answered from memory
- * (answer.ts) or forwarded (forwarder.ts). It never imports the core.
+ * sandbox (connect, disconnect, restore); it keeps the names per network (names.ts) and each
+ * sandbox's scope (state.ts), and opens each sandbox's sockets (inside its namespace, with the
+ * `openSockets` the core gives).
+ *
+ * Queries are answered by a worker thread (worker.ts) that owns those sockets and a copy of the
+ * same state, fed with the same ops in the same order: an answer never waits for the controller's
+ * event loop. Every change is acknowledged by the worker; `settled()` resolves when all changes
+ * made so far are, and the core awaits it before connect/disconnect return (a name answers as
+ * soon as connect returned, and not after disconnect returned). The worker starts with the first
+ * sandbox, never keeps the process alive by itself, and stops with close(). It never imports the core.
  */
+import { Worker } from 'node:worker_threads';
 import type { DnsSocketFds } from '../../os/dns-sockets.ts';
-import { answerQuery, type QueryScope, RCODE, reply, udpLimit } from './answer.ts';
-import { Forwarder, type ForwarderOptions, parseUpstream, type Upstream } from './forwarder.ts';
-import { SandboxListener } from './listener.ts';
+import type { ForwarderOptions } from './forwarder.ts';
+import {
+  COUNTER_SLOTS,
+  COUNTERS,
+  type FromWorker,
+  type ResolverWorkerData,
+  type ToWorker,
+} from './messages.ts';
 import { type NameRecord, NameTable } from './names.ts';
+import { type NamesCall, type ResolverEndpoint, type ResolverOp, ResolverState } from './state.ts';
+
+export type { ResolverEndpoint } from './state.ts';
 
 export interface ResolverOptions extends ForwarderOptions {
   /** Told about socket errors and handler failures (the resolver carries on). */
   onError?: (err: unknown) => void;
-}
-
-/** One endpoint of a sandbox, as the resolver needs it. */
-export interface ResolverEndpoint {
-  networkId: string;
-  networkName: string;
-  /** The endpoint's ID (its key in the network's names). */
-  key: string;
-  /** An internal network: its containers' other queries do not leave the host. */
-  internal: boolean;
-  record: NameRecord;
-}
-
-interface Member {
-  networkId: string;
-  key: string;
-  internal: boolean;
-}
-
-interface SandboxEntry {
-  members: Member[];
-  upstreams: Upstream[];
-  scope: QueryScope;
-  listener: SandboxListener | undefined;
-  turn: number;
 }
 
 export interface ResolverStats {
@@ -53,23 +43,90 @@ export interface ResolverStats {
   names: number;
 }
 
-export class Resolver {
-  readonly names = new NameTable();
-  readonly forwarder: Forwarder;
-  private readonly sandboxes = new Map<string, SandboxEntry>();
-  private readonly onError: (err: unknown) => void;
-  private readonly counts = { queries: 0, answered: 0, forwarded: 0, forwardFailed: 0, dropped: 0 };
-  private closed = false;
+/** The resolver's name table: changes made on it directly (names from elsewhere) reach the worker too. */
+class RelayedNames extends NameTable {
+  private muted = 0;
 
-  constructor(opts: ResolverOptions = {}) {
-    this.forwarder = new Forwarder(opts);
+  constructor(private readonly relay: (c: NamesCall) => void) {
+    super();
+  }
+
+  /** Runs fn without relaying (the worker applies the op that makes these changes itself). */
+  quietly<T>(fn: () => T): T {
+    this.muted++;
+    try {
+      return fn();
+    } finally {
+      this.muted--;
+    }
+  }
+
+  private pass<T>(c: NamesCall, fn: () => T): T {
+    if (this.muted === 0) this.relay(c);
+    return this.quietly(fn);
+  }
+
+  override add(networkId: string, networkName: string, key: string, rec: NameRecord): void {
+    this.pass({ call: 'add', args: [networkId, networkName, key, rec] }, () =>
+      super.add(networkId, networkName, key, rec),
+    );
+  }
+
+  override remove(networkId: string, key: string): boolean {
+    return this.pass({ call: 'remove', args: [networkId, key] }, () => super.remove(networkId, key));
+  }
+
+  override setNetwork(networkId: string, name: string): void {
+    this.pass({ call: 'setNetwork', args: [networkId, name] }, () => super.setNetwork(networkId, name));
+  }
+
+  override deleteNetwork(networkId: string): void {
+    this.pass({ call: 'deleteNetwork', args: [networkId] }, () => super.deleteNetwork(networkId));
+  }
+}
+
+/** The worker's entry: worker.js next to this file (dist), or worker.ts under tsx (sources). */
+function startWorker(workerData: ResolverWorkerData): Worker {
+  const url = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+  if (url.pathname.endsWith('.js')) return new Worker(url, { workerData });
+  // Sources run under tsx, whose loader Node 20 does not give worker threads: register it there.
+  // Without tsx (a runtime that strips types itself), the worker inherits how the process runs .ts.
+  let api: string;
+  try {
+    api = import.meta.resolve('tsx/esm/api');
+  } catch {
+    return new Worker(url, { workerData });
+  }
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export class Resolver {
+  readonly names: NameTable;
+  private readonly state: ResolverState;
+  /** Sandboxes whose sockets the worker serves. */
+  private readonly served = new Set<string>();
+  private readonly onError: (err: unknown) => void;
+  private readonly counts = new Float64Array(new SharedArrayBuffer(8 * COUNTER_SLOTS));
+  private worker: Worker | undefined;
+  private seq = 0;
+  private acked = 0;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+  private closed = false;
+  /** The worker exited by itself: nothing serves; no sockets are opened any more. */
+  private broken = false;
+
+  constructor(private readonly opts: ResolverOptions = {}) {
+    const names = new RelayedNames((c) => this.post({ op: 'names', ...c }));
+    this.names = names;
+    this.state = new ResolverState(names);
     this.onError = opts.onError ?? (() => {});
   }
 
   /**
-   * An endpoint of sandbox `sandboxId` is joined: its names answer on its network from now on,
-   * and the sandbox may resolve that network's names. The sandbox's listener is opened (with
-   * `openSockets`, inside its namespace) on its first such endpoint. Synchronous; throws
+   * An endpoint of sandbox `sandboxId` is joined: its names answer on its network (once
+   * settled()), and the sandbox may resolve that network's names. The sandbox's sockets are opened
+   * (with `openSockets`, inside its namespace) on its first such endpoint. Synchronous; throws
    * DnsListenerError when the sockets cannot be made (nothing is changed then).
    */
   join(
@@ -78,98 +135,122 @@ export class Resolver {
     openSockets: () => DnsSocketFds,
     upstreams: readonly string[],
   ): void {
-    let sb = this.sandboxes.get(sandboxId);
-    if (!sb) {
-      const fresh: SandboxEntry = {
-        members: [],
-        upstreams: [],
-        scope: { networks: [], canForward: false },
-        listener: undefined,
-        turn: 0,
-      };
-      if (!this.closed)
-        fresh.listener = new SandboxListener(openSockets(), (m, p) => this.handle(fresh, m, p), this.onError);
-      this.sandboxes.set(sandboxId, fresh);
-      sb = fresh;
-    }
-    this.names.add(ep.networkId, ep.networkName, ep.key, ep.record);
-    sb.members = sb.members.filter((m) => m.key !== ep.key);
-    sb.members.push({ networkId: ep.networkId, key: ep.key, internal: ep.internal });
-    this.setUpstreams(sandboxId, upstreams);
+    const fresh = !this.state.sandboxes.has(sandboxId) && !this.closed && !this.broken;
+    const fds = fresh ? openSockets() : undefined;
+    this.change({
+      op: 'join',
+      sandboxId,
+      ep,
+      upstreams: [...upstreams],
+      ...(fds ? { fds: { udp: fds.udp, tcp: fds.tcp } } : {}),
+    });
+    if (fds) this.served.add(sandboxId);
   }
 
-  /** The endpoint `key` leaves the sandbox: its names stop answering; the last one closes the listener. */
+  /** The endpoint `key` leaves the sandbox: its names stop answering; the last one closes its sockets. */
   leave(sandboxId: string, networkId: string, key: string): void {
-    this.names.remove(networkId, key);
-    const sb = this.sandboxes.get(sandboxId);
-    if (!sb) return;
-    sb.members = sb.members.filter((m) => m.key !== key);
-    if (sb.members.length === 0) this.dropSandbox(sandboxId);
-    else this.rescope(sb);
+    if (this.change({ op: 'leave', sandboxId, networkId, key }).removed) this.served.delete(sandboxId);
   }
 
   /** The upstreams (addresses, optionally `[addr]:port`) a sandbox's forwarded queries go to. */
   setUpstreams(sandboxId: string, upstreams: readonly string[]): void {
-    const sb = this.sandboxes.get(sandboxId);
-    if (!sb) return;
-    sb.upstreams = upstreams.map(parseUpstream).filter((u): u is Upstream => u !== undefined);
-    this.rescope(sb);
+    if (this.state.sandboxes.has(sandboxId))
+      this.change({ op: 'upstreams', sandboxId, upstreams: [...upstreams] });
   }
 
-  /** Whether a sandbox has a listener (an endpoint on a network with embedded DNS). */
+  /** Whether a sandbox has sockets (an endpoint on a network with embedded DNS). */
   serves(sandboxId: string): boolean {
-    return this.sandboxes.get(sandboxId)?.listener !== undefined;
+    return this.served.has(sandboxId);
   }
 
-  /** The sandbox is gone: its listener closes (its names were removed by leave). */
+  /** The sandbox is gone: its sockets close, its names go. */
   dropSandbox(sandboxId: string): void {
-    const sb = this.sandboxes.get(sandboxId);
-    if (!sb) return;
-    this.sandboxes.delete(sandboxId);
-    for (const m of sb.members) this.names.remove(m.networkId, m.key);
-    sb.listener?.close();
+    if (this.change({ op: 'drop', sandboxId }).removed) this.served.delete(sandboxId);
   }
 
-  private rescope(sb: SandboxEntry): void {
-    const networks = [...new Set(sb.members.map((m) => m.networkId))];
-    const external = sb.members.some((m) => !m.internal);
-    sb.scope = { networks, canForward: external && sb.upstreams.length > 0 };
-  }
-
-  private handle(
-    sb: SandboxEntry,
-    msg: Buffer,
-    proto: 'udp' | 'tcp',
-  ): Buffer | undefined | Promise<Buffer | undefined> {
-    this.counts.queries++;
-    sb.turn = (sb.turn + 1) & 0xffff;
-    const out = answerQuery(msg, sb.scope, this.names, { proto, turn: sb.turn });
-    if (out.kind === 'drop') {
-      this.counts.dropped++;
-      return undefined;
-    }
-    if (out.kind === 'reply') {
-      this.counts.answered++;
-      return out.packet;
-    }
-    this.counts.forwarded++;
-    const q = out.query;
-    return this.forwarder.forward(msg, sb.upstreams, proto).then((r) => {
-      if (r instanceof Buffer) return r;
-      this.counts.forwardFailed++;
-      return reply(q, RCODE.SERVFAIL, [], proto === 'udp' ? udpLimit(q) : 65535, false);
+  /** Resolves when the worker has applied every change made so far (at once without a worker). */
+  settled(): Promise<void> {
+    if (this.acked >= this.seq || !this.worker) return Promise.resolve();
+    const seq = this.seq;
+    return new Promise((resolve) => {
+      this.waiters.push({ seq, resolve });
+      this.worker?.ref();
     });
   }
 
   stats(): ResolverStats {
-    return { ...this.counts, sandboxes: this.sandboxes.size, names: this.names.size };
+    const c = this.counts;
+    return {
+      queries: c[COUNTERS.queries] ?? 0,
+      answered: c[COUNTERS.answered] ?? 0,
+      forwarded: c[COUNTERS.forwarded] ?? 0,
+      forwardFailed: c[COUNTERS.forwardFailed] ?? 0,
+      dropped: c[COUNTERS.dropped] ?? 0,
+      sandboxes: this.state.sandboxes.size,
+      names: this.names.size,
+    };
   }
 
-  /** Closes every listener and gives up forwarded queries. The names stay (nothing serves them). */
-  close(): void {
+  /** Stops the worker: every socket closes, forwarded queries are given up. The names stay. */
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    for (const sb of this.sandboxes.values()) sb.listener?.close();
-    this.sandboxes.clear();
-    this.forwarder.close();
+    this.served.clear();
+    this.state.sandboxes.clear();
+    const w = this.worker;
+    this.worker = undefined;
+    this.wake(Number.POSITIVE_INFINITY);
+    if (w) await w.terminate();
+  }
+
+  /** Applies an op here and posts it to the worker. */
+  private change(op: ResolverOp): ReturnType<ResolverState['apply']> {
+    const r = (this.names as RelayedNames).quietly(() => this.state.apply(op));
+    this.post(op);
+    return r;
+  }
+
+  private post(op: ResolverOp): void {
+    if (this.closed || this.broken) return;
+    // No worker yet means no join was posted: a leave, drop or upstreams change concerns nothing there.
+    if (!this.worker && op.op !== 'join' && op.op !== 'names') return;
+    const w = this.worker ?? this.start();
+    this.seq++;
+    w.postMessage({ seq: this.seq, op } satisfies ToWorker);
+  }
+
+  private start(): Worker {
+    const w = startWorker({
+      counts: this.counts.buffer as SharedArrayBuffer,
+      forwarder: {
+        ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+        ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
+      },
+    });
+    w.unref();
+    w.on('message', (m: FromWorker) => {
+      if ('ack' in m) this.wake(m.ack);
+      else this.onError(new Error(`embedded DNS resolver: ${m.error}`));
+    });
+    w.on('error', (err) => this.onError(err));
+    w.on('exit', (code) => {
+      if (this.worker !== w) return;
+      // Not closed by us: nothing serves any more; waiters are released, later changes are not awaited.
+      this.onError(new Error(`embedded DNS resolver: its worker thread exited (code ${code})`));
+      this.worker = undefined;
+      this.broken = true;
+      this.served.clear();
+      this.wake(Number.POSITIVE_INFINITY);
+    });
+    this.worker = w;
+    return w;
+  }
+
+  private wake(upTo: number): void {
+    this.acked = Math.max(this.acked, Math.min(upTo, this.seq));
+    const ready = this.waiters.filter((x) => x.seq <= upTo);
+    this.waiters = this.waiters.filter((x) => x.seq > upTo);
+    for (const x of ready) x.resolve();
+    if (this.waiters.length === 0) this.worker?.unref();
   }
 }

@@ -27,6 +27,7 @@ const c = {
   ),
   recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
   close: libc.func('int close(int fd)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
   open: libc.func('int open(const char *path, int flags, ...)'),
   unshare: libc.func('int unshare(int flags)'),
   setns: libc.func('int setns(int fd, int nstype)'),
@@ -81,9 +82,9 @@ function check(op: string, ret: number | bigint, detail?: string): number {
   return n;
 }
 
-/** socket(2). Always close-on-exec. */
+/** socket(2). Always close-on-exec; the descriptor is ≥ HIGH_FD when the limit allows (moveFdAbove). */
 export function socket(domain: number, type: number, protocol: number): number {
-  return check('socket', c.socket(domain, type | SOCK_CLOEXEC, protocol));
+  return moveFdAbove(check('socket', c.socket(domain, type | SOCK_CLOEXEC, protocol)), HIGH_FD);
 }
 
 /** bind(2) with a raw sockaddr buffer. */
@@ -157,9 +158,30 @@ export function close(fd: number): void {
   check('close', c.close(fd));
 }
 
+const F_DUPFD_CLOEXEC = 1030;
+/**
+ * The descriptors this module opens (sockets, namespace files) are moved to numbers ≥ this: a
+ * sandbox keeps a few open for its whole life, and with hundreds of sandboxes the low numbers
+ * would run out, while libnftables waits on its netlink socket with select(2), whose fd_set
+ * holds descriptors < 1024 only (glibc aborts the process: "bit out of range 0 - FD_SETSIZE on
+ * fd_set"). Node raises RLIMIT_NOFILE to its hard limit at start, so the room is there.
+ */
+const HIGH_FD = 1024;
+
+/**
+ * Moves `fd` to the lowest free descriptor ≥ `min` (fcntl F_DUPFD_CLOEXEC, then close(fd)) and
+ * returns it; returns `fd` unchanged when that is not possible (RLIMIT_NOFILE ≤ min, EMFILE).
+ */
+function moveFdAbove(fd: number, min: number): number {
+  const moved = Number(c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', min));
+  if (moved < 0) return fd;
+  c.close(fd);
+  return moved;
+}
+
 /** open(2) read-only, close-on-exec (namespace files). */
 export function openReadOnly(path: string): number {
-  return check('open', c.open(path, O_RDONLY | O_CLOEXEC, 'int', 0), path);
+  return moveFdAbove(check('open', c.open(path, O_RDONLY | O_CLOEXEC, 'int', 0), path), HIGH_FD);
 }
 
 /** unshare(2): `unshare --net` for the calling thread when flags = CLONE_NEWNET. */
