@@ -25,6 +25,7 @@ import { InvalidOptionError } from '../../errors/cnm.ts';
 import { NetlinkError } from '../../errors/os.ts';
 import { familyOf, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
+import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
@@ -244,7 +245,8 @@ export class BridgeDriver implements NetworkDriver {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
-    if (!e.hostVethReclaimed) this.nl.linkDelIfExists(e.hostVeth);
+    // A veth delete waits for RCU grace periods: on the kernel worker, not the event loop.
+    if (!e.hostVethReclaimed) await kernelWorker().linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
     this.repairer.reportedMissing.delete(endpointId);
   }
@@ -374,14 +376,12 @@ export class BridgeDriver implements NetworkDriver {
       this.repairer.reportedMissing.delete(e.id);
       return { reclaimLinks: left };
     }
-    // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
-    try {
-      this.nl.linkDelIfExists(e.hostVeth);
-    } catch (err) {
-      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
-    }
+    // Deleting the host end removes the pair (the core has moved the other end back, or it is
+    // gone), on the kernel worker (it waits for RCU grace periods). Not joined from here on, so
+    // the self-healing check does not report the veth going as a deletion.
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
+    await kernelWorker().linkDelIfExists(e.hostVeth);
     return {};
   }
 
