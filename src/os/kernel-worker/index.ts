@@ -20,22 +20,29 @@
  */
 import { Worker } from 'node:worker_threads';
 import { KernelWorkerError } from '../../errors/index.ts';
+import type { NetnsRef } from '../netns/index.ts';
 import {
   fromWire,
   type KernelOp,
   type KernelOps,
   type KernelRequest,
   type KernelResponse,
+  type NetlinkArgs,
+  type NetlinkMethod,
+  type NetlinkResult,
 } from './protocol.ts';
 
 const fromSource = import.meta.url.endsWith('.ts');
 const THREAD = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url);
 
+/** The thread opens and closes raw fds through FFI (namespaces): Node does not track them. */
+const OPTIONS = { trackUnmanagedFds: false } as const;
+
 function spawn(): Worker {
-  if (!fromSource) return new Worker(THREAD);
+  if (!fromSource) return new Worker(THREAD, OPTIONS);
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(THREAD.href)}); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { ...OPTIONS, eval: true });
 }
 
 interface Pending {
@@ -73,6 +80,27 @@ export class KernelWorker {
   /** Unmounts and removes a namespace file (`ip netns del`); false when it was not there. */
   deleteNetns(path: string): Promise<boolean> {
     return this.call('netnsDelete', { path }, `netns del ${path}`);
+  }
+
+  /**
+   * Makes a sandbox namespace `<runDir>/netns/<name>` with loopback up and DAD off (what
+   * OsSandbox.create does; the lo-up request waits for the rtnl lock); its path.
+   */
+  createSandboxNetns(name: string, runDir: string): Promise<string> {
+    return this.call('sandboxCreate', { name, runDir }, `netns add ${name}`);
+  }
+
+  /**
+   * Runs a NetlinkHandle method on the worker: in the host namespace, or inside `netns` (an fd
+   * of this process, or a path). Same arguments, result and errors as the method.
+   */
+  netlink<M extends NetlinkMethod>(
+    method: M,
+    args: NetlinkArgs<M>,
+    netns?: NetnsRef,
+  ): Promise<NetlinkResult<M>> {
+    const req = { method, args: [...args], ...(netns !== undefined ? { netns } : {}) };
+    return this.call('netlink', req, method) as Promise<NetlinkResult<M>>;
   }
 
   private call<K extends KernelOp>(

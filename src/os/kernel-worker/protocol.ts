@@ -5,6 +5,27 @@
  * code), so callers match on `code`/`errno` whichever thread ran the call.
  */
 import { NetlinkError, SyscallError } from '../../errors/index.ts';
+import type { NetlinkHandle } from '../netlink/index.ts';
+import type { NetnsRef } from '../netns/index.ts';
+
+/**
+ * The NetlinkHandle methods the worker runs on request (each takes the rtnl lock in the kernel,
+ * so each can wait behind the kernel's own slow work: a namespace being torn down, a delete).
+ */
+export const NETLINK_METHODS = [
+  'linkAdd',
+  'linkSet',
+  'linkGet',
+  'linkIndex',
+  'bridgePortSet',
+  'addrAdd',
+  'routeReplace',
+  'routeDel',
+] as const;
+export type NetlinkMethod = (typeof NETLINK_METHODS)[number];
+/** A NetlinkHandle method's arguments and result, by name. */
+export type NetlinkArgs<M extends NetlinkMethod> = Parameters<NetlinkHandle[M]>;
+export type NetlinkResult<M extends NetlinkMethod> = ReturnType<NetlinkHandle[M]>;
 
 /** Operation name → its arguments and result. */
 export interface KernelOps {
@@ -14,6 +35,13 @@ export interface KernelOps {
   linksPresent: { args: { names: string[] }; result: string[] };
   /** Unmounts and removes a namespace file (deleteNetns); false when it was not there. */
   netnsDelete: { args: { path: string }; result: boolean };
+  /** A sandbox namespace made ready (OsSandbox.create: loopback up, DAD off); its path. */
+  sandboxCreate: { args: { name: string; runDir: string }; result: string };
+  /** One NetlinkHandle method, in the host namespace or inside `netns` (an fd is the process's). */
+  netlink: {
+    args: { method: NetlinkMethod; args: unknown[]; netns?: NetnsRef };
+    result: NetlinkResult<NetlinkMethod>;
+  };
 }
 
 export type KernelOp = keyof KernelOps;

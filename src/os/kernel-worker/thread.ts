@@ -5,12 +5,15 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { NetlinkHandle } from '../netlink/index.ts';
-import { deleteNetns } from '../netns/index.ts';
+import { deleteNetns, type NetnsRef } from '../netns/index.ts';
+import { OsSandbox } from '../sandbox.ts';
 import {
   type KernelOp,
   type KernelOps,
   type KernelRequest,
   type KernelResponse,
+  NETLINK_METHODS,
+  type NetlinkMethod,
   toWire,
 } from './protocol.ts';
 
@@ -24,6 +27,20 @@ const host = (): NetlinkHandle => {
   return nl;
 };
 
+/** Runs one NetlinkHandle method, on the host socket or on a socket opened inside `netns`. */
+function netlink(method: NetlinkMethod, args: unknown[], netns?: NetnsRef): unknown {
+  if (!NETLINK_METHODS.includes(method))
+    throw new TypeError(`the kernel worker does not run ${String(method)}`);
+  const call = (h: NetlinkHandle) => (h[method] as (...a: unknown[]) => unknown).apply(h, args);
+  if (netns === undefined) return call(host());
+  const h = NetlinkHandle.open({ netns });
+  try {
+    return call(h);
+  } finally {
+    h.close();
+  }
+}
+
 const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K]['result'] } = {
   linkDel: ({ ref, ifExists }) => {
     if (ifExists) return host().linkDelIfExists(ref);
@@ -32,6 +49,12 @@ const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K][
   },
   linksPresent: ({ names }) => names.filter((n) => host().linkGet(n) !== undefined),
   netnsDelete: ({ path }) => deleteNetns(path),
+  sandboxCreate: ({ name, runDir }) => {
+    const sb = OsSandbox.create(name, runDir);
+    sb.release(); // the namespace stays; the caller opens it
+    return sb.path;
+  },
+  netlink: ({ method, args, netns }) => netlink(method, args, netns) as KernelOps['netlink']['result'],
 };
 
 port.on('message', (req: KernelRequest) => {
