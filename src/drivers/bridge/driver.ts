@@ -378,8 +378,9 @@ export class BridgeDriver implements NetworkDriver {
       const dying = `dx${randomBytes(6).toString('hex')}`;
       let left: string[] = [];
       try {
-        this.nl.linkSet(e.hostVeth, { up: false });
-        this.nl.linkSet(e.hostVeth, { name: dying });
+        // On the kernel worker: each request waits for the rtnl lock (see join).
+        await kernelWorker().netlink('linkSet', [e.hostVeth, { up: false }]);
+        await kernelWorker().netlink('linkSet', [e.hostVeth, { name: dying }]);
         left = [dying];
       } catch (err) {
         if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
