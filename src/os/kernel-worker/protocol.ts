@@ -17,6 +17,8 @@ export const NETLINK_METHODS = [
   'linkSet',
   'linkGet',
   'linkIndex',
+  'linkList',
+  'linkDelIfExists',
   'bridgePortSet',
   'addrAdd',
   'routeReplace',
