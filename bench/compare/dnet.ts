@@ -158,6 +158,8 @@ export class DnetDaemon implements Subject {
   private child: ChildProcess | undefined;
   private netId = '';
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 128 });
+  /** The prober's own connection: its requests never queue behind the attaches'. */
+  private readonly probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   private stderr = '';
 
   constructor(
@@ -175,13 +177,13 @@ export class DnetDaemon implements Subject {
     return this.child?.pid;
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<Reply> {
+  private call(method: string, path: string, body?: unknown, agent = this.agent): Promise<Reply> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(
         {
           socketPath: this.socket,
-          agent: this.agent,
+          agent,
           method,
           path,
           headers: data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {},
@@ -260,6 +262,10 @@ export class DnetDaemon implements Subject {
     return undefined;
   }
 
+  async probe(): Promise<void> {
+    await this.ok('list networks', this.call('GET', '/networks', undefined, this.probeAgent));
+  }
+
   async teardown(): Promise<void> {
     const child = this.child;
     this.child = undefined;
@@ -268,6 +274,7 @@ export class DnetDaemon implements Subject {
         await this.ok('remove network', this.call('DELETE', `/networks/${this.netId}`));
     } finally {
       this.agent.destroy();
+      this.probeAgent.destroy();
       if (child && child.exitCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
         child.kill('SIGTERM');

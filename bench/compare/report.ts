@@ -14,6 +14,7 @@ import { SUBJECT_ORDER, type SubjectKey } from './subject.ts';
 
 export { goals } from './goals.ts';
 
+import { PROBE_EVERY_MS } from './subject.ts';
 import { barChart, lineChart } from './svg.ts';
 import type {
   AttachResult,
@@ -391,6 +392,7 @@ export function printConcurrency(r: Results, labels: Labels): string {
         fmtUs(l.latency.p50),
         fmtUs(l.latency.p95),
         fmtUs(l.latency.p99),
+        l.probe ? `${fmtUs(l.probe.p50)} / ${fmtUs(l.probe.p99)}` : '–',
       ]);
     });
     if (x.error) rows.push(['', 'error', x.error]);
@@ -403,11 +405,23 @@ export function printConcurrency(r: Results, labels: Labels): string {
   return [
     '3. concurrency: attaches in flight at once (library: concurrent calls; daemon: concurrent requests; peers: parallel processes)',
     table(
-      ['subject', 'in flight', 'attaches', 'errors', 'attaches/s', 'dnet ×', 'latency p50', 'p95', 'p99'],
+      [
+        'subject',
+        'in flight',
+        'attaches',
+        'errors',
+        'attaches/s',
+        'dnet ×',
+        'latency p50',
+        'p95',
+        'p99',
+        'GET /networks p50 / p99',
+      ],
       rows,
       1,
     ),
     "   dnet ×: dnet (library)'s throughput over this one's at the same level; errors: failed attaches + failed detaches.",
+    `   GET /networks: the daemon's answer time to a list request issued every ${PROBE_EVERY_MS} ms on a connection of its own while the level's attaches and detaches ran (goal 2).`,
     ...(errs.length ? ['   first error:', ...errs] : []),
   ].join('\n');
 }

@@ -18,6 +18,9 @@ export interface Container {
   readonly hostPorts: readonly number[];
 }
 
+/** How often the concurrency unit's prober calls Subject.probe while attaches are in flight. */
+export const PROBE_EVERY_MS = 5;
+
 export interface Subject {
   readonly key: SubjectKey;
   /** How it is shown in tables and charts. */
@@ -44,6 +47,11 @@ export interface Subject {
   publishUs?(): number | undefined;
   /** Undoes attach, namespace included. */
   detach(c: Container): Promise<number | undefined>;
+  /**
+   * A cheap read a client issues while attaches are in flight (the daemon: `GET /networks` on a
+   * connection of its own): how long the subject keeps an unrelated caller waiting under load.
+   */
+  probe?(): Promise<void>;
   /** Removes the network and everything the subject made. */
   teardown(): Promise<void>;
 }

@@ -4,6 +4,7 @@
  * world's kernel is recorded, then removed (links, nftables/iptables rules, namespaces).
  */
 import { existsSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DefaultIpam } from '../../src/ipam/index.ts';
@@ -12,7 +13,15 @@ import { hostNetlink } from '../../src/os/sandbox.ts';
 import { type DnetDaemon, type DnetLibrary, type ProcMemory, procMemory } from './dnet.ts';
 import { hostLocalPairs } from './peers.ts';
 import { fmtUs, raw, type Summary, summarize } from './stats.ts';
-import { type Container, newId, PortPool, run, type Subject, type SubjectKey } from './subject.ts';
+import {
+  type Container,
+  newId,
+  PortPool,
+  PROBE_EVERY_MS,
+  run,
+  type Subject,
+  type SubjectKey,
+} from './subject.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -280,12 +289,42 @@ export interface LevelResult {
   throughput: number;
   latency: Summary;
   samples: number[];
+  /** The subject's probe (daemon: GET /networks), every PROBE_EVERY_MS while this level ran (µs). */
+  probe?: Summary;
+  probeErrors?: number;
 }
 
 export interface ConcurrencyResult {
   levels: LevelResult[];
   error?: string;
   leftovers?: Leftovers;
+}
+
+/** Calls `probe` every `everyMs` (one at a time) until stopped: each call's latency (µs). */
+function startProber(probe: () => Promise<void>, everyMs: number) {
+  let running = true;
+  const lat: number[] = [];
+  let errors = 0;
+  const loop = (async () => {
+    while (running) {
+      const t0 = performance.now();
+      try {
+        await probe();
+        lat.push((performance.now() - t0) * 1000);
+      } catch {
+        errors++;
+      }
+      const wait = everyMs - (performance.now() - t0);
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+  return {
+    async stop(): Promise<{ lat: number[]; errors: number }> {
+      running = false;
+      await loop;
+      return { lat, errors };
+    },
+  };
 }
 
 export async function unitConcurrency(
@@ -306,6 +345,9 @@ export async function unitConcurrency(
         let detachErrors = 0;
         let firstError: string | undefined;
         let wall = 0;
+        const prober = s.probe
+          ? startProber(() => s.probe?.() ?? Promise.resolve(), PROBE_EVERY_MS)
+          : undefined;
         for (let done = 0; done < opts.attaches; done += k) {
           const cs = Array.from({ length: Math.min(k, opts.attaches - done) }, () => container(1));
           const t0 = performance.now();
@@ -330,6 +372,7 @@ export async function unitConcurrency(
           }
           for (const c of cs) release(c);
         }
+        const probed = await prober?.stop();
         levels.push({
           inFlight: k,
           attaches: opts.attaches,
@@ -340,6 +383,7 @@ export async function unitConcurrency(
           throughput: lat.length / (wall / 1e6),
           latency: summarize(lat),
           samples: raw(lat),
+          ...(probed ? { probe: summarize(probed.lat), probeErrors: probed.errors } : {}),
         });
         if (errors > 0)
           env.log(`  ${s.label}: ${errors} of ${opts.attaches} attaches failed at ${k} in flight`);

@@ -27,6 +27,7 @@ import {
 } from '../errors/cnm.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { GLOBAL_IPAM } from '../ipam/global.ts';
+import { closeKernelWorker } from '../os/kernel-worker/index.ts';
 import { allocatePools } from './addresses.ts';
 import { ClusterDns } from './cluster-dns.ts';
 import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
@@ -376,5 +377,7 @@ export class NetworkController {
     await this.resolver?.close();
     this.sandboxes.releaseAll();
     for (const d of this.drivers.loadedNetworkDrivers()) await d.close?.();
+    // The kernel worker thread ends once its calls are answered (a later call starts it again).
+    await closeKernelWorker();
   }
 }

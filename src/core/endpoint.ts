@@ -212,7 +212,7 @@ export class Endpoint {
         sandbox.nextInterfaceName(info.interfaceName.dstPrefix);
       const inSandbox = info.interfaceName.inSandbox === true;
       const srcName = info.interfaceName.srcName;
-      sandbox.os.addInterface({
+      await sandbox.os.addInterface({
         inSandbox,
         srcName,
         dstName: ifName,

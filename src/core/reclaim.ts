@@ -18,11 +18,13 @@
  * Every object keeps an owner: the entry, until the kernel has it all. A restart finishes the
  * entries left (restore, before the orphan sweep); `drain()` (the controller's close) finishes
  * them at once.
+ *
+ * The kernel calls themselves (unmount, link lookups and deletes) run on the kernel worker thread
+ * (src/os/kernel-worker): a link delete that waits for RCU does not stop the event loop. Passes
+ * run one after another, never two at once.
  */
 
-import { existsSync } from 'node:fs';
-import { deleteNetns } from '../os/netns/index.ts';
-import { hostNetlink } from '../os/sandbox.ts';
+import { kernelWorker } from '../os/kernel-worker/index.ts';
 import { type Change, del, keys, type Persister, put } from './persist.ts';
 
 /** What one reclaim entry owns. */
@@ -42,7 +44,7 @@ export const LINK_GRACE_MS = 1000;
 const LINK_RECHECK_MS = 2000;
 /**
  * How long links may outlive their namespace before they are deleted one by one (a process kept
- * the namespace alive; a delete waits for RCU grace periods on this thread, so not sooner).
+ * the namespace alive; a delete costs the kernel RCU grace periods, so not sooner).
  */
 export const LINK_DEADLINE_MS = 10_000;
 /** How long a failed step waits before it is tried again. */
@@ -91,8 +93,7 @@ export class Reclaimer {
     // The store's commit callbacks do not keep the event loop alive: a caller waiting here does.
     const alive = setInterval(() => undefined, 1000);
     try {
-      await this.running;
-      await this.pass(true);
+      await this.serially(() => this.pass(true));
     } finally {
       clearInterval(alive);
     }
@@ -114,11 +115,19 @@ export class Reclaimer {
     }
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.running = this.pass(false).finally(() => {
-        this.running = undefined;
-      });
+      this.serially(() => this.pass(false)).catch(() => undefined); // pass records its own problems
     }, ms);
     this.timer.unref();
+  }
+
+  /** Runs `fn` after the pass running now, if any (passes never overlap). */
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const run = (this.running ?? Promise.resolve()).then(fn);
+    const tracked = run.finally(() => {
+      if (this.running === tracked) this.running = undefined;
+    });
+    this.running = tracked;
+    return run;
   }
 
   /**
@@ -126,18 +135,20 @@ export class Reclaimer {
    * checked; finished entries are deleted in one commit. Re-arms itself while work is left.
    */
   private async pass(now: boolean): Promise<void> {
+    const kw = kernelWorker();
     const t = performance.now();
-    const failed: ReclaimRecord[] = [];
-    for (const rec of this.unmount.splice(0)) {
-      try {
-        if (rec.netns !== undefined && existsSync(rec.netns)) deleteNetns(rec.netns);
-        this.check.push({ rec, due: t + LINK_GRACE_MS, deadline: t + LINK_DEADLINE_MS });
-      } catch (err) {
-        this.lastProblem = `namespace ${rec.netns}: ${String(err)}`;
-        failed.push(rec);
-      }
-    }
-    this.unmount.push(...failed);
+    const recs = this.unmount.splice(0);
+    // All namespaces at once: the worker runs them in order, the answers come back together.
+    const unmounted = await Promise.allSettled(
+      recs.map((rec) => (rec.netns !== undefined ? kw.deleteNetns(rec.netns) : false)),
+    );
+    recs.forEach((rec, i) => {
+      const u = unmounted[i];
+      if (u?.status === 'rejected') {
+        this.lastProblem = `namespace ${rec.netns}: ${String(u.reason)}`;
+        this.unmount.push(rec);
+      } else this.check.push({ rec, due: t + LINK_GRACE_MS, deadline: t + LINK_DEADLINE_MS });
+    });
     const finished: Change[] = [];
     const waiting: typeof this.check = [];
     for (const c of this.check.splice(0)) {
@@ -146,13 +157,12 @@ export class Reclaimer {
         continue;
       }
       try {
-        const nl = hostNetlink();
-        const left = c.rec.links.filter((l) => nl.linkGet(l) !== undefined);
+        const left = c.rec.links.length > 0 ? await kw.linksPresent(c.rec.links) : [];
         if (left.length > 0 && !now && t < c.deadline) {
           waiting.push({ ...c, due: t + LINK_RECHECK_MS }); // the kernel's clean-up has not come yet
           continue;
         }
-        for (const link of left) nl.linkDelIfExists(link);
+        for (const link of left) await kw.linkDelIfExists(link);
         finished.push(del(keys.reclaim(c.rec.id)));
       } catch (err) {
         this.lastProblem = `links ${c.rec.links.join(', ')}: ${String(err)}`;

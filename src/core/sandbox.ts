@@ -328,7 +328,7 @@ export class SandboxSet {
       ? OsSandbox.host(this.runDir)
       : externalNetns !== undefined
         ? OsSandbox.attach(externalNetns)
-        : OsSandbox.create(id.slice(0, 12), this.runDir);
+        : await OsSandbox.createOffLoop(id.slice(0, 12), this.runDir);
     const sb = new Sandbox(
       id,
       containerId,

@@ -35,6 +35,7 @@ export { errnoName, errnoValue } from './errno.ts';
 export { type ErrorBody, errorBody, errorResponse, HTTP_STATUS_BY_KIND, httpStatus } from './http.ts';
 export {
   KernelModuleMissingError,
+  KernelWorkerError,
   LibraryLoadError,
   NetlinkDecodeError,
   NetlinkError,

@@ -54,6 +54,22 @@ export class NftablesError extends DnetError {
   }
 }
 
+/**
+ * The kernel worker thread (src/os/kernel-worker) stopped before it answered: it crashed or could
+ * not start. The call's kernel state is unknown; the caller retries (a new worker starts) or
+ * leaves the object to its owner's next pass.
+ */
+export class KernelWorkerError extends DnetError {
+  readonly code = 'ERR_KERNEL_WORKER';
+  readonly kind = 'internal';
+  constructor(
+    readonly op: string,
+    detail: string,
+  ) {
+    super(`${op}: the kernel worker thread stopped before it answered (${detail}); try again`);
+  }
+}
+
 /** A library the OS layer needs (libc, libnftables) could not be loaded. */
 export class LibraryLoadError extends DnetError {
   readonly code = 'ERR_LIBRARY_LOAD';

@@ -7,6 +7,7 @@
 import { closeSync, fstatSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
 import { type DnsSocketFds, openDnsSockets } from './dns-sockets.ts';
+import { kernelWorker } from './kernel-worker/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
 import { ipv6Available, sysctlGet, sysctlSet } from './sysctl.ts';
@@ -97,6 +98,21 @@ export class OsSandbox {
     }
   }
 
+  /**
+   * `create` on the kernel worker thread (src/os/kernel-worker): bringing loopback up waits for
+   * the kernel's rtnl lock, held for long while namespaces are torn down; the event loop does
+   * not wait with it. The namespace is then opened here.
+   */
+  static async createOffLoop(name: string, runDir: string): Promise<OsSandbox> {
+    const path = await kernelWorker().createSandboxNetns(name, runDir);
+    try {
+      return OsSandbox.open(path);
+    } catch (err) {
+      deleteNetns(path);
+      throw err;
+    }
+  }
+
   /** Opens an existing sandbox namespace (after a restart). */
   static open(path: string): OsSandbox {
     const fd = openNetns(path);
@@ -152,18 +168,24 @@ export class OsSandbox {
    * Moves `srcName` from the host into the sandbox and configures it there. On failure the
    * interface is given back to the host under its original name (so its owner can delete it).
    */
-  addInterface(spec: SandboxInterfaceSpec): void {
+  async addInterface(spec: SandboxInterfaceSpec): Promise<void> {
     if (this.isHost) throw new RangeError('no interfaces are moved into the host sandbox');
+    // The requests run on the kernel worker (each waits for the kernel's rtnl lock), inside this
+    // namespace by its fd; the undo on failure runs here.
+    const kw = kernelWorker();
+    const here = { fd: this.fd };
     const tmp = spec.srcName;
-    if (!spec.inSandbox) hostNetlink().linkSet(tmp, { up: false, netns: { fd: this.fd } });
+    if (!spec.inSandbox) await kw.netlink('linkSet', [tmp, { up: false, netns: here }]);
     let renamed = false;
     try {
-      const index = this.nl.linkIndex(tmp);
-      if (spec.mtu !== undefined) this.nl.linkSet(index, { mtu: spec.mtu });
-      for (const cidr of spec.addresses) this.nl.addrAdd(index, cidr, { noDad: family(cidr) === 6 });
+      const index = await kw.netlink('linkIndex', [tmp], here);
+      if (spec.mtu !== undefined) await kw.netlink('linkSet', [index, { mtu: spec.mtu }], here);
+      for (const cidr of spec.addresses)
+        await kw.netlink('addrAdd', [index, cidr, { noDad: family(cidr) === 6 }], here);
       // Name, MAC and up in one request (the kernel renames and sets the address before it
       // brings the link up).
-      this.nl.linkSet(index, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true });
+      const named = { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true };
+      await kw.netlink('linkSet', [index, named], here);
       renamed = true;
       this.indexes.set(spec.dstName, index);
     } catch (err) {

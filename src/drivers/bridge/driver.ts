@@ -25,6 +25,7 @@ import { InvalidOptionError } from '../../errors/cnm.ts';
 import { NetlinkError } from '../../errors/os.ts';
 import { familyOf, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
+import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
@@ -244,7 +245,8 @@ export class BridgeDriver implements NetworkDriver {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
-    if (!e.hostVethReclaimed) this.nl.linkDelIfExists(e.hostVeth);
+    // A veth delete waits for RCU grace periods: on the kernel worker, not the event loop.
+    if (!e.hostVethReclaimed) await kernelWorker().linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
     this.repairer.reportedMissing.delete(endpointId);
   }
@@ -266,22 +268,33 @@ export class BridgeDriver implements NetworkDriver {
     // kernel an RCU grace period (~15 ms here). Unless the caller moves it itself (Docker's
     // plugin path): then both ends stay here, the peer with the endpoint's MAC.
     const inHost = req.interfaceInHost === true;
-    const index = this.addVeth(n, e.hostVeth, peer, inHost ? { mac: e.mac } : { sandboxKey: req.sandboxKey });
+    // The link requests run on the kernel worker: each takes the kernel's rtnl lock, which the
+    // kernel holds for long while it tears namespaces down; the event loop does not wait with it.
+    const kw = kernelWorker();
+    const index = await this.addVeth(
+      n,
+      e.hostVeth,
+      peer,
+      inHost ? { mac: e.mac } : { sandboxKey: req.sandboxKey },
+    );
     try {
       // Hairpin: a container reaches its own published port through the host's address (the
       // DNATed frame goes back out the port it came in on), as Docker does without its proxy.
-      this.nl.bridgePortSet(index, { hairpin: true });
+      await kw.netlink('bridgePortSet', [index, { hairpin: true }]);
       // A bridge port needs no IP of its own: no link-local address (so no DAD, no router
       // solicitations), set with the same request that brings it up.
       // The same request marks it as dnet's (LINK_MARK; the kernel takes no alias at creation).
-      this.nl.linkSet(index, {
-        up: true,
-        alias: markOf(e.id),
-        ...(this.state.hasIPv6() && n.cfg.mtu >= 1280 ? { ipv6AddrGenMode: 'none' as const } : {}),
-      });
+      await kw.netlink('linkSet', [
+        index,
+        {
+          up: true,
+          alias: markOf(e.id),
+          ...(this.state.hasIPv6() && n.cfg.mtu >= 1280 ? { ipv6AddrGenMode: 'none' as const } : {}),
+        },
+      ]);
       this.fw.addEndpoint(n, e);
     } catch (err) {
-      this.nl.linkDelIfExists(index);
+      await kw.linkDelIfExists(index);
       throw err;
     }
     e.joined = true;
@@ -305,27 +318,29 @@ export class BridgeDriver implements NetworkDriver {
    * Makes the endpoint's veth pair on the network's bridge, the peer inside the sandbox (or here,
    * with the endpoint's MAC). Its host end's ifindex.
    */
-  private addVeth(
+  private async addVeth(
     n: BridgeNetwork,
     name: string,
     peer: string,
     where: { sandboxKey: string } | { mac: string },
-  ): number {
+  ): Promise<number> {
     const sandboxFd = 'sandboxKey' in where ? openNetns(where.sandboxKey) : undefined;
     try {
       const add = (master: number) =>
-        this.nl.linkAdd({
-          kind: 'veth',
-          name,
-          mtu: n.cfg.mtu,
-          master,
-          peer:
-            sandboxFd === undefined
-              ? { name: peer, mtu: n.cfg.mtu, mac: (where as { mac: string }).mac }
-              : { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
-        });
+        kernelWorker().netlink('linkAdd', [
+          {
+            kind: 'veth',
+            name,
+            mtu: n.cfg.mtu,
+            master,
+            peer:
+              sandboxFd === undefined
+                ? { name: peer, mtu: n.cfg.mtu, mac: (where as { mac: string }).mac }
+                : { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
+          },
+        ]);
       try {
-        return add(this.bridgeIndex(n));
+        return await add(this.bridgeIndex(n));
       } catch (err) {
         // A master that is not there is EINVAL (ENODEV when its name is looked up). The bridge was
         // made again under the same name (a new ifindex): look it up, once. Or it was deleted
@@ -337,7 +352,7 @@ export class BridgeDriver implements NetworkDriver {
         n.bridgeIndex = undefined;
         if (!br)
           this.heal({ links: true, firewall: false }, `the bridge ${n.cfg.bridgeName} was missing at a join`);
-        return add(this.bridgeIndex(n));
+        return await add(this.bridgeIndex(n));
       }
     } finally {
       if (sandboxFd !== undefined) closeSync(sandboxFd);
@@ -363,8 +378,9 @@ export class BridgeDriver implements NetworkDriver {
       const dying = `dx${randomBytes(6).toString('hex')}`;
       let left: string[] = [];
       try {
-        this.nl.linkSet(e.hostVeth, { up: false });
-        this.nl.linkSet(e.hostVeth, { name: dying });
+        // On the kernel worker: each request waits for the rtnl lock (see join).
+        await kernelWorker().netlink('linkSet', [e.hostVeth, { up: false }]);
+        await kernelWorker().netlink('linkSet', [e.hostVeth, { name: dying }]);
         left = [dying];
       } catch (err) {
         if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
@@ -374,14 +390,12 @@ export class BridgeDriver implements NetworkDriver {
       this.repairer.reportedMissing.delete(e.id);
       return { reclaimLinks: left };
     }
-    // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
-    try {
-      this.nl.linkDelIfExists(e.hostVeth);
-    } catch (err) {
-      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
-    }
+    // Deleting the host end removes the pair (the core has moved the other end back, or it is
+    // gone), on the kernel worker (it waits for RCU grace periods). Not joined from here on, so
+    // the self-healing check does not report the veth going as a deletion.
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
+    await kernelWorker().linkDelIfExists(e.hostVeth);
     return {};
   }
 

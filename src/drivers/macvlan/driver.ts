@@ -28,6 +28,7 @@ import type {
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { randomMac } from '../../ip/mac.ts';
+import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import { ensureLinkKind, linkAddOfKind } from '../../os/link-kinds.ts';
 import { type LinkSpec, NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
@@ -197,7 +198,7 @@ export class VlanDriver implements NetworkDriver {
     const n = this.net(networkId);
     const e = this.ep(networkId, endpointId);
     if (e.joined) await this.leave(networkId, endpointId);
-    this.deleteHostSlave(e);
+    await this.deleteHostSlave(e);
     n.endpoints.delete(endpointId);
   }
 
@@ -258,19 +259,22 @@ export class VlanDriver implements NetworkDriver {
   /** Removes the slave: in the host (the plugin path), or found by its mark inside the sandbox. */
   async leave(networkId: string, endpointId: string): Promise<void> {
     const e = this.ep(networkId, endpointId);
-    if (e.inHost) this.deleteHostSlave(e);
-    else if (e.sandboxKey)
-      this.withSandbox(e.sandboxKey, (h) => {
-        const l = h.linkList().find((x) => x.alias === this.mark(e.id));
-        if (l) h.linkDelIfExists(l.index);
-      });
+    // Deleting a link waits for RCU grace periods: on the kernel worker, not the event loop.
+    if (e.inHost) await this.deleteHostSlave(e);
+    else if (e.sandboxKey && existsSync(e.sandboxKey)) {
+      const inside = { path: e.sandboxKey };
+      const l = (await kernelWorker().netlink('linkList', [], inside)).find(
+        (x) => x.alias === this.mark(e.id),
+      );
+      if (l) await kernelWorker().netlink('linkDelIfExists', [l.index], inside);
+    }
     e.joined = false;
     delete e.sandboxKey;
   }
 
-  private deleteHostSlave(e: VlanEndpoint): void {
+  private async deleteHostSlave(e: VlanEndpoint): Promise<void> {
     const l = this.nl.linkGet(e.ifName);
-    if (l && l.alias === this.mark(e.id)) this.nl.linkDelIfExists(l.index);
+    if (l && l.alias === this.mark(e.id)) await kernelWorker().linkDelIfExists(l.index);
   }
 
   /** Runs fn with a handle inside the sandbox; nothing when the namespace is gone (so is the slave). */

@@ -26,6 +26,7 @@ import { DnetError } from '../../errors/base.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
+import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
@@ -326,7 +327,8 @@ export class OverlayDriver implements NetworkDriver {
   async leave(networkId: string, endpointId: string): Promise<void> {
     const e = this.ep(networkId, endpointId);
     await this.need().unpublishEndpoint(networkId, endpointId);
-    this.nl.linkDelIfExists(e.hostVeth);
+    // A veth delete waits for RCU grace periods: on the kernel worker, not the event loop.
+    await kernelWorker().linkDelIfExists(e.hostVeth);
     e.joined = false;
   }
 
