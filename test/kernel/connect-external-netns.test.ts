@@ -7,7 +7,7 @@
 import '../harness/world.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InvalidOptionError, LmdbStore, type Network, NetworkController } from '../../src/index.ts';
@@ -61,6 +61,15 @@ describe('connect with externalNetns', () => {
       ['lo'],
       'the veth is gone once the background is done',
     );
+  });
+
+  test("the runtime's files are its own: neither written nor removed", async () => {
+    const hostsPath = join(world.runDir, 'runtime-hosts');
+    writeFileSync(hostsPath, 'the runtime wrote this\n');
+    const ep = await net.connect('ext-c', { externalNetns: path, join: { hostsPath } });
+    assert.equal(readFileSync(hostsPath, 'utf8'), 'the runtime wrote this\n');
+    await ep.leaveAndDelete();
+    assert.equal(readFileSync(hostsPath, 'utf8'), 'the runtime wrote this\n', 'still there');
   });
 
   test('refused: a relative path; a failed connect leaves no sandbox', async () => {
