@@ -23,7 +23,8 @@ deps:
 build: deps
 	@tsc -p tsconfig.build.json
 	@mkdir -p dist/cni/launcher && cp -p src/cni/launcher/dnet-cni.c dist/cni/launcher/
-	@if command -v $${CC:-cc} >/dev/null; then $${CC:-cc} -O2 -Wall -Wextra -o dist/cni/launcher/dnet-cni src/cni/launcher/dnet-cni.c; \
+	@if command -v $${CC:-cc} >/dev/null; then $${CC:-cc} -O2 -Wall -Wextra -static -o dist/cni/launcher/dnet-cni src/cni/launcher/dnet-cni.c 2>/dev/null \
+	  || $${CC:-cc} -O2 -Wall -Wextra -o dist/cni/launcher/dnet-cni src/cni/launcher/dnet-cni.c; \
 	else echo "make build: no C compiler: dnet cni install will install the Node CNI plugin"; fi
 
 # Part 1: `dnet daemon` in the background (state under the world's /run), the CLI walkthrough,

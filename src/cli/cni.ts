@@ -93,7 +93,11 @@ export function writeLauncher(
     return undefined;
   }
   if (srcTime === 0) return `neither ${built} nor its source ${LAUNCHER_SOURCE} is there`;
-  const r = spawnSync(cc, ['-O2', '-Wall', '-o', target, LAUNCHER_SOURCE], { encoding: 'utf8' });
+  // Linked statically when the C library allows it: no dynamic loader at each exec (~0.15 ms).
+  const compile = (link: string[]) =>
+    spawnSync(cc, ['-O2', '-Wall', ...link, '-o', target, LAUNCHER_SOURCE], { encoding: 'utf8' });
+  let r = compile(['-static']);
+  if (!r.error && r.status !== 0) r = compile([]);
   if (r.error) return `no C compiler (${cc}: ${r.error.message})`;
   if (r.status !== 0) return `${cc} failed: ${r.stderr.trim().split('\n').slice(0, 3).join(' ')}`;
   return undefined;

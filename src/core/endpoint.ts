@@ -301,8 +301,9 @@ export class Endpoint {
   /**
    * The join's part of a teardown: every step attempted (failures in `t`), the records to change
    * added to `changes`. A sandbox that goes with this leave is released to a reclaim entry (its
-   * namespace and the veth removed in the background, the interface set down first), returned
-   * for the caller to schedule once its commit is done.
+   * namespace and the veth removed in the background, the interface set down first); in someone
+   * else's namespace the veth alone is (set down and renamed first). The entry is returned for
+   * the caller to schedule once its commit is done.
    */
   private async undoJoin(j: JoinState, t: Teardown, changes: Change[]): Promise<ReclaimRecord | undefined> {
     const ctl = this.network.controller;
@@ -314,21 +315,24 @@ export class Endpoint {
     await t.attempt(() => sandbox.detach(this));
     await t.attempt(() => ctl.clusterDns?.left(this));
     // The sandbox goes with this leave: its namespace, and the interface in it, are removed in
-    // the background (reclaim.ts), the interface made harmless first.
+    // the background (reclaim.ts), the interface made harmless first. In a namespace that stays
+    // (someone else's) the interface is made harmless and renamed out of the way instead, and
+    // removed in the background too.
     const going = sandbox.isEmpty() && !sandbox.explicit;
-    let namespaceGoing = false;
+    let deferRemoval = false;
     const ifName = j.ifName;
     if (ifName) {
       for (const r of j.routes) await t.attempt(() => void sandbox.os.removeRoute(r.destination));
       if (!j.inSandbox) await t.attempt(() => sandbox.os.removeInterface(ifName, j.srcName ?? ifName));
+      else if (sandbox.os.external) deferRemoval = await t.attempt(() => sandbox.os.retire(ifName));
       else {
-        if (going && sandbox.reclaimable) namespaceGoing = await t.attempt(() => sandbox.os.quiesce(ifName));
+        if (going && sandbox.reclaimable) deferRemoval = await t.attempt(() => sandbox.os.quiesce(ifName));
         sandbox.os.forgetInterface(ifName);
       }
     }
     let links: string[] = [];
     await t.attempt(async () => {
-      const left = await driver.leave(networkId, this.id, namespaceGoing ? { namespaceGoing } : {});
+      const left = await driver.leave(networkId, this.id, deferRemoval ? { deferRemoval } : {});
       links = (left || undefined)?.reclaimLinks ?? [];
     });
     this.joined = undefined;
@@ -344,7 +348,8 @@ export class Endpoint {
       } else if (await t.attempt(() => ctl.sandboxes.destroy(sandbox)))
         changes.push(del(keys.sandbox(j.containerId)));
     } else await t.attempt(() => sandbox.writeFiles());
-    // Links the driver left, when the sandbox is not released after all (a failed step).
+    // Links the driver left in a namespace that is not released (someone else's, or a failed
+    // step): a links-only entry, deleted in the background.
     if (links.length > 0 && !reclaim) {
       const e = ctl.reclaimer.entry(undefined, links);
       reclaim = e.rec;

@@ -184,6 +184,12 @@ export class Network {
     const driverOptions = checkEndpointOptions(name, epOptions);
     const joinOptions = options.join ?? {};
     const joinDriverOptions = checkStringMap('driverOptions', joinOptions.driverOptions);
+    const host = this.driver.usesHostNamespace === true;
+    const external = options.externalNetns;
+    if (external !== undefined && (host || !external.startsWith('/'))) {
+      const why = host ? `network ${this.name} joins the host's namespace` : 'expected an absolute path';
+      throw new InvalidOptionError('externalNetns', external, why);
+    }
     const ctl = this.controller;
     const rb = new Rollback();
     let draft: Endpoint;
@@ -195,8 +201,8 @@ export class Network {
     return ctl.locks.run(`ep:${draft.id}`, () =>
       ctl.locks.run(`sb:${containerId}`, async () => {
         try {
-          const host = this.driver.usesHostNamespace === true;
-          const { sandbox, created } = await ctl.sandboxes.getOrCreate(containerId, host, joinOptions);
+          const made = await ctl.sandboxes.getOrCreate(containerId, host, joinOptions, false, external);
+          const { sandbox, created } = made;
           if (created) rb.undoKernel(() => ctl.sandboxes.destroy(sandbox));
           const seq = ctl.nextJoinSeq();
           const epKey = keys.endpoint(this.id, draft.id);

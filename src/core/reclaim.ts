@@ -15,6 +15,11 @@
  * outlive their namespace by LINK_DEADLINE_MS (another process holding it, say); then the entry
  * is deleted.
  *
+ * An entry may hold links alone (a veth whose other end is in a namespace dnet does not own, a
+ * CNI runtime's, set down and renamed out of the way there): they are checked after the grace
+ * period (the runtime usually removes its namespace right after, and the pair goes with it) and
+ * deleted then if still there.
+ *
  * Every object keeps an owner: the entry, until the kernel has it all. A restart finishes the
  * entries left (restore, before the orphan sweep); `drain()` (the controller's close) finishes
  * them at once.
@@ -147,7 +152,11 @@ export class Reclaimer {
       if (u?.status === 'rejected') {
         this.lastProblem = `namespace ${rec.netns}: ${String(u.reason)}`;
         this.unmount.push(rec);
-      } else this.check.push({ rec, due: t + LINK_GRACE_MS, deadline: t + LINK_DEADLINE_MS });
+      } else {
+        // Links alone (their namespace is not dnet's to remove): deleted once the grace has passed.
+        const deadline = t + (rec.netns === undefined ? LINK_GRACE_MS : LINK_DEADLINE_MS);
+        this.check.push({ rec, due: t + LINK_GRACE_MS, deadline });
+      }
     });
     const finished: Change[] = [];
     const waiting: typeof this.check = [];

@@ -249,6 +249,8 @@ export class Sandbox {
 
   /** @internal */
   async removeFiles(): Promise<void> {
+    // An external namespace's sandbox writes no files (writeFiles): none to remove, none of its owner's.
+    if (this.external) return;
     await rm(this.dir, { recursive: true, force: true });
     if (this.options.hostsPath) await rm(this.hostsPath, { force: true });
     if (this.options.resolvConfPath) await rm(this.resolvConfPath, { force: true });

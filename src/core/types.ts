@@ -175,6 +175,13 @@ export interface ConnectOptions {
   endpoint?: EndpointCreateOptions;
   /** Used for the sandbox when this is the container's first join (and the driver options always). */
   join?: JoinOptions;
+  /**
+   * When this join makes the container's sandbox: that sandbox is this existing namespace (an
+   * absolute path: a CNI runtime's), not one of dnet's, as `controller.newSandbox(id,
+   * { externalNetns })` makes it; dnet never creates nor removes the namespace. The sandbox is
+   * made and recorded with the connect (one commit) and goes with its last endpoint.
+   */
+  externalNetns?: string;
 }
 
 export interface EndpointInfo {

@@ -159,20 +159,21 @@ export interface JoinInfo {
 /** What the core tells a driver's leave. */
 export interface LeaveOptions {
   /**
-   * The sandbox's namespace goes right after this leave (this was its last endpoint), and the
-   * interface inside it is down already. A driver whose interface has its
-   * other end in that namespace (JoinInfo.interfaceName.inSandbox: a veth) may leave that end to
-   * go with the namespace, which the kernel does in the background and batched, instead of
-   * deleting it now (a veth delete waits for RCU grace periods): it names it in `reclaimLinks`.
+   * The interface inside the sandbox is down and out of the way: its namespace goes right after
+   * this leave (this was its last endpoint), or it was renamed `dx<12 hex>` there (a namespace
+   * dnet does not own: a CNI runtime's, which keeps it). A driver whose interface has its other
+   * end in that namespace (JoinInfo.interfaceName.inSandbox: a veth) may leave the pair to the
+   * core instead of deleting it now (a veth delete waits for RCU grace periods): it names its
+   * host end in `reclaimLinks`.
    */
-  namespaceGoing?: boolean;
+  deferRemoval?: boolean;
 }
 
-/** What a leave left to the core (see LeaveOptions.namespaceGoing). */
+/** What a leave left to the core (see LeaveOptions.deferRemoval). */
 export interface LeaveResult {
   /**
-   * Host-namespace links the driver did not delete: they go with the sandbox's namespace. The core
-   * owns them from now on (a reclaim entry) and deletes any that outlive it.
+   * Host-namespace links the driver did not delete: they go with the sandbox's namespace, or are
+   * deleted in the background. The core owns them from now on (a reclaim entry).
    */
   reclaimLinks?: string[];
 }

@@ -1,11 +1,31 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main as dnetMain } from '../../src/cli/main.ts';
 import { world } from '../harness/world.ts';
-import { call, waitForPing } from '../helpers/http.ts';
+import {
+  attachments,
+  cid,
+  cni,
+  conf,
+  daemonProcess,
+  hostLinks,
+  inspectContainers,
+  install,
+  installed,
+  ipIn,
+  killDnet,
+  netnsAdd,
+  netnsCleanup,
+  netnsDel,
+  publishedHostPorts,
+  SOCK,
+  startDnet,
+  VERSIONS,
+} from '../helpers/cni-runtime.ts';
+import { call } from '../helpers/http.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
 // The CNI plugin of type `dnet` driven as a runtime drives it: what `dnet cni install` wrote,
@@ -14,146 +34,6 @@ import { request, startServer } from '../helpers/traffic.ts';
 // POST /cni), and the Node plugin (`--node`, the fallback without a C compiler) for the verbs,
 // versions and error codes. Namespaces are made by the test (`ip netns add`), as a runtime makes
 // them; dnet must never create or delete them.
-
-const SOCK = '/run/dnet/dnet.sock';
-let BIN_DIR = '';
-let PLUGIN = '';
-const DATA = join(world.runDir, 'data');
-const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
-let daemon: ChildProcess | undefined;
-
-async function startDnet(): Promise<void> {
-  const d = spawn(process.execPath, [join(world.root, 'bin/dnet.js'), 'daemon', '--data-dir', DATA], {
-    cwd: world.root,
-    stdio: ['ignore', 'ignore', process.env.DNET_TEST_DEBUG ? 'inherit' : 'ignore'],
-  });
-  daemon = d;
-  await waitForPing(SOCK);
-}
-
-function killDnet(): Promise<void> {
-  const d = daemon;
-  daemon = undefined;
-  if (!d || d.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    d.once('exit', () => resolve());
-    d.kill('SIGKILL');
-  });
-}
-
-interface Run {
-  code: number;
-  out: unknown;
-  raw: string;
-}
-
-/** One plugin execution, as a runtime does it. */
-function cni(command: string, env: Record<string, string>, config: unknown): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PLUGIN, [], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_COMMAND: command, CNI_PATH: BIN_DIR, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let raw = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      raw += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d;
-    });
-    child.on('error', reject);
-    // 'close', not 'exit': the process can be gone before its stdout has been read (the C launcher
-    // exits fast enough for that to happen; the result then looked empty).
-    child.on('close', (code) => {
-      let out: unknown;
-      try {
-        out = raw.trim() ? JSON.parse(raw) : undefined;
-      } catch {
-        reject(new Error(`plugin printed no JSON: ${raw} ${err}`));
-        return;
-      }
-      resolve({ code: code ?? -1, out, raw: raw + err });
-    });
-    child.stdin.end(typeof config === 'string' ? config : JSON.stringify(config));
-  });
-}
-
-const conf = (v: string, extra: Record<string, unknown> = {}) => ({
-  cniVersion: v,
-  name: 'dn',
-  type: 'dnet',
-  network: 'dn',
-  ...extra,
-});
-
-let nsCount = 0;
-const made = new Set<string>();
-function netnsAdd(): { name: string; path: string } {
-  const name = `cni-t${++nsCount}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  made.add(name);
-  return { name, path: `/run/netns/${name}` };
-}
-function netnsDel(name: string): void {
-  execFileSync('ip', ['netns', 'del', name]);
-  made.delete(name);
-}
-const ipIn = (ns: string, ...args: string[]) => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
-const hostLinks = () => execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-
-interface Attachment {
-  ContainerID: string;
-  IfName: string;
-  HostInterface: string;
-  IPs: { Address: string }[];
-  PortMappings: { HostPort: number }[];
-}
-async function attachments(): Promise<Attachment[]> {
-  return (await call(SOCK, 'GET', '/attachments?network=dn')).json as Attachment[];
-}
-async function inspectContainers(): Promise<Record<string, { IPv4Address: string }>> {
-  const r = await call(SOCK, 'GET', '/networks/dn');
-  return (r.json as { Containers: Record<string, { IPv4Address: string }> }).Containers;
-}
-/** The published-port map elements dnet's inet table holds (nft -j: the host ports in them). */
-function publishedHostPorts(): number[] {
-  const out = execFileSync('nft', ['-j', 'list', 'table', 'inet', 'dnet'], { encoding: 'utf8' });
-  const rs = JSON.parse(out) as { nftables: { map?: { name: string; elem?: unknown[] } }[] };
-  const ports: number[] = [];
-  for (const o of rs.nftables) {
-    if (!o.map?.name.startsWith('pub') || !o.map.name.endsWith('_addr')) continue;
-    for (const e of o.map.elem ?? []) {
-      const key = (e as unknown[])[0] as { concat?: unknown[] };
-      const last = key.concat?.at(-1);
-      if (typeof last === 'number') ports.push(last);
-    }
-  }
-  return ports.sort((a, b) => a - b);
-}
-
-const cid = (n: number) => n.toString(16).padStart(64, 'c');
-
-/** The plugin as a user installs it (`--node`: the Node plugin as dnet). */
-async function install(dir: string, node: boolean): Promise<void> {
-  let out = '';
-  let err = '';
-  const code = await dnetMain(['cni', 'install', '--bin-dir', dir, ...(node ? ['--node'] : [])], {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-    readLine: async () => undefined,
-  });
-  assert.equal(code, 0, out + err);
-  assert.equal(err, '', 'no fallback to the Node plugin (a C compiler is there)');
-  BIN_DIR = dir;
-  PLUGIN = join(dir, 'dnet');
-  assert.equal(out.trim(), PLUGIN);
-}
 
 before(async () => {
   await startDnet();
@@ -171,11 +51,11 @@ before(async () => {
 });
 
 after(async () => {
-  if (daemon) {
+  if (daemonProcess()) {
     for (const n of ['dn', 'tiny']) await call(SOCK, 'DELETE', `/networks/${n}`).catch(() => undefined);
   }
   await killDnet();
-  for (const n of [...made]) netnsDel(n);
+  netnsCleanup();
 });
 
 for (const kind of ['launcher', 'node'] as const) {
@@ -577,12 +457,16 @@ for (const kind of ['launcher', 'node'] as const) {
     );
 
     test('the installed files: dnet (the launcher: an ELF executable, or the Node plugin) and dnet-node', () => {
-      const head = readFileSync(PLUGIN).subarray(0, 4);
+      const head = readFileSync(installed.plugin).subarray(0, 4);
       if (kind === 'launcher')
         assert.deepEqual([...head], [0x7f, 0x45, 0x4c, 0x46], 'dnet is an ELF executable');
-      else assert.equal(readFileSync(PLUGIN, 'utf8'), readFileSync(join(BIN_DIR, 'dnet-node'), 'utf8'));
+      else
+        assert.equal(
+          readFileSync(installed.plugin, 'utf8'),
+          readFileSync(join(installed.binDir, 'dnet-node'), 'utf8'),
+        );
       // The Node plugin: one plain JavaScript file, no daemon, store, FFI or logger in it.
-      const text = readFileSync(join(BIN_DIR, 'dnet-node'), 'utf8');
+      const text = readFileSync(join(installed.binDir, 'dnet-node'), 'utf8');
       assert.ok(text.startsWith(`#!${process.execPath}\n`));
       const required = [...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]).sort();
       // node:http(s) for the daemon (src/cli/client.ts), node:fs for the version (src/version.ts).

@@ -114,7 +114,14 @@ test('dnet cni install compiles the launcher when no built one is there, and say
   try {
     const target = join(dir, 'dnet');
     assert.equal(writeLauncher(target, join(dir, 'no-such-build')), undefined);
-    assert.deepEqual([...readFileSync(target).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'an ELF executable');
+    const elf = readFileSync(target);
+    assert.deepEqual([...elf.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'an ELF executable');
+    // Linked statically (libc6-dev has libc.a): no program header asks for a dynamic loader.
+    const phoff = Number(elf.readBigUInt64LE(0x20));
+    const types = Array.from({ length: elf.readUInt16LE(0x38) }, (_, i) =>
+      elf.readUInt32LE(phoff + i * elf.readUInt16LE(0x36)),
+    );
+    assert.ok(types.length > 0 && !types.includes(3), 'no PT_INTERP: statically linked');
     const v = spawnSync(target, [], { input: '{"cniVersion":"0.4.0"}', env: { CNI_COMMAND: 'VERSION' } });
     assert.equal(v.status, 0);
     assert.deepEqual(JSON.parse(v.stdout.toString()), {

@@ -370,11 +370,12 @@ export class BridgeDriver implements NetworkDriver {
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
-    if (options.namespaceGoing) {
-      // The peer is in the sandbox's namespace, down, and the namespace goes next: the pair goes
-      // with it in the kernel's background. The host end is renamed out of the way (down first:
-      // the kernel renames no link that is up), so the endpoint can join again at once under its
-      // name, and the core's reclaim entry owns the dying link by a name no one else has.
+    if (options.deferRemoval) {
+      // The peer is in the sandbox's namespace, down and out of the way: the pair goes with that
+      // namespace, or the core's reclaim entry deletes it in the background. The host end is
+      // renamed out of the way (down first: the kernel renames no link that is up), so the
+      // endpoint can join again at once under its name, and the entry owns the dying link by a
+      // name no one else has.
       const dying = `dx${randomBytes(6).toString('hex')}`;
       let left: string[] = [];
       try {

@@ -8,6 +8,7 @@ import { ENDPOINT_HOLD_HOST_PORTS_OPTION } from '../../../driver-api/driver.ts';
 import { SyscallError } from '../../../errors/index.ts';
 import { nameRuleViolation, validateContainerId } from '../../../errors/validate.ts';
 import {
+  type ConnectOptions,
   ENDPOINT_IFNAME_OPTION,
   type Endpoint,
   type EndpointCreateOptions,
@@ -48,49 +49,48 @@ function endpointNames(req: AttachRequest): string[] {
 }
 
 /**
- * The container's sandbox for the attachment: its existing one (an external sandbox on the same
- * namespace), or a new one on the runtime's namespace (`created`).
+ * The container's sandbox for the attachment when it has one already (an external sandbox on the
+ * same namespace); undefined when the connect is to make it on the runtime's namespace.
  */
-async function sandboxFor(ctx: ApiContext, req: AttachRequest): Promise<{ sb: Sandbox; created: boolean }> {
+function existingSandbox(ctx: ApiContext, req: AttachRequest): Sandbox | undefined {
   const cid = req.containerId;
   const sb = ctx.controller.sandboxByContainer(cid);
-  if (sb) {
-    if (!sb.external) {
-      throw new AttachmentConflictError(
-        `container ${cid} has a sandbox of dnet's own (${sb.key}): it cannot also use the namespace ${req.netns}`,
-      );
+  if (!sb) {
+    if (inodeAt(req.netns) === undefined) {
+      throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: no such file`);
     }
-    const want = sb.record().externalNetns?.inode;
-    if (sb.key !== req.netns && inodeAt(req.netns) !== want) {
-      throw new AttachmentConflictError(
-        `container ${cid} is attached in the namespace ${sb.key}, not ${req.netns}: detach its other interfaces first`,
-      );
-    }
-    return { sb, created: false };
+    return undefined;
   }
-  if (inodeAt(req.netns) === undefined) {
-    throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: no such file`);
+  if (!sb.external) {
+    throw new AttachmentConflictError(
+      `container ${cid} has a sandbox of dnet's own (${sb.key}): it cannot also use the namespace ${req.netns}`,
+    );
   }
-  // The runtime's container name (K8S_POD_NAME) names the sandbox when no other has it.
+  const want = sb.record().externalNetns?.inode;
+  if (sb.key !== req.netns && inodeAt(req.netns) !== want) {
+    throw new AttachmentConflictError(
+      `container ${cid} is attached in the namespace ${sb.key}, not ${req.netns}: detach its other interfaces first`,
+    );
+  }
+  return sb;
+}
+
+/**
+ * The connect's options for a new sandbox on the runtime's namespace, made and recorded with the
+ * connect (it goes with its last endpoint): the runtime's container name (K8S_POD_NAME) names
+ * it when no other sandbox has it.
+ */
+function newSandboxOptions(
+  ctx: ApiContext,
+  req: AttachRequest,
+): Pick<ConnectOptions, 'externalNetns' | 'join'> {
   const name =
     req.name !== undefined &&
     nameRuleViolation(req.name, 128) === undefined &&
     !ctx.controller.sandboxByName(req.name)
       ? req.name
       : undefined;
-  try {
-    const made = await ctx.controller.newSandbox(cid, {
-      externalNetns: req.netns,
-      ...(name ? { containerName: name } : {}),
-    });
-    return { sb: made, created: true };
-  } catch (err) {
-    // Not a namespace (setns says EINVAL), or the host's own: the caller's mistake.
-    if (err instanceof RangeError || (err instanceof SyscallError && err.errnoName === 'EINVAL')) {
-      throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: ${err.message}`);
-    }
-    throw err;
-  }
+  return { externalNetns: req.netns, ...(name ? { join: { containerName: name } } : {}) };
 }
 
 /** The attachment's endpoint options: addresses, MAC, ports, and the marks that make it an attachment. */
@@ -124,17 +124,23 @@ function endpointOptions(
 async function connectUnderFreeName(
   n: Network,
   req: AttachRequest,
-  options: EndpointCreateOptions,
+  options: Omit<ConnectOptions, 'endpointName'>,
 ): Promise<Endpoint> {
   const names = endpointNames(req);
   for (const [i, name] of names.entries()) {
     const last = i === names.length - 1;
     if (n.endpointByName(name) && !last) continue;
     try {
-      return await n.connect(req.containerId, { endpointName: name, endpoint: options });
+      return await n.connect(req.containerId, { endpointName: name, ...options });
     } catch (err) {
       if (err instanceof PoolExhaustedError) {
         throw new AttachmentNoAddressError(`network ${n.name}: ${err.message}`, { cause: err });
+      }
+      // The namespace for a new sandbox is not one (setns says EINVAL), or is the host's own.
+      const badNetns =
+        err instanceof RangeError || (err instanceof SyscallError && err.errnoName === 'EINVAL');
+      if (options.externalNetns !== undefined && badNetns) {
+        throw new BadRequestError(`invalid Netns ${JSON.stringify(req.netns)}: ${err.message}`);
       }
       if (!(err instanceof EndpointExistsError) || last) throw err;
     }
@@ -160,18 +166,9 @@ export async function attach(ctx: ApiContext, req: AttachRequest): Promise<Endpo
         `container ${cid} already has an attachment with interface ${req.ifName}: detach it first`,
       );
     }
-    const { created } = await sandboxFor(ctx, req);
-    try {
-      return await connectUnderFreeName(n, req, endpointOptions(req, v4[0], v6[0]));
-    } catch (err) {
-      if (created && ctx.controller.sandboxByContainer(cid)?.isEmpty()) {
-        // The sandbox this attach made goes too; a failure to remove it travels with the error.
-        await ctx.controller.deleteSandbox(cid).catch((undoErr: unknown) => {
-          (err as Error & { rollbackErrors?: unknown[] }).rollbackErrors = [undoErr];
-        });
-      }
-      throw err;
-    }
+    // A sandbox the connect makes is undone with it when it fails.
+    const sandbox = existingSandbox(ctx, req) ? {} : newSandboxOptions(ctx, req);
+    return connectUnderFreeName(n, req, { endpoint: endpointOptions(req, v4[0], v6[0]), ...sandbox });
   });
 }
 
