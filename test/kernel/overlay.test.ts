@@ -15,53 +15,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { ClusterStoreRequiredError } from '../../src/cluster/index.ts';
 import { NetworkController } from '../../src/index.ts';
-import { type ClusterHost, startCluster, type TestCluster } from '../harness/cluster.ts';
+import {
+  type ClusterHost,
+  type Container,
+  connect,
+  remove,
+  startCluster,
+  type TestCluster,
+  until,
+} from '../harness/cluster.ts';
 import { world } from '../harness/world.ts';
 import { request, type Server, startServer } from '../helpers/traffic.ts';
 
 const SUBNET = '10.99.0.0/24';
-
-interface Container {
-  id: string;
-  key: string;
-  ip: string;
-  mac: string;
-  host: ClusterHost;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function sandbox(h: ClusterHost, name: string): Promise<{ id: string; key: string }> {
-  const r = await h.api('POST', '/sandboxes', { Name: name });
-  assert.equal(r.status, 201, r.text);
-  const b = r.json as { Id: string; SandboxKey: string };
-  return { id: b.Id, key: b.SandboxKey };
-}
-
-async function connect(h: ClusterHost, net: string, name: string): Promise<Container> {
-  const sb = await sandbox(h, name);
-  const r = await h.api('POST', `/networks/${net}/connect`, { Container: sb.id });
-  assert.equal(r.status, 200, r.text);
-  const ins = (await h.api('GET', `/networks/${net}`)).json as {
-    Containers: Record<string, { IPv4Address: string; MacAddress: string }>;
-  };
-  const c = ins.Containers[sb.id];
-  assert.ok(c, `${name} is not in the network's containers`);
-  return { ...sb, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress, host: h };
-}
-
-async function remove(c: Container): Promise<void> {
-  const r = await c.host.api('DELETE', `/sandboxes/${c.id}`);
-  assert.ok(r.status === 204 || r.status === 200, r.text);
-}
 
 /**
  * Permanent FDB entries (MAC → VTEP, `bridge fdb`) and neighbour entries (IP → MAC, `ip neigh`)

@@ -4,7 +4,9 @@
  * 4789 unless configured, local address = this host's VTEP, learning off, ARP answered from its
  * neighbour table) attached to it. Containers join the bridge with a veth pair; remote endpoints
  * are programmed statically from the cluster's endpoint table (peers.ts). MTU: the underlay's
- * minus 50 (VXLAN over IPv4), unless `com.docker.network.driver.mtu` says otherwise.
+ * minus 50 (VXLAN over IPv4), unless `com.docker.network.driver.mtu` says otherwise. Containers
+ * reach the outside through the core's gateway service (a second interface on `dnet_gwbridge`,
+ * core/gateway.ts), which the driver asks for unless the network is internal.
  *
  * Without a cluster (no --cluster-store) every network operation is refused with
  * ClusterStoreRequiredError.
@@ -56,6 +58,8 @@ interface OverlayNetwork {
   id: string;
   vni: number;
   mtu: number;
+  /** No way out: its containers get no gateway endpoint (the core's gateway service). */
+  internal: boolean;
   bridge: string;
   vxlan: string;
   peers: PeerTable;
@@ -119,7 +123,7 @@ export class OverlayDriver implements NetworkDriver {
     const vni = await cluster.allocateVni(req.networkId);
     try {
       const mtu = this.mtuOf(req, cluster.vtep);
-      await this.setUp(req.networkId, vni, mtu, false);
+      await this.setUp(req, vni, mtu, false);
       return { data: { vni: String(vni), mtu: String(mtu) } };
     } catch (err) {
       await cluster.releaseVni(vni).catch(() => undefined); // best effort: the error that matters is err
@@ -137,15 +141,21 @@ export class OverlayDriver implements NetworkDriver {
     }
     // Restored or adopted: the kernel objects stay, and the entries are pruned and programmed
     // when etcd answers (now, or later if it is down).
-    await this.setUp(req.networkId, vni, mtu, true);
+    await this.setUp(req, vni, mtu, true);
   }
 
   /**
    * Makes (or adopts) the bridge and the VXLAN device, then follows the endpoint table:
    * remote endpoints programmed, and every permanent entry the table does not list removed.
    */
-  private async setUp(networkId: string, vni: number, mtu: number, restoring: boolean): Promise<void> {
+  private async setUp(
+    req: CreateNetworkRequest,
+    vni: number,
+    mtu: number,
+    restoring: boolean,
+  ): Promise<void> {
     const cluster = this.need();
+    const networkId = req.networkId;
     const short = networkId.slice(0, 12);
     const bridge = `ov-${short}`;
     const vxlan = `vx-${short}`;
@@ -177,6 +187,7 @@ export class OverlayDriver implements NetworkDriver {
       id: networkId,
       vni,
       mtu,
+      internal: req.options.internal,
       bridge,
       vxlan,
       peers: new PeerTable(nl, vxlan, cluster.hostId),
@@ -279,7 +290,9 @@ export class OverlayDriver implements NetworkDriver {
     return {
       interfaceName: { srcName: peer, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
       staticRoutes: [],
-      disableGatewayService: true,
+      // No gateway on the overlay: the core gives the container one on its gateway network
+      // (dnet_gwbridge), unless the network is internal.
+      disableGatewayService: n.internal,
     };
   }
 
