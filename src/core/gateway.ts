@@ -8,8 +8,9 @@
  *
  * A sandbox wants the service when one of its endpoints' drivers asked for it at join
  * (`disableGatewayService: false`, on a network that is not internal) and none of its endpoints
- * gives an IPv4 gateway. `sync` makes the sandbox's gateway endpoint match that, after every
- * join and leave and after a restart: it is made, remade (other ports) or removed.
+ * gives a way out (a gateway, IPv4 or IPv6, or a static default route). `sync` makes the
+ * sandbox's gateway endpoint match that after every join and leave and after a restart: it is
+ * made, remade (other ports) or removed.
  * Namespaces attached from outside (CNI runtimes) and the host's namespace never get one.
  */
 import type { ExposedPort, PortBinding } from '../driver-api/driver.ts';
@@ -50,7 +51,7 @@ export class GatewayService {
   private wanted(sb: Sandbox | undefined): Wanted | undefined {
     if (!sb || sb.isHost || sb.external) return undefined;
     const eps = sb.endpoints().filter((e) => !GatewayService.isGatewayNetwork(e.network));
-    if (eps.some((e) => e.joinState?.gateway !== undefined)) return undefined;
+    if (eps.some(hasWayOut)) return undefined;
     const asking = eps.filter((e) => e.joinState?.gatewayService === true);
     if (asking.length === 0) return undefined;
     return {
@@ -107,6 +108,14 @@ export class GatewayService {
       return this.ctl.newNetwork('bridge', GATEWAY_NETWORK, { options: { ...GATEWAY_NETWORK_OPTIONS } });
     });
   }
+}
+
+/** The endpoint gives its sandbox a default route: a gateway, or a static default route. */
+function hasWayOut(e: Endpoint): boolean {
+  const j = e.joinState;
+  if (!j) return false;
+  if (j.gateway !== undefined || j.gatewayIPv6 !== undefined) return true;
+  return j.routes.some((r) => r.destination === '0.0.0.0/0' || r.destination === '::/0');
 }
 
 function samePorts(ep: Endpoint, want: Wanted): boolean {

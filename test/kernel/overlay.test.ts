@@ -10,6 +10,8 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
@@ -87,8 +89,24 @@ describe('overlay without a cluster store', () => {
   });
 });
 
+/** The host that holds each address of SUBNET in the global IPAM (undefined: not allocated). */
+async function addressOwners(ips: string[]): Promise<(string | undefined)[]> {
+  const etcd = new Etcd3({ hosts: cl.etcd.hosts });
+  try {
+    return await Promise.all(
+      ips.map(async (ip) => {
+        const v = await etcd.get(`dnet/ipam/addr/${SUBNET}/${ip}`).string();
+        return v === null ? undefined : ((JSON.parse(v) as { host?: string }).host ?? '');
+      }),
+    );
+  } finally {
+    etcd.close();
+  }
+}
+
+let cl: TestCluster;
+
 describe('overlay across three hosts', { timeout: 180_000 }, () => {
-  let cl: TestCluster;
   let A: ClusterHost;
   let B: ClusterHost;
   let C: ClusterHost;
@@ -277,8 +295,12 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
     assert.match(r.text, /active endpoints/);
   });
 
-  test('B gone for good: its entries leave every host within the lease TTL', async () => {
+  test('B gone for good: its entries and its addresses go everywhere within the lease TTL', async () => {
     const cb = cs[1]!;
+    const cb2 = await connect(B, 'ov', 'cb2');
+    cs.push(cb2);
+    const bId = readFileSync(join(B.dataDir, 'cluster-host-id'), 'utf8').trim();
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [bId, bId]);
     await B.kill9();
     const t0 = Date.now();
     for (const h of [A, C]) {
@@ -290,10 +312,33 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
     }
     const took = Date.now() - t0;
     assert.ok(took <= 12_000, `took ${took} ms (bound: TTL 10 s + one keep-alive period)`);
+    // Its addresses went with its lease (the same etcd revision as its endpoints).
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [undefined, undefined]);
+    // Free for the others: A takes cb's address while B is away.
+    const taken = await connect(A, 'ov', 'taker', { IPAMConfig: { IPv4Address: cb.ip } });
+    assert.equal(taken.ip, cb.ip);
+    cs.push(taken);
+  });
+
+  test('B back: it claims its free addresses again, not the one another host took', async () => {
+    const [cb, cb2, taken] = [cs[1]!, cs.at(-2)!, cs.at(-1)!];
+    const bId = readFileSync(join(B.dataDir, 'cluster-host-id'), 'utf8').trim();
+    const aId = readFileSync(join(A.dataDir, 'cluster-host-id'), 'utf8').trim();
+    await B.start(); // its lease expired: a new one; its endpoints are published again
+    await until('cb2 published again', async () =>
+      (await addressOwners([cb2.ip]))[0] === bId ? true : undefined,
+    );
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [aId, bId]);
+    // cb (whose address A holds now) is not published: A's FDB has cb2's MAC and taker's is local.
+    await until('cb2 programmed on A', async () =>
+      entries(A, vx).fdb.some((l) => l.startsWith(cb2.mac)) ? true : undefined,
+    );
+    assert.ok(!entries(A, vx).fdb.some((l) => l.startsWith(cb.mac)), 'cb is published again');
+    assert.match(B.stderr, /ERR_ADDRESS_CLAIMED|is now held by host/);
+    assert.equal(taken.host, A);
   });
 
   test('nothing is left when everything is removed', async () => {
-    await B.start(); // its records are restored; its endpoint is published again
     for (const c of cs) await remove(c);
     const r = await A.api('DELETE', '/networks/ov');
     assert.equal(r.status, 204, r.text);

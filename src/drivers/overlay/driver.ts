@@ -24,9 +24,10 @@ import type {
   JoinRequest,
   NetworkDriver,
 } from '../../driver-api/driver.ts';
+import { GLOBAL_ADDRESS_SPACE } from '../../driver-api/ipam.ts';
 import { DnetError } from '../../errors/base.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
-import { plain } from '../../ip/index.ts';
+import { cidrContains, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
@@ -50,6 +51,8 @@ interface OverlayEndpoint {
   id: string;
   mac: string;
   ip?: string;
+  /** The global IPAM pool of its address: the address key goes with this host's lease. */
+  subnet?: string;
   hostVeth: string;
   joined: boolean;
 }
@@ -60,6 +63,8 @@ interface OverlayNetwork {
   mtu: number;
   /** No way out: its containers get no gateway endpoint (the core's gateway service). */
   internal: boolean;
+  /** Its IPv4 pools in the global IPAM (address space GlobalDefault). */
+  globalPools: string[];
   bridge: string;
   vxlan: string;
   peers: PeerTable;
@@ -188,6 +193,7 @@ export class OverlayDriver implements NetworkDriver {
       vni,
       mtu,
       internal: req.options.internal,
+      globalPools: req.ipv4Data.filter((d) => d.addressSpace === GLOBAL_ADDRESS_SPACE).map((d) => d.pool),
       bridge,
       vxlan,
       peers: new PeerTable(nl, vxlan, cluster.hostId),
@@ -229,10 +235,13 @@ export class OverlayDriver implements NetworkDriver {
   async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult> {
     const n = this.net(req.networkId);
     const mac = req.iface.macAddress ?? randomMac();
+    const ip = req.iface.address ? plain(req.iface.address) : undefined;
+    const subnet = ip === undefined ? undefined : n.globalPools.find((p) => cidrContains(p, ip));
     n.endpoints.set(req.endpointId, {
       id: req.endpointId,
       mac,
-      ...(req.iface.address ? { ip: plain(req.iface.address) } : {}),
+      ...(ip !== undefined ? { ip } : {}),
+      ...(subnet !== undefined ? { subnet } : {}),
       hostVeth: `ve${req.endpointId.slice(0, 10)}`,
       joined: false,
     });
@@ -281,7 +290,7 @@ export class OverlayDriver implements NetworkDriver {
     }
     try {
       this.nl.linkSet(e.hostVeth, { up: true, alias: `${OVERLAY_MARK}${e.id}`, ipv6AddrGenMode: 'none' });
-      await cluster.publishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
+      await cluster.publishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) }, e.subnet);
     } catch (err) {
       this.nl.linkDelIfExists(e.hostVeth);
       throw err;
@@ -301,7 +310,8 @@ export class OverlayDriver implements NetworkDriver {
     const n = this.net(networkId);
     const e = this.ep(networkId, endpointId);
     if (!this.nl.linkGet(e.hostVeth)) return false;
-    await this.need().republishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
+    const ep = { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) };
+    await this.need().republishEndpoint(n.id, e.id, ep, e.subnet);
     e.joined = true;
     return true;
   }
