@@ -32,6 +32,7 @@ import { randomMac } from '../../ip/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
+import { applyTxChecksum, txChecksumOffload } from './offload.ts';
 import { PeerTable } from './peers.ts';
 
 export const OVERLAY = 'overlay';
@@ -128,6 +129,7 @@ export class OverlayDriver implements NetworkDriver {
     const vni = await cluster.allocateVni(req.networkId);
     try {
       const mtu = this.mtuOf(req, cluster.vtep);
+      txChecksumOffload(req.options.generic); // validated before anything is made
       await this.setUp(req, vni, mtu, false);
       return { data: { vni: String(vni), mtu: String(mtu) } };
     } catch (err) {
@@ -188,6 +190,8 @@ export class OverlayDriver implements NetworkDriver {
       });
       nl.linkSet(vxlan, { up: true, alias: mark });
     }
+    // Made or adopted: TX checksum offload as the network's option says (off by default: offload.ts).
+    applyTxChecksum(vxlan, txChecksumOffload(req.options.generic));
     const n: OverlayNetwork = {
       id: networkId,
       vni,
