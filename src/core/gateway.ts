@@ -14,6 +14,7 @@
  * Namespaces attached from outside (CNI runtimes) and the host's namespace never get one.
  */
 import type { ExposedPort, PortBinding } from '../driver-api/driver.ts';
+import { InvalidOptionError } from '../errors/cnm.ts';
 import type { NetworkController } from './controller.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { Network } from './network.ts';
@@ -77,6 +78,14 @@ export class GatewayService {
       if (have) await (have.containerId === undefined ? have.delete() : have.leaveAndDelete());
       if (!want) return;
       const gw = net ?? (await this.network());
+      if (gw.type !== 'bridge') {
+        throw new InvalidOptionError(
+          'network',
+          GATEWAY_NETWORK,
+          `dnet gives containers of overlay networks their way out on a bridge network of that name, ` +
+            `and this one is a ${gw.type} network: remove it (dnet makes it again)`,
+        );
+      }
       await gw.connect(containerId, {
         endpointName: name,
         endpoint: { exposedPorts: want.exposedPorts, portBindings: want.portBindings },

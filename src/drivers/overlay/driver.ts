@@ -190,7 +190,7 @@ export class OverlayDriver implements NetworkDriver {
       });
       nl.linkSet(vxlan, { up: true, alias: mark });
     }
-    // Made or adopted: TX checksum offload as the network's option says (off by default: offload.ts).
+    // Made or adopted: TX checksum offload as the network's option says (offload.ts).
     applyTxChecksum(vxlan, txChecksumOffload(req.options.generic));
     const n: OverlayNetwork = {
       id: networkId,
