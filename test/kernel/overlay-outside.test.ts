@@ -143,11 +143,33 @@ describe('overlay containers and the outside', { timeout: 180_000 }, () => {
     await remove({ ...sb, host: A });
   });
 
+  test('a dnet_gwbridge of another driver: the connect fails, clearly, and is undone whole', async () => {
+    const C = cl.hosts[2]!;
+    const mv = await C.api('POST', '/networks/create', {
+      Name: GW,
+      Driver: 'macvlan',
+      Options: { parent: 'eth0' },
+      IPAM: { Config: [{ Subnet: '192.168.88.0/24' }] },
+    });
+    assert.equal(mv.status, 201, mv.text);
+    const sb = await sandbox(C, 'nogw');
+    const r = await C.api('POST', '/networks/ov/connect', { Container: sb.id });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.text, /dnet_gwbridge.*macvlan network: remove it/);
+    const ov = (await C.api('GET', '/networks/ov')).json as { Containers: Record<string, unknown> };
+    assert.equal(ov.Containers[sb.id], undefined, 'the overlay endpoint is not left behind');
+    assert.doesNotMatch(ipIn(sb, '-o', 'link', 'show'), /eth\d/);
+    await remove({ ...sb, host: C });
+    assert.equal((await C.api('DELETE', `/networks/${GW}`)).status, 204);
+  });
+
   test('after a daemon restart the gateway, the NAT and the published port are there', async () => {
+    const before = (await gatewayed(A))[ca.id];
     await A.stop();
     await A.start();
-    assert.ok((await gatewayed(A))[ca.id]);
-    assert.equal(await request(ca.key, 'tcp', OUTSIDE, 7100), `from ${A.addr}`);
+    assert.equal((await gatewayed(A))[ca.id], before, 'the same gateway endpoint, kept');
+    // 3 s: one lost SYN is retransmitted after 1 s (seen once in 5 runs at load 13, cause unknown).
+    assert.equal(await request(ca.key, 'tcp', OUTSIDE, 7100, 3000), `from ${A.addr}`);
     assert.equal(await request(undefined, 'tcp', A.addr, 8081), `from ${OUTSIDE}`);
   });
 
