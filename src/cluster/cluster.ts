@@ -14,9 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetworkNameError } from '../errors/cnm.ts';
-import { KeyExistsError, StoreUnavailableError } from '../store/errors.ts';
+import { type AddressValue, addressKey } from '../ipam/global.ts';
+import { KeyExistsError, StoreUnavailableError, VersionMismatchError } from '../store/errors.ts';
 import type { EtcdStore } from '../store/etcd.ts';
-import { VniExhaustedError } from './errors.ts';
+import { AddressClaimedError, VniExhaustedError } from './errors.ts';
 import { HostLease } from './lease.ts';
 import { type MirrorHandler, type MirrorOptions, TableMirror } from './mirror.ts';
 
@@ -61,6 +62,8 @@ export const DEFAULT_LEASE_TTL = 10;
 /** VNIs handed out to networks (Docker's overlay starts at 4096 too). */
 export const VNI_FIRST = 4096;
 export const VNI_LAST = 16_777_215;
+/** How often publishing an endpoint re-reads its address key after another writer changed it. */
+const MAX_CLAIM_RACES = 8;
 
 function hostIdOf(stateDir: string): string {
   const file = join(stateDir, 'cluster-host-id');
@@ -76,9 +79,15 @@ function hostIdOf(stateDir: string): string {
   return id;
 }
 
+/** An endpoint this host published, and the key of its address in the global IPAM, if any. */
+interface Published {
+  ep: PeerEndpoint;
+  claim?: string;
+}
+
 export class Cluster {
   /** Endpoints this host published, re-published when the lease had to be replaced. */
-  private readonly published = new Map<string, PeerEndpoint>();
+  private readonly published = new Map<string, Published>();
   /** DNS names of this host's endpoints, by key: part of every publication of the endpoint. */
   private readonly names = new Map<string, PeerEndpointNames>();
 
@@ -121,7 +130,15 @@ export class Cluster {
   private async republish(): Promise<void> {
     if (this.lease.id === '') return; // published when the lease is taken
     await this.register();
-    for (const [key, ep] of this.published) await this.store.putWithLease(key, ep, this.lease.id);
+    for (const [key, p] of this.published) {
+      try {
+        await this.put(key, p);
+      } catch (err) {
+        if (!(err instanceof AddressClaimedError)) throw err;
+        this.onError?.(err); // its address is another host's now: not published again
+        this.published.delete(key);
+      }
+    }
   }
 
   /** Hosts registered now (their lease alive). */
@@ -174,10 +191,19 @@ export class Cluster {
 
   // --- endpoints -----------------------------------------------------------------------------
 
-  /** Publishes an endpoint of this host (attached to the host's lease). */
-  async publishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
+  /**
+   * Publishes an endpoint of this host (attached to the host's lease). With `subnet` (its global
+   * IPAM pool), its address key is attached to the lease in the same transaction: a host gone for
+   * good has its addresses released by etcd with its endpoints.
+   */
+  async publishEndpoint(
+    networkId: string,
+    endpointId: string,
+    ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>,
+    subnet?: string,
+  ) {
     const key = `endpoints/${networkId}/${endpointId}`;
-    const value: PeerEndpoint = { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep };
+    const p = this.publication(key, ep, subnet);
     if (this.lease.id === '') {
       throw new StoreUnavailableError(
         'etcd',
@@ -185,22 +211,73 @@ export class Cluster {
         'etcd has not answered since this host started',
       );
     }
-    await this.store.putWithLease(key, value, this.lease.id);
-    this.published.set(key, value);
+    await this.put(key, p);
+    this.published.set(key, p);
+  }
+
+  private publication(
+    key: string,
+    ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>,
+    subnet: string | undefined,
+  ): Published {
+    const value: PeerEndpoint = { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep };
+    return subnet !== undefined && ep.ip !== undefined
+      ? { ep: value, claim: addressKey(subnet, ep.ip) }
+      : { ep: value };
+  }
+
+  /**
+   * Writes a publication under the lease: the endpoint, and its address key made again if it
+   * went (the lease that held it expired); AddressClaimedError when another host holds it now.
+   */
+  private async put(key: string, p: Published): Promise<void> {
+    const claim = p.claim;
+    if (claim === undefined) {
+      await this.store.putWithLease(key, p.ep, this.lease.id);
+      return;
+    }
+    for (let race = 0; ; race++) {
+      const have = await this.store.get(claim);
+      const owner = (have?.value as AddressValue | undefined)?.host;
+      if (owner !== undefined && owner !== this.hostId) throw new AddressClaimedError(claim, owner);
+      const value: AddressValue = { host: this.hostId };
+      try {
+        await this.store.transactionWithLease(
+          [
+            { type: 'put', key, value: p.ep },
+            have
+              ? { type: 'put', key: claim, value, ifVersion: have.version }
+              : { type: 'create', key: claim, value },
+          ],
+          this.lease.id,
+        );
+        return;
+      } catch (err) {
+        const raced = err instanceof KeyExistsError || err instanceof VersionMismatchError;
+        if (!raced || race >= MAX_CLAIM_RACES) throw err;
+      }
+    }
   }
 
   /**
    * Publishes an endpoint that exists already (a restart): if etcd does not answer now, it is
    * published in the background as soon as it does (retried every second).
    */
-  async republishEndpoint(networkId: string, endpointId: string, ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>) {
+  async republishEndpoint(
+    networkId: string,
+    endpointId: string,
+    ep: Omit<PeerEndpoint, 'hostId' | 'vtep'>,
+    subnet?: string,
+  ) {
     try {
-      await this.keepNames(`endpoints/${networkId}/${endpointId}`);
-      await this.publishEndpoint(networkId, endpointId, ep);
+      const key = `endpoints/${networkId}/${endpointId}`;
+      await this.keepNames(key);
+      await this.publishEndpoint(networkId, endpointId, ep, subnet);
     } catch (err) {
       this.onError?.(err as Error);
+      if (err instanceof AddressClaimedError) return; // its address is another host's now
       const key = `endpoints/${networkId}/${endpointId}`;
-      this.published.set(key, { ...ep, ...this.names.get(key), hostId: this.hostId, vtep: this.vtep });
+      this.published.set(key, this.publication(key, ep, subnet));
       this.retryPublish();
     }
   }
@@ -245,9 +322,9 @@ export class Cluster {
     this.names.set(key, names);
     const cur = this.published.get(key);
     if (!cur || this.lease.id === '') return;
-    const value: PeerEndpoint = { ...cur, ...names };
-    await this.store.putWithLease(key, value, this.lease.id);
-    this.published.set(key, value);
+    const p: Published = { ...cur, ep: { ...cur.ep, ...names } };
+    await this.store.putWithLease(key, p.ep, this.lease.id); // its address key is held already
+    this.published.set(key, p);
   }
 
   /** The endpoints of a network on every host. */

@@ -44,3 +44,21 @@ export class ClusterAdvertiseError extends DnetError {
     );
   }
 }
+
+/**
+ * An endpoint's address was taken by another host while this host was cut off from etcd longer
+ * than its lease (its addresses were released then): the endpoint is not published again.
+ */
+export class AddressClaimedError extends DnetError {
+  readonly code = 'ERR_ADDRESS_CLAIMED';
+  readonly kind = 'conflict';
+  constructor(
+    readonly address: string,
+    readonly owner: string,
+  ) {
+    super(
+      `address ${address} is now held by host ${owner}: this host was cut off from etcd longer than its ` +
+        `lease and its addresses were released; disconnect the container and connect it again`,
+    );
+  }
+}

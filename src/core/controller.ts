@@ -32,6 +32,7 @@ import { allocatePools } from './addresses.ts';
 import { ClusterDns } from './cluster-dns.ts';
 import { applyConfigFrom, CONFIG_ONLY_TYPE, checkConfigNetworkOptions } from './config-only.ts';
 import { DriverRegistry } from './drivers.ts';
+import { GatewayService } from './gateway.ts';
 import { GlobalNetworks } from './global.ts';
 import { KeyedLock } from './lock.ts';
 import { Network } from './network.ts';
@@ -70,6 +71,8 @@ export class NetworkController {
   global: GlobalNetworks | undefined;
   /** @internal Who listens to network events and operation outcomes (observe). */
   readonly observers = new Observers();
+  /** @internal Gateway endpoints for containers with no way out of their own (gateway.ts). */
+  readonly gateways = new GatewayService(this);
 
   private constructor(config: ControllerConfig) {
     this.persist = new Persister(config.store);

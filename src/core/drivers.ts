@@ -43,7 +43,7 @@ export class DriverRegistry {
     this.registerNetworkDriver(new VlanDriver('ipvlan'));
     // Always registered: without a cluster it refuses its networks with a clear error.
     this.registerNetworkDriver(new OverlayDriver(config.cluster));
-    if (config.cluster) this.registerIpamDriver(new GlobalIpam(config.cluster.store));
+    if (config.cluster) this.registerIpamDriver(new GlobalIpam(config.cluster.store, config.cluster.hostId));
     this.registerIpamDriver(
       new DefaultIpam({
         hostRoutes: () => hostRouteCidrs(),

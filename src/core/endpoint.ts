@@ -13,6 +13,7 @@ import {
 } from '../errors/cnm.ts';
 import { validateContainerId } from '../errors/validate.ts';
 import { plain } from '../ip/index.ts';
+import { GatewayService } from './gateway.ts';
 import type { KeyedLock } from './lock.ts';
 import type { Network } from './network.ts';
 import { containerEvent } from './observer.ts';
@@ -45,6 +46,8 @@ export interface JoinState {
   inSandbox?: boolean;
   /** The join's place in join order (JoinRecord.seq). */
   seq: number;
+  /** The driver asked for the gateway service (gateway.ts): no way out of its own. */
+  gatewayService?: boolean;
 }
 
 /** The join record of a join in `state`. */
@@ -58,6 +61,7 @@ function joinRecordOf(j: JoinState, state: JoinRecord['state']): JoinRecord {
     ...(j.inSandbox ? { inSandbox: true } : {}),
     ...(j.gateway ? { gateway: j.gateway } : {}),
     ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
+    ...(j.gatewayService ? { gatewayService: true } : {}),
     routes: j.routes,
     portMappings: j.portMappings,
   };
@@ -137,7 +141,11 @@ export class Endpoint {
    */
   join(containerId: string, options: JoinOptions = {}): Promise<{ sandboxKey: string }> {
     const n = this.network;
-    const join = () => this.joinNow(containerId, options);
+    const join = async () => {
+      const r = await this.joinNow(containerId, options);
+      await this.syncGateway(containerId, 'leave');
+      return r;
+    };
     return n.controller.observers.run('connect', join, () =>
       containerEvent('connect', n, containerId, this.id),
     );
@@ -199,6 +207,7 @@ export class Endpoint {
     const state: JoinState = { containerId, sandbox, routes: [], portMappings: [], seq };
     if (info.gateway) state.gateway = info.gateway;
     if (info.gatewayIPv6) state.gatewayIPv6 = info.gatewayIPv6;
+    if (!info.disableGatewayService && !this.network.internal) state.gatewayService = true;
     if (info.interfaceName) {
       if (sandbox.isHost) {
         throw new InvalidOptionError(
@@ -255,7 +264,27 @@ export class Endpoint {
 
   /** The container leaves: its interface goes, and its sandbox too when this was its last endpoint. */
   leave(containerId: string): Promise<void> {
-    return this.network.controller.observers.run('disconnect', () => this.leaveNow(containerId));
+    return this.network.controller.observers.run('disconnect', async () => {
+      await this.leaveNow(containerId);
+      await this.syncGateway(containerId);
+    });
+  }
+
+  /**
+   * @internal After a join or a leave of a container: its gateway endpoint made to match
+   * (gateway.ts). When that fails after a join, `undo` takes the join back (and with
+   * `leaveAndDelete` the endpoint a connect made) and the error is thrown.
+   */
+  async syncGateway(containerId: string, undo?: 'leave' | 'leaveAndDelete'): Promise<void> {
+    if (GatewayService.isGatewayNetwork(this.network)) return;
+    try {
+      await this.network.controller.gateways.sync(containerId);
+    } catch (err) {
+      const back = undo === 'leave' ? () => this.leaveNow(containerId) : () => this.leaveAndDeleteNow();
+      // The error that matters is err.
+      if (undo) await back().catch(() => undefined);
+      throw err;
+    }
   }
 
   private async leaveNow(containerId: string): Promise<void> {
@@ -275,7 +304,11 @@ export class Endpoint {
    * operation (the Docker API's disconnect): after a crash the next start finishes it.
    */
   leaveAndDelete(): Promise<void> {
-    return this.network.controller.observers.run('disconnect', () => this.leaveAndDeleteNow());
+    return this.network.controller.observers.run('disconnect', async () => {
+      const containerId = this.joined?.containerId;
+      await this.leaveAndDeleteNow();
+      if (containerId !== undefined) await this.syncGateway(containerId);
+    });
   }
 
   private async leaveAndDeleteNow(): Promise<void> {

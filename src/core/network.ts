@@ -171,7 +171,11 @@ export class Network {
    * container's sandbox is made on its first join, as with Endpoint.join.
    */
   connect(containerId: string, options: ConnectOptions = {}): Promise<Endpoint> {
-    const connect = () => this.connectNow(containerId, options);
+    const connect = async () => {
+      const ep = await this.connectNow(containerId, options);
+      await ep.syncGateway(containerId, 'leaveAndDelete');
+      return ep;
+    };
     return this.controller.observers.run('connect', connect, (ep) =>
       containerEvent('connect', this, containerId, ep.id),
     );

@@ -44,6 +44,8 @@ export interface JoinRecord {
   inSandbox?: boolean;
   gateway?: string;
   gatewayIPv6?: string;
+  /** The driver asked for the gateway service (core/gateway.ts). Absent: it did not. */
+  gatewayService?: true;
   routes: { destination: string; nextHop?: string }[];
   portMappings: PortMapping[];
 }

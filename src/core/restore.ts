@@ -19,6 +19,8 @@
  * 5. Sandboxes being removed, and implicit sandboxes left empty, are removed.
  * 6. Namespaces under `<runDir>/netns` and directories under `<runDir>/sandboxes` that no sandbox
  *    owns are deleted; drivers finish (firewall rebuilt in one transaction, orphans removed).
+ * 7. Each sandbox's gateway endpoint (gateway.ts) is made to match what its endpoints ask for
+ *    (a crash between a join and its gateway's).
  *
  * Recovery never lies: when undoing or finishing something fails, its record is kept (the next
  * start tries again), its addresses stay allocated, and the failure is in `problems`. Only what
@@ -78,6 +80,8 @@ export async function restoreController(ctl: NetworkController): Promise<Restore
   await r.emptySandboxes();
   r.orphans();
   await r.driversDone();
+  for (const f of await ctl.gateways.restore())
+    r.problem(`the gateway endpoint of ${f.containerId}`, f.error);
   ctl.lastRestore = r.report;
   return r.report;
 }
@@ -100,7 +104,7 @@ class Restorer {
     readonly records: Awaited<ReturnType<NetworkController['persist']['load']>>,
   ) {}
 
-  private problem(what: string, err: unknown): void {
+  problem(what: string, err: unknown): void {
     this.report.problems.push(`${what}: ${String(err)}`);
   }
 
@@ -264,6 +268,7 @@ class Restorer {
             ...(j.inSandbox ? { inSandbox: true } : {}),
             ...(j.gateway ? { gateway: j.gateway } : {}),
             ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
+            ...(j.gatewayService ? { gatewayService: true } : {}),
           };
           sb.attach(ep, state);
           ep.setJoined(state);

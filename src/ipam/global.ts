@@ -7,8 +7,10 @@
  * - `ipam/pools/<subnet>`: `{ subnet, ipRange?, v6 }`, one per allocated pool. Pool creation also
  *   bumps `ipam/pools-rev` in the same transaction, with a check on its version: two hosts
  *   creating overlapping pools at once cannot both pass the overlap check.
- * - `ipam/addr/<subnet>/<ip>`: `{}`, one per allocated address (gateway and endpoints alike),
- *   made with `create` (the key must not exist): the store's CAS is the allocator.
+ * - `ipam/addr/<subnet>/<ip>`: one per allocated address, made with `create` (the key must not
+ *   exist): the store's CAS is the allocator. The value is `{}` for a gateway, else
+ *   `{ host: <host ID> }` when the IPAM has an owner (the cluster's host): the cluster attaches
+ *   the addresses of that host's published endpoints to its lease (they go with the host).
  *
  * The state lives in the store, not in memory: nothing is replayed at start
  * (`requiresRequestReplay: false`), and every host sees the same allocations.
@@ -44,6 +46,16 @@ import {
 export const GLOBAL_IPAM = 'global-default';
 const POOLS = 'ipam/pools/';
 const POOLS_REV = 'ipam/pools-rev';
+/** The key of an allocated address. */
+export function addressKey(subnet: string, ip: string): string {
+  return `ipam/addr/${subnet}/${ip}`;
+}
+
+/** The value of an address key: the host that allocated it (none for gateways). */
+export interface AddressValue {
+  host?: string;
+}
+
 /** How often a request re-reads and retries after losing a race to another host. */
 const MAX_RACES = 64;
 
@@ -71,7 +83,11 @@ function cidr(text: string, what: 'subnet' | 'ipRange'): Cidr {
 export class GlobalIpam implements IpamDriver {
   readonly name = GLOBAL_IPAM;
 
-  constructor(private readonly store: KvStore) {}
+  constructor(
+    private readonly store: KvStore,
+    /** The host whose allocations these are (the cluster's host ID), recorded in address keys. */
+    private readonly owner?: string,
+  ) {}
 
   async capabilities(): Promise<IpamCapabilities> {
     return { requiresMacAddress: false, requiresRequestReplay: false };
@@ -141,6 +157,7 @@ export class GlobalIpam implements IpamDriver {
     const range = p.ipRange === undefined ? net : cidr(p.ipRange, 'ipRange');
     const gateway = req.options?.[IPAM_REQUEST_ADDRESS_TYPE] === IPAM_GATEWAY_ADDRESS_TYPE;
     const prefix = `ipam/addr/${subnet}/`;
+    const value: AddressValue = gateway || this.owner === undefined ? {} : { host: this.owner };
     if (req.address !== undefined || gateway) {
       const ip = req.address ?? formatIp(net.ip.family, net.start + 1n);
       const a = parseIp(ip, { family: net.ip.family });
@@ -148,7 +165,7 @@ export class GlobalIpam implements IpamDriver {
       if (!cidrContains(p.subnet, a.text))
         throw new InvalidAddressError(ip, p.subnet, 'it is not in the subnet');
       try {
-        await this.store.create(prefix + a.text, {});
+        await this.store.create(prefix + a.text, value);
       } catch (err) {
         if (err instanceof KeyExistsError) throw new AddressInUseError(a.text, p.subnet);
         throw err;
@@ -163,7 +180,7 @@ export class GlobalIpam implements IpamDriver {
       // taking the very first one.
       const ip = free[Math.floor(Math.random() * free.length)]!;
       try {
-        await this.store.create(prefix + ip, {});
+        await this.store.create(prefix + ip, value);
         return { address: `${ip}/${net.len}`, data: {} };
       } catch (err) {
         if (!(err instanceof KeyExistsError)) throw err;
@@ -190,7 +207,16 @@ export class GlobalIpam implements IpamDriver {
     const subnet = this.subnetOf(poolId);
     const a = parseIp(address);
     if (typeof a === 'string') throw new InvalidAddressError(address, subnet, a);
-    await this.store.delete(`ipam/addr/${subnet}/${a.text}`);
+    const key = addressKey(subnet, a.text);
+    if (this.owner === undefined) {
+      await this.store.delete(key);
+      return;
+    }
+    // Only this host's: after a cut-off longer than its lease, another host may hold it now.
+    const have = await this.store.get(key);
+    const host = (have?.value as AddressValue | undefined)?.host;
+    if (!have || (host !== undefined && host !== this.owner)) return;
+    await this.store.compareAndDelete(key, have.version);
   }
 
   private subnetOf(poolId: string): string {

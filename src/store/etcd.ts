@@ -340,6 +340,16 @@ export class EtcdStore implements KvStore {
     return { version: await this.apply(`transaction of ${checked.length} operations`, checked) };
   }
 
+  /**
+   * A transaction whose puts and creates are all attached to lease `lease` (they go when it
+   * expires); otherwise as `transaction`.
+   */
+  async transactionWithLease(ops: readonly KvOp[], lease: string): Promise<KvTxnResult> {
+    this.assertOpen();
+    const checked = checkOps(ops);
+    return { version: await this.apply(`transaction of ${checked.length} operations`, checked, lease) };
+  }
+
   // --- watch and life cycle ----------------------------------------------------------------
 
   async watch(
@@ -516,10 +526,10 @@ export class EtcdStore implements KvStore {
   }
 
   /**
-   * Runs `ops` as one etcd txn. Returns the revision of the transaction; throws the error of the
+   * Runs `ops` as one etcd txn (its puts attached to `lease` if given). Returns the revision of the transaction; throws the error of the
    * first failed condition (as of the revision the txn ran at).
    */
-  private async apply(operation: string, ops: readonly CheckedOp[]): Promise<number> {
+  private async apply(operation: string, ops: readonly CheckedOp[], lease?: string): Promise<number> {
     const compare: ICompare[] = [];
     const success: IRequestOp[] = [];
     const failure: IRequestOp[] = [];
@@ -537,7 +547,7 @@ export class EtcdStore implements KvStore {
         failure.push({ request_range: { key } });
       }
       if (op.type === 'put' || op.type === 'create')
-        success.push({ request_put: { key, value: op.encoded.bytes } });
+        success.push({ request_put: { key, value: op.encoded.bytes, ...(lease ? { lease } : {}) } });
       else if (op.type === 'delete') success.push({ request_delete_range: { key } });
     }
     const res: ITxnResponse = await this.call(operation, () =>

@@ -12,10 +12,12 @@
  *
  * The kernel objects live in the world's namespaces, which go with the test process.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { call, type RawReply, waitForPing } from '../helpers/http.ts';
 import { type EtcdServer, startEtcd } from './etcd.ts';
 
@@ -172,4 +174,68 @@ export async function startCluster(root: string, n = 3): Promise<TestCluster> {
     await stop();
     throw err;
   }
+}
+
+/** A container (a sandbox made through a host's API) joined to a network. */
+export interface Container {
+  id: string;
+  key: string;
+  ip: string;
+  mac: string;
+  host: ClusterHost;
+}
+
+/** Polls `fn` every 100 ms until it returns a value; fails the test after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Makes a sandbox on the host (its API's `POST /sandboxes`). */
+export async function sandbox(h: ClusterHost, name: string): Promise<{ id: string; key: string }> {
+  const r = await h.api('POST', '/sandboxes', { Name: name });
+  assert.equal(r.status, 201, r.text);
+  const b = r.json as { Id: string; SandboxKey: string };
+  return { id: b.Id, key: b.SandboxKey };
+}
+
+/** Connects a sandbox to a network (Docker's connect, with an optional EndpointConfig). */
+export async function connectSandbox(
+  h: ClusterHost,
+  net: string,
+  sb: { id: string; key: string },
+  endpointConfig?: Record<string, unknown>,
+): Promise<Container> {
+  const r = await h.api('POST', `/networks/${net}/connect`, {
+    Container: sb.id,
+    ...(endpointConfig ? { EndpointConfig: endpointConfig } : {}),
+  });
+  assert.equal(r.status, 200, r.text);
+  const ins = (await h.api('GET', `/networks/${net}`)).json as {
+    Containers: Record<string, { IPv4Address: string; MacAddress: string }>;
+  };
+  const c = ins.Containers[sb.id];
+  assert.ok(c, `${sb.id} is not in the containers of ${net}`);
+  return { ...sb, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress, host: h };
+}
+
+/** A new sandbox named `name`, connected to a network. */
+export async function connect(
+  h: ClusterHost,
+  net: string,
+  name: string,
+  endpointConfig?: Record<string, unknown>,
+): Promise<Container> {
+  return connectSandbox(h, net, await sandbox(h, name), endpointConfig);
+}
+
+/** Removes a container's sandbox (and the endpoints its connects made). */
+export async function remove(c: { id: string; host: ClusterHost }): Promise<void> {
+  const r = await c.host.api('DELETE', `/sandboxes/${c.id}`);
+  assert.ok(r.status === 204 || r.status === 200, r.text);
 }

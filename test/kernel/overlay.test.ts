@@ -10,57 +10,36 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { ClusterStoreRequiredError } from '../../src/cluster/index.ts';
 import { NetworkController } from '../../src/index.ts';
-import { type ClusterHost, startCluster, type TestCluster } from '../harness/cluster.ts';
+import { txChecksum } from '../../src/os/ethtool.ts';
+import { runInNetns } from '../../src/os/netns/index.ts';
+import {
+  type ClusterHost,
+  type Container,
+  connect,
+  remove,
+  startCluster,
+  type TestCluster,
+  until,
+} from '../harness/cluster.ts';
 import { world } from '../harness/world.ts';
 import { request, type Server, startServer } from '../helpers/traffic.ts';
 
 const SUBNET = '10.99.0.0/24';
+const [KMAJOR = 0, KMINOR = 0] = release().split('.').map(Number);
+/** Linux 5.7 or later: TX checksum offload stays on by default. */
+const KERNEL_57 = KMAJOR > 5 || (KMAJOR === 5 && KMINOR >= 7);
 
-interface Container {
-  id: string;
-  key: string;
-  ip: string;
-  mac: string;
-  host: ClusterHost;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function sandbox(h: ClusterHost, name: string): Promise<{ id: string; key: string }> {
-  const r = await h.api('POST', '/sandboxes', { Name: name });
-  assert.equal(r.status, 201, r.text);
-  const b = r.json as { Id: string; SandboxKey: string };
-  return { id: b.Id, key: b.SandboxKey };
-}
-
-async function connect(h: ClusterHost, net: string, name: string): Promise<Container> {
-  const sb = await sandbox(h, name);
-  const r = await h.api('POST', `/networks/${net}/connect`, { Container: sb.id });
-  assert.equal(r.status, 200, r.text);
-  const ins = (await h.api('GET', `/networks/${net}`)).json as {
-    Containers: Record<string, { IPv4Address: string; MacAddress: string }>;
-  };
-  const c = ins.Containers[sb.id];
-  assert.ok(c, `${name} is not in the network's containers`);
-  return { ...sb, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress, host: h };
-}
-
-async function remove(c: Container): Promise<void> {
-  const r = await c.host.api('DELETE', `/sandboxes/${c.id}`);
-  assert.ok(r.status === 204 || r.status === 200, r.text);
+/** Whether TX checksum offload is on for a link of the host (the ethtool ioctl in its namespace). */
+function txOffload(h: ClusterHost, link: string): boolean {
+  return runInNetns({ path: h.ns }, () => txChecksum(link));
 }
 
 /**
@@ -121,8 +100,24 @@ describe('overlay without a cluster store', () => {
   });
 });
 
+/** The host that holds each address of SUBNET in the global IPAM (undefined: not allocated). */
+async function addressOwners(ips: string[]): Promise<(string | undefined)[]> {
+  const etcd = new Etcd3({ hosts: cl.etcd.hosts });
+  try {
+    return await Promise.all(
+      ips.map(async (ip) => {
+        const v = await etcd.get(`dnet/ipam/addr/${SUBNET}/${ip}`).string();
+        return v === null ? undefined : ((JSON.parse(v) as { host?: string }).host ?? '');
+      }),
+    );
+  } finally {
+    etcd.close();
+  }
+}
+
+let cl: TestCluster;
+
 describe('overlay across three hosts', { timeout: 180_000 }, () => {
-  let cl: TestCluster;
   let A: ClusterHost;
   let B: ClusterHost;
   let C: ClusterHost;
@@ -164,7 +159,27 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
         /vxlan id \d+ local 192\.168\.77\.\d+ .*dstport 4789.*nolearning/s,
       );
       assert.match(h.ipn('link', 'show', vx), /mtu 1450/);
+      // TX checksum offload: `auto` leaves it on from Linux 5.7 (off before: the "63 s stall").
+      assert.equal(txOffload(h, vx), KERNEL_57);
     }
+    // The option turns it off on every host; a wrong value is refused before anything is made.
+    const off = await A.api('POST', '/networks/create', {
+      Name: 'ovcs',
+      Driver: 'overlay',
+      Options: { 'dnet.overlay.tx_checksum_offload': 'off' },
+    });
+    assert.equal(off.status, 201, off.text);
+    const vxOff = `vx-${(off.json as { Id: string }).Id.slice(0, 12)}`;
+    await until('ovcs on C', async () => (C.ipn('-o', 'link').includes(vxOff) ? true : undefined));
+    for (const h of [A, C]) assert.equal(txOffload(h, vxOff), false);
+    assert.equal((await A.api('DELETE', '/networks/ovcs')).status, 204);
+    const bad = await A.api('POST', '/networks/create', {
+      Name: 'ovbad',
+      Driver: 'overlay',
+      Options: { 'dnet.overlay.tx_checksum_offload': 'maybe' },
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /tx_checksum_offload/);
     // The name is taken cluster-wide.
     const dup = await B.api('POST', '/networks/create', { Name: 'ov', Driver: 'overlay' });
     assert.equal(dup.status, 409, dup.text);
@@ -311,8 +326,12 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
     assert.match(r.text, /active endpoints/);
   });
 
-  test('B gone for good: its entries leave every host within the lease TTL', async () => {
+  test('B gone for good: its entries and its addresses go everywhere within the lease TTL', async () => {
     const cb = cs[1]!;
+    const cb2 = await connect(B, 'ov', 'cb2');
+    cs.push(cb2);
+    const bId = readFileSync(join(B.dataDir, 'cluster-host-id'), 'utf8').trim();
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [bId, bId]);
     await B.kill9();
     const t0 = Date.now();
     for (const h of [A, C]) {
@@ -324,10 +343,33 @@ describe('overlay across three hosts', { timeout: 180_000 }, () => {
     }
     const took = Date.now() - t0;
     assert.ok(took <= 12_000, `took ${took} ms (bound: TTL 10 s + one keep-alive period)`);
+    // Its addresses went with its lease (the same etcd revision as its endpoints).
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [undefined, undefined]);
+    // Free for the others: A takes cb's address while B is away.
+    const taken = await connect(A, 'ov', 'taker', { IPAMConfig: { IPv4Address: cb.ip } });
+    assert.equal(taken.ip, cb.ip);
+    cs.push(taken);
+  });
+
+  test('B back: it claims its free addresses again, not the one another host took', async () => {
+    const [cb, cb2, taken] = [cs[1]!, cs.at(-2)!, cs.at(-1)!];
+    const bId = readFileSync(join(B.dataDir, 'cluster-host-id'), 'utf8').trim();
+    const aId = readFileSync(join(A.dataDir, 'cluster-host-id'), 'utf8').trim();
+    await B.start(); // its lease expired: a new one; its endpoints are published again
+    await until('cb2 published again', async () =>
+      (await addressOwners([cb2.ip]))[0] === bId ? true : undefined,
+    );
+    assert.deepEqual(await addressOwners([cb.ip, cb2.ip]), [aId, bId]);
+    // cb (whose address A holds now) is not published: A's FDB has cb2's MAC and taker's is local.
+    await until('cb2 programmed on A', async () =>
+      entries(A, vx).fdb.some((l) => l.startsWith(cb2.mac)) ? true : undefined,
+    );
+    assert.ok(!entries(A, vx).fdb.some((l) => l.startsWith(cb.mac)), 'cb is published again');
+    assert.match(B.stderr, /ERR_ADDRESS_CLAIMED|is now held by host/);
+    assert.equal(taken.host, A);
   });
 
   test('nothing is left when everything is removed', async () => {
-    await B.start(); // its records are restored; its endpoint is published again
     for (const c of cs) await remove(c);
     const r = await A.api('DELETE', '/networks/ov');
     assert.equal(r.status, 204, r.text);

@@ -141,7 +141,10 @@ export class BridgeDriver implements NetworkDriver {
         }
         if (existing.mtu !== n.cfg.mtu) nl.linkSet(existing.index, { mtu: n.cfg.mtu });
       } else {
-        nl.linkAdd({ kind: 'bridge', name, mtu: n.cfg.mtu });
+        // A MAC of its own (as Docker): otherwise the bridge takes its lowest port's, which changes as
+        // containers come and go, and the containers' ARP entries for the gateway go stale (seconds
+        // without a way out).
+        nl.linkAdd({ kind: 'bridge', name, mtu: n.cfg.mtu, mac: randomMac() });
         n.created = true;
       }
       configureBridge(nl, this.state, n, added);

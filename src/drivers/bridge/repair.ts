@@ -7,6 +7,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { NetlinkError } from '../../errors/os.ts';
 import { familyOf } from '../../ip/index.ts';
+import { randomMac } from '../../ip/mac.ts';
 import type { Link, NetlinkHandle } from '../../os/netlink/index.ts';
 import { sysctlSet } from '../../os/sysctl.ts';
 import type { BridgeFirewall } from './fw-driver.ts';
@@ -166,7 +167,8 @@ export class BridgeRepairer {
     }
     if (!br) {
       // `ip link del` of the bridge: its ports were released (the veths stay). Made as createNetwork does.
-      nl.linkAdd({ kind: 'bridge', name, mtu: n.cfg.mtu });
+      // With a MAC of its own, as createNetwork makes it (driver.ts says why).
+      nl.linkAdd({ kind: 'bridge', name, mtu: n.cfg.mtu, mac: randomMac() });
       try {
         configureBridge(nl, this.state, { ...n, created: true });
       } catch (err) {

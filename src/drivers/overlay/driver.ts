@@ -4,7 +4,9 @@
  * 4789 unless configured, local address = this host's VTEP, learning off, ARP answered from its
  * neighbour table) attached to it. Containers join the bridge with a veth pair; remote endpoints
  * are programmed statically from the cluster's endpoint table (peers.ts). MTU: the underlay's
- * minus 50 (VXLAN over IPv4), unless `com.docker.network.driver.mtu` says otherwise.
+ * minus 50 (VXLAN over IPv4), unless `com.docker.network.driver.mtu` says otherwise. Containers
+ * reach the outside through the core's gateway service (a second interface on `dnet_gwbridge`,
+ * core/gateway.ts), which the driver asks for unless the network is internal.
  *
  * Without a cluster (no --cluster-store) every network operation is refused with
  * ClusterStoreRequiredError.
@@ -22,14 +24,16 @@ import type {
   JoinRequest,
   NetworkDriver,
 } from '../../driver-api/driver.ts';
+import { GLOBAL_ADDRESS_SPACE } from '../../driver-api/ipam.ts';
 import { DnetError } from '../../errors/base.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
-import { plain } from '../../ip/index.ts';
+import { cidrContains, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
 import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
+import { applyTxChecksum, txChecksumOffload } from './offload.ts';
 import { PeerTable } from './peers.ts';
 
 export const OVERLAY = 'overlay';
@@ -49,6 +53,8 @@ interface OverlayEndpoint {
   id: string;
   mac: string;
   ip?: string;
+  /** The global IPAM pool of its address: the address key goes with this host's lease. */
+  subnet?: string;
   hostVeth: string;
   joined: boolean;
 }
@@ -57,6 +63,10 @@ interface OverlayNetwork {
   id: string;
   vni: number;
   mtu: number;
+  /** No way out: its containers get no gateway endpoint (the core's gateway service). */
+  internal: boolean;
+  /** Its IPv4 pools in the global IPAM (address space GlobalDefault). */
+  globalPools: string[];
   bridge: string;
   vxlan: string;
   peers: PeerTable;
@@ -120,7 +130,8 @@ export class OverlayDriver implements NetworkDriver {
     const vni = await cluster.allocateVni(req.networkId);
     try {
       const mtu = this.mtuOf(req, cluster.vtep);
-      await this.setUp(req.networkId, vni, mtu, false);
+      txChecksumOffload(req.options.generic); // validated before anything is made
+      await this.setUp(req, vni, mtu, false);
       return { data: { vni: String(vni), mtu: String(mtu) } };
     } catch (err) {
       await cluster.releaseVni(vni).catch(() => undefined); // best effort: the error that matters is err
@@ -138,15 +149,21 @@ export class OverlayDriver implements NetworkDriver {
     }
     // Restored or adopted: the kernel objects stay, and the entries are pruned and programmed
     // when etcd answers (now, or later if it is down).
-    await this.setUp(req.networkId, vni, mtu, true);
+    await this.setUp(req, vni, mtu, true);
   }
 
   /**
    * Makes (or adopts) the bridge and the VXLAN device, then follows the endpoint table:
    * remote endpoints programmed, and every permanent entry the table does not list removed.
    */
-  private async setUp(networkId: string, vni: number, mtu: number, restoring: boolean): Promise<void> {
+  private async setUp(
+    req: CreateNetworkRequest,
+    vni: number,
+    mtu: number,
+    restoring: boolean,
+  ): Promise<void> {
     const cluster = this.need();
+    const networkId = req.networkId;
     const short = networkId.slice(0, 12);
     const bridge = `ov-${short}`;
     const vxlan = `vx-${short}`;
@@ -174,10 +191,14 @@ export class OverlayDriver implements NetworkDriver {
       });
       nl.linkSet(vxlan, { up: true, alias: mark });
     }
+    // Made or adopted: TX checksum offload as the network's option says (offload.ts).
+    applyTxChecksum(vxlan, txChecksumOffload(req.options.generic));
     const n: OverlayNetwork = {
       id: networkId,
       vni,
       mtu,
+      internal: req.options.internal,
+      globalPools: req.ipv4Data.filter((d) => d.addressSpace === GLOBAL_ADDRESS_SPACE).map((d) => d.pool),
       bridge,
       vxlan,
       peers: new PeerTable(nl, vxlan, cluster.hostId),
@@ -219,10 +240,13 @@ export class OverlayDriver implements NetworkDriver {
   async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResult> {
     const n = this.net(req.networkId);
     const mac = req.iface.macAddress ?? randomMac();
+    const ip = req.iface.address ? plain(req.iface.address) : undefined;
+    const subnet = ip === undefined ? undefined : n.globalPools.find((p) => cidrContains(p, ip));
     n.endpoints.set(req.endpointId, {
       id: req.endpointId,
       mac,
-      ...(req.iface.address ? { ip: plain(req.iface.address) } : {}),
+      ...(ip !== undefined ? { ip } : {}),
+      ...(subnet !== undefined ? { subnet } : {}),
       hostVeth: `ve${req.endpointId.slice(0, 10)}`,
       joined: false,
     });
@@ -271,7 +295,7 @@ export class OverlayDriver implements NetworkDriver {
     }
     try {
       this.nl.linkSet(e.hostVeth, { up: true, alias: `${OVERLAY_MARK}${e.id}`, ipv6AddrGenMode: 'none' });
-      await cluster.publishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
+      await cluster.publishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) }, e.subnet);
     } catch (err) {
       this.nl.linkDelIfExists(e.hostVeth);
       throw err;
@@ -280,7 +304,9 @@ export class OverlayDriver implements NetworkDriver {
     return {
       interfaceName: { srcName: peer, dstPrefix: 'eth', ...(inHost ? {} : { inSandbox: true }) },
       staticRoutes: [],
-      disableGatewayService: true,
+      // No gateway on the overlay: the core gives the container one on its gateway network
+      // (dnet_gwbridge), unless the network is internal.
+      disableGatewayService: n.internal,
     };
   }
 
@@ -289,7 +315,8 @@ export class OverlayDriver implements NetworkDriver {
     const n = this.net(networkId);
     const e = this.ep(networkId, endpointId);
     if (!this.nl.linkGet(e.hostVeth)) return false;
-    await this.need().republishEndpoint(n.id, e.id, { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) });
+    const ep = { mac: e.mac, ...(e.ip ? { ip: e.ip } : {}) };
+    await this.need().republishEndpoint(n.id, e.id, ep, e.subnet);
     e.joined = true;
     return true;
   }

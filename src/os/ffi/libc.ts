@@ -16,7 +16,17 @@ function load(name: string): koffi.IKoffiLib {
 
 const libc = load('libc.so.6');
 
+/** struct ethtool_value (linux/ethtool.h): a command and its one value. */
+const EthtoolValue = koffi.struct('dnet_ethtool_value', { cmd: 'uint32_t', data: 'uint32_t' });
+/** struct ifreq (40 bytes on 64-bit) with its union as ifr_data: a pointer to the command. */
+const IfreqData = koffi.struct('dnet_ifreq_data', {
+  name: koffi.array('uint8_t', 16),
+  data: 'void *',
+  pad: koffi.array('uint8_t', 16),
+});
+
 const c = {
+  ioctlIfreq: libc.func('int ioctl(int fd, unsigned long req, dnet_ifreq_data *arg)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
   getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
@@ -73,6 +83,11 @@ export const MS_SHARED = 1 << 20;
 export const MNT_DETACH = 2;
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
+
+export const SIOCETHTOOL = 0x8946;
+export const ETHTOOL_GTXCSUM = 0x16;
+export const ETHTOOL_STXCSUM = 0x17;
+const IFNAMSIZ = 16;
 
 const EINTR = 4;
 
@@ -229,5 +244,25 @@ export function withSignalsBlocked<T>(fn: () => T): T {
     return fn();
   } finally {
     c.sigmask(SIG_SETMASK, old, null);
+  }
+}
+
+/**
+ * ioctl(SIOCETHTOOL) with a struct ethtool_value (a get or set of one value, e.g.
+ * ETHTOOL_GTXCSUM/ETHTOOL_STXCSUM) on interface `ifname`, through socket `fd` (its network
+ * namespace is the interface's). Returns the value after the call (what a get read).
+ */
+export function ethtoolValue(fd: number, ifname: string, cmd: number, data = 0): number {
+  const name = Buffer.alloc(IFNAMSIZ);
+  if (Buffer.byteLength(ifname) >= IFNAMSIZ) throw new SyscallError('SIOCETHTOOL', 36, ifname); // ENAMETOOLONG
+  name.write(ifname);
+  const mem = koffi.alloc(EthtoolValue, 1);
+  try {
+    koffi.encode(mem, EthtoolValue, { cmd, data });
+    const req = { name: [...name], data: mem, pad: new Array(16).fill(0) };
+    check('ioctl SIOCETHTOOL', c.ioctlIfreq(fd, SIOCETHTOOL, req), ifname);
+    return (koffi.decode(mem, EthtoolValue) as { data: number }).data;
+  } finally {
+    koffi.free(mem);
   }
 }
