@@ -11,7 +11,7 @@ import {
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
-import { RestoreConflictError } from '../errors/cnm.ts';
+import { RestoreConflictError } from '../errors/lifecycle.ts';
 import { familyOf, plain } from '../ip/index.ts';
 import type { Network } from './network.ts';
 import type { EndpointRecord, NetworkRecord } from './persist.ts';

@@ -5,13 +5,9 @@
  */
 import type { CreateNetworkRequest, NetworkDriver } from '../driver-api/driver.ts';
 import { IPAM_MAC_ADDRESS_OPTION, type IpamDriver } from '../driver-api/ipam.ts';
-import {
-  ActiveEndpointsError,
-  EndpointExistsError,
-  InvalidOptionError,
-  UnknownNetworkError,
-} from '../errors/cnm.ts';
+import { ActiveEndpointsError, InvalidOptionError, UnknownNetworkError } from '../errors/cnm.ts';
 import { ConfigNetworkInUseError, ConfigOnlyNetworkError } from '../errors/config-only.ts';
+import { EndpointExistsError } from '../errors/endpoint.ts';
 import { newId, validateContainerId } from '../errors/validate.ts';
 import { cidrContains, plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { readFileIfExists, rewriteFileInPlace, writeFileAtomic } from '../dns/files.ts';
 import { buildHosts } from '../dns/hosts.ts';
 import { buildResolvConf } from '../dns/resolv-conf.ts';
-import { SandboxModeError } from '../errors/cnm.ts';
+import { SandboxModeError } from '../errors/endpoint.ts';
 import { SyscallError } from '../errors/index.ts';
 import { newId } from '../errors/validate.ts';
 import { deleteNetns } from '../os/netns/index.ts';
