@@ -16,12 +16,8 @@ import type { KvStore } from '../store/types.ts';
 import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
-import {
-  ApiServer,
-  checkListenOptions,
-  type RequestObservation,
-  type ServerTlsOptions,
-} from './api/server.ts';
+import { ApiServer, type RequestObservation } from './api/server.ts';
+import { checkListenOptions, type ServerTlsOptions } from './api/tcp-listener.ts';
 import { resolveSocketGroup } from './api/unix-socket.ts';
 import { type ClusterFlags, joinCluster } from './cluster.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
