@@ -27,8 +27,8 @@ import {
   readDaemonConfig,
 } from './daemon-config.ts';
 import { settingOptions, settingsFromFlags, settingsUsage, takeBoolFlags } from './daemon-flags.ts';
-import { help } from './network.ts';
 import type { Io } from './output.ts';
+import { help } from './subcommand.ts';
 import { daemonTls } from './tls.ts';
 
 export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]

@@ -108,7 +108,7 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     try {
       io.out(renderInspect([{ Client: clientInfo, Server: server ?? null }], template));
     } catch (err) {
-      return (await import('./network.ts')).reportError(io, err);
+      return (await import('./report.ts')).reportError(io, err);
     }
   } else if (fmt === 'json') {
     io.out(json({ Client: clientInfo, Server: server ?? null }));
@@ -129,7 +129,7 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     io.err(`${failure.message}\n`);
     return 1;
   }
-  if (failure !== undefined) return (await import('./network.ts')).reportError(io, failure);
+  if (failure !== undefined) return (await import('./report.ts')).reportError(io, failure);
   return 0;
 }
 
