@@ -3,10 +3,9 @@
  * endpoint a veth pair, host end on the bridge (named `dv` + the endpoint ID's first 10 hex, so it
  * traces back to its endpoint), the other end made inside the sandbox. Its parts: state.ts (what
  * it made), fw-driver.ts (NAT, isolation and published ports on nftables, behind one interface),
- * ports.ts (host ports, held or proxied), repair.ts (self-healing), restore.ts (after a restart).
+ * veth.ts (the endpoint's veth pair), ports.ts (host ports, held or proxied), repair.ts (self-healing),
+ * restore.ts (after a restart).
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync } from 'node:fs';
 import {
   type CreateEndpointRequest,
   type CreateEndpointResult,
@@ -22,11 +21,9 @@ import {
   type PortMapping,
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
-import { NetlinkError } from '../../errors/os.ts';
 import { familyOf, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
-import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { type BridgeFirewall, NftBridgeFirewall, NoBridgeFirewall } from './fw-driver.ts';
 import type { HealScope } from './heal.ts';
@@ -40,7 +37,8 @@ import {
 import { PortPublisher } from './ports.ts';
 import { BridgeRepairer, configureBridge, type HealReport } from './repair.ts';
 import { adoptBridge, bridgeNetworkOf, ensureForwarding, isOrphan, joinSurvived } from './restore.ts';
-import { BridgeConflictError, type BridgeNetwork, BridgeState, markOf } from './state.ts';
+import { BridgeConflictError, BridgeState, markOf } from './state.ts';
+import { addVeth, removeVeth } from './veth.ts';
 
 export { HEAL_CHANNEL, type HealReport } from './repair.ts';
 export { BridgeConflictError, BridgeStateError, LINK_MARK } from './state.ts';
@@ -266,7 +264,13 @@ export class BridgeDriver implements NetworkDriver {
     // kernel an RCU grace period (~15 ms here). Unless the caller moves it itself (Docker's
     // plugin path): then both ends stay here, the peer with the endpoint's MAC.
     const inHost = req.interfaceInHost === true;
-    const index = this.addVeth(n, e.hostVeth, peer, inHost ? { mac: e.mac } : { sandboxKey: req.sandboxKey });
+    const index = addVeth(
+      this.nl,
+      n,
+      { name: e.hostVeth, peer },
+      inHost ? { mac: e.mac } : { sandboxKey: req.sandboxKey },
+      (why) => this.heal({ links: true, firewall: false }, why),
+    );
     try {
       // Hairpin: a container reaches its own published port through the host's address (the
       // DNATed frame goes back out the port it came in on), as Docker does without its proxy.
@@ -301,88 +305,16 @@ export class BridgeDriver implements NetworkDriver {
     };
   }
 
-  /**
-   * Makes the endpoint's veth pair on the network's bridge, the peer inside the sandbox (or here,
-   * with the endpoint's MAC). Its host end's ifindex.
-   */
-  private addVeth(
-    n: BridgeNetwork,
-    name: string,
-    peer: string,
-    where: { sandboxKey: string } | { mac: string },
-  ): number {
-    const sandboxFd = 'sandboxKey' in where ? openNetns(where.sandboxKey) : undefined;
-    try {
-      const add = (master: number) =>
-        this.nl.linkAdd({
-          kind: 'veth',
-          name,
-          mtu: n.cfg.mtu,
-          master,
-          peer:
-            sandboxFd === undefined
-              ? { name: peer, mtu: n.cfg.mtu, mac: (where as { mac: string }).mac }
-              : { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
-        });
-      try {
-        return add(this.bridgeIndex(n));
-      } catch (err) {
-        // A master that is not there is EINVAL (ENODEV when its name is looked up). The bridge was
-        // made again under the same name (a new ifindex): look it up, once. Or it was deleted
-        // (`ip link del`) and the watch has not repaired it yet: repair it now, then try again.
-        if (!(err instanceof NetlinkError && (err.errnoName === 'ENODEV' || err.errnoName === 'EINVAL')))
-          throw err;
-        const br = this.nl.linkGet(n.cfg.bridgeName);
-        if (br && br.index === n.bridgeIndex) throw err; // the bridge is fine: something else
-        n.bridgeIndex = undefined;
-        if (!br)
-          this.heal({ links: true, firewall: false }, `the bridge ${n.cfg.bridgeName} was missing at a join`);
-        return add(this.bridgeIndex(n));
-      }
-    } finally {
-      if (sandboxFd !== undefined) closeSync(sandboxFd);
-    }
-  }
-
-  /** The bridge's ifindex, looked up once per network. */
-  private bridgeIndex(n: BridgeNetwork): number {
-    n.bridgeIndex ??= this.nl.linkIndex(n.cfg.bridgeName);
-    return n.bridgeIndex;
-  }
-
   async leave(networkId: string, endpointId: string, options: LeaveOptions = {}): Promise<LeaveResult> {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
-    if (options.namespaceGoing) {
-      // The peer is in the sandbox's namespace, down, and the namespace goes next: the pair goes
-      // with it in the kernel's background. The host end is renamed out of the way (down first:
-      // the kernel renames no link that is up), so the endpoint can join again at once under its
-      // name, and the core's reclaim entry owns the dying link by a name no one else has.
-      const dying = `dx${randomBytes(6).toString('hex')}`;
-      let left: string[] = [];
-      try {
-        this.nl.linkSet(e.hostVeth, { up: false });
-        this.nl.linkSet(e.hostVeth, { name: dying });
-        left = [dying];
-      } catch (err) {
-        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
-      }
-      e.hostVethReclaimed = true;
-      e.joined = false;
-      this.repairer.reportedMissing.delete(e.id);
-      return { reclaimLinks: left };
-    }
-    // Deleting the host end removes the pair (the core has moved the other end back, or it is gone).
-    try {
-      this.nl.linkDelIfExists(e.hostVeth);
-    } catch (err) {
-      if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
-    }
+    const reclaimLinks = removeVeth(this.nl, e.hostVeth, options.namespaceGoing === true);
+    if (options.namespaceGoing) e.hostVethReclaimed = true;
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
-    return {};
+    return options.namespaceGoing ? { reclaimLinks } : {};
   }
 
   /** Publishes the endpoint's ports: all host ports allocated or none, then one firewall transaction. */
