@@ -38,7 +38,8 @@ import { del, keys, Persister, put } from './persist.ts';
 import { Reclaimer } from './reclaim.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
 import { Rollback, Teardown } from './rollback.ts';
-import { type Sandbox, SandboxSet } from './sandbox.ts';
+import type { Sandbox } from './sandbox.ts';
+import { SandboxSet } from './sandbox-set.ts';
 import type { ControllerConfig, JoinOptions, NetworkCreateOptions, PoolInfo } from './types.ts';
 
 export class NetworkController {
