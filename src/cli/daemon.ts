@@ -9,13 +9,13 @@ import {
 } from '../daemon/defaults.ts';
 import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS } from '../daemon/log-levels.ts';
 import {
-  checkSettings,
   LIVE_SETTINGS,
   type NetworkSettings,
   SETTING_KEYS,
   SettingError,
   type SettingSpec,
 } from '../daemon/network-settings.ts';
+import { checkSettings } from '../daemon/network-settings-parse.ts';
 import { flag, type Parsed, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
   CONFIG_KEYS,

@@ -24,7 +24,7 @@ import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
 import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import type { DaemonMetrics } from './metrics.ts';
-import { LIVE_SETTINGS, type NetworkSettings, validateSettings } from './network-settings.ts';
+import { LIVE_SETTINGS, type NetworkSettings } from './network-settings.ts';
 import {
   bridgeDriverSettings,
   containerDns,
@@ -32,6 +32,7 @@ import {
   defaultBridgeOptions,
   defaultBridgeSpec,
 } from './network-settings-apply.ts';
+import { validateSettings } from './network-settings-parse.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
