@@ -17,7 +17,7 @@ import {
   MACVLAN_MODE,
 } from './constants.ts';
 import { bytesToIp, familyOf, ipToBytes } from './ip.ts';
-import type { IpvlanFlag, IpvlanMode, LinkInfo, LinkSpec, MacvlanMode } from './link.ts';
+import type { LinkInfo, LinkSpec } from './link.ts';
 import type { MessageWriter } from './writer.ts';
 
 /** Writes IFLA_INFO_DATA for a link of any kind but veth, inside the open IFLA_LINKINFO nest. */
@@ -73,6 +73,14 @@ export function writeKindData(w: MessageWriter, spec: Exclude<LinkSpec, { kind: 
   }
 }
 
+/** The name in `table` (MACVLAN_MODE...) of the kernel's value `v`; undefined for none or an unknown one. */
+function keyOf<T extends Record<string, number>>(
+  table: T,
+  v: number | undefined,
+): (keyof T & string) | undefined {
+  return (Object.keys(table) as (keyof T & string)[]).find((k) => table[k] === v);
+}
+
 /** Reads IFLA_LINKINFO of a link: its kind and that kind's data. */
 export function decodeLinkInfo(a: Attrs): LinkInfo {
   const li = a.nested(IFLA.LINKINFO, 'IFLA_LINKINFO');
@@ -114,9 +122,8 @@ export function decodeLinkInfo(a: Attrs): LinkInfo {
     }
     case 'macvlan': {
       const info: Extract<LinkInfo, { kind: 'macvlan' }> = { kind: 'macvlan' };
-      const mode = data?.u32(IFLA_MACVLAN.MODE);
-      const name = (Object.keys(MACVLAN_MODE) as MacvlanMode[]).find((k) => MACVLAN_MODE[k] === mode);
-      if (name) info.mode = name;
+      const mode = keyOf(MACVLAN_MODE, data?.u32(IFLA_MACVLAN.MODE));
+      if (mode) info.mode = mode;
       return info;
     }
     case 'vlan': {
@@ -127,12 +134,10 @@ export function decodeLinkInfo(a: Attrs): LinkInfo {
     }
     case 'ipvlan': {
       const info: Extract<LinkInfo, { kind: 'ipvlan' }> = { kind: 'ipvlan' };
-      const mode = data?.u16(IFLA_IPVLAN.MODE);
-      const m = (Object.keys(IPVLAN_MODE) as IpvlanMode[]).find((k) => IPVLAN_MODE[k] === mode);
-      if (m) info.mode = m;
-      const flags = data?.u16(IFLA_IPVLAN.FLAGS);
-      const f = (Object.keys(IPVLAN_FLAG) as IpvlanFlag[]).find((k) => IPVLAN_FLAG[k] === flags);
-      if (f) info.flag = f;
+      const mode = keyOf(IPVLAN_MODE, data?.u16(IFLA_IPVLAN.MODE));
+      if (mode) info.mode = mode;
+      const flag = keyOf(IPVLAN_FLAG, data?.u16(IFLA_IPVLAN.FLAGS));
+      if (flag) info.flag = flag;
       return info;
     }
     case 'dummy':
