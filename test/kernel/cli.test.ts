@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { world } from '../harness/world.ts';
+import { type CliRun, runCli, runProgram } from '../helpers/cli.ts';
 import { waitForPing } from '../helpers/http.ts';
 
 // The dnet CLI against a daemon started as `dnet daemon` in a child process. The world has a
@@ -19,48 +18,13 @@ let daemon: ChildProcess;
 let daemonErr = '';
 let daemonExit: Promise<number | null>;
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
+type Run = CliRun;
 
-async function dnet(
-  args: string[],
-  opts: { env?: Record<string, string>; answer?: string } = {},
-): Promise<Run> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: opts.env ?? {},
-    readLine: async (prompt) => {
-      err += prompt;
-      return opts.answer;
-    },
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const dnet = runCli;
 
 /** The real binary, as a user runs it. */
 function dnetBin(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: world.root, env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        resolve({ code: error ? (typeof code === 'number' ? code : -1) : 0, out: stdout, err: stderr });
-      },
-    );
-  });
+  return runProgram(process.execPath, [BIN, ...args], { cwd: world.root, env });
 }
 
 before(async () => {
@@ -401,17 +365,7 @@ function runOther(words: string[]): Promise<Run> {
     const [k, ...v] = words[i]!.split('=');
     env[k!] = v.join('=');
   }
-  return new Promise((resolve) => {
-    execFile(
-      words[i]!,
-      words.slice(i + 1),
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        resolve({ code: error ? (typeof code === 'number' ? code : -1) : 0, out: stdout, err: stderr });
-      },
-    );
-  });
+  return runProgram(words[i]!, words.slice(i + 1), { env });
 }
 
 describe("the README's CLI examples", () => {

@@ -7,11 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import Docker from 'dockerode';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { type DaemonOptions, startDaemon } from '../../src/daemon/daemon.ts';
 import { world } from '../harness/world.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.ts';
+import { type CliRun, runCli } from '../helpers/cli.ts';
 import { type DaemonProcess, type LogEntry, startDaemonProcess } from '../helpers/daemon-process.ts';
 
 // TLS on dnet's TCP hosts, with Docker's flags, against `dnet daemon` run as a user runs it.
@@ -126,24 +125,8 @@ function plainPing(port: number): Promise<Attempt> {
   });
 }
 
-async function dnet(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: { HOME: join(world.runDir, 'home'), ...env },
-    readLine: async () => undefined,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
+function dnet(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { env: { HOME: join(world.runDir, 'home'), ...env } });
 }
 
 describe('a tcp:// host without TLS', () => {

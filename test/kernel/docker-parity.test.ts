@@ -4,11 +4,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { deriveUlaPool, splitPool } from '../../src/ipam/index.ts';
 import { world } from '../harness/world.ts';
+import { runCli } from '../helpers/cli.ts';
 import { call } from '../helpers/http.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
@@ -238,21 +237,7 @@ describe('IPv6-only networks (EnableIPv4: false)', () => {
   );
 
   test('the dnet CLI: network create --ipv6 --ipv4=false; a bad --ipv4 value is a usage error', async () => {
-    const run = async (args: string[]) => {
-      let out = '';
-      let err = '';
-      const io: Io = {
-        out: (t) => {
-          out += t;
-        },
-        err: (t) => {
-          err += t;
-        },
-        env: { DNET_HOST: `unix://${sock}` },
-        readLine: async () => undefined,
-      };
-      return { code: await main(args, io), out, err };
-    };
+    const run = (args: string[]) => runCli(args, { env: { DNET_HOST: `unix://${sock}` } });
     const made = await run(['network', 'create', '--ipv6', '--ipv4=false', 'dnet-v6only']);
     assert.equal(made.code, 0, made.err);
     const n = await inspect('dnet-v6only');
