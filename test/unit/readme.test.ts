@@ -36,7 +36,11 @@ test('every ```sh block of the README runs in a test or says why not', () => {
       const file = readFileSync(new URL(`../../${run[1]}`, import.meta.url), 'utf8');
       assert.match(file, /README\.md/, `${run[1]} reads README.md`);
     } else {
-      assert.match(mark, /^not run[^:]*: \S/, `README.md line ${line}: the mark says why the block does not run`);
+      assert.match(
+        mark,
+        /^not run[^:]*: \S/,
+        `README.md line ${line}: the mark says why the block does not run`,
+      );
     }
   }
 });
