@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
@@ -8,6 +8,7 @@ import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { deriveUlaPool, splitPool } from '../../src/ipam/index.ts';
 import { world } from '../harness/world.ts';
 import { runCli } from '../helpers/cli.ts';
+import { dockerClient } from '../helpers/docker-cli.ts';
 import { call } from '../helpers/http.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
@@ -56,28 +57,8 @@ const inspect = async (name: string): Promise<Net> => {
   return r.json as Net;
 };
 
-function dockerCli(): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-const bin = dockerCli();
+const { bin, docker, ok } = dockerClient(sock, join(world.runDir, 'docker-home'));
 const skip = bin === undefined ? 'the docker CLI is not installed: skipped' : false;
-const home = join(world.runDir, 'docker-home');
-mkdirSync(home, { recursive: true });
-const env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: home, HOME: home };
-// Asynchronous: the daemon runs in this process, so a blocking spawn would starve it.
-const docker = (...args: string[]) =>
-  new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(bin ?? 'docker', args, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = (err as { code?: unknown } | null)?.code;
-      resolve({ status: err ? (typeof code === 'number' ? code : -1) : 0, stdout, stderr });
-    });
-  });
-const ok = async (...args: string[]) => {
-  const r = await docker(...args);
-  assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fails = async (args: string[], stderr: RegExp) => {
   const r = await docker(...args);
   assert.equal(r.status, 1, `docker ${args.join(' ')} should fail: ${r.stdout}`);
