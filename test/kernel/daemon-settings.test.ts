@@ -1,8 +1,9 @@
 // biome-ignore-all assist/source/organizeImports: the world must be imported first
 import { world } from '../harness/world.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 // (world first: the rest of this file only runs inside the throwaway network + mount namespace)
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -269,7 +270,7 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
   });
 
   test("docker info shows dnet's default address pools (Docker's own field)", async (t) => {
-    const has = spawnSync('sh', ['-c', 'command -v docker']).status === 0;
+    const has = dockerCli() !== undefined;
     if (!has) return t.skip('the docker CLI is not installed');
     const home = dir('docker-home');
     const out = await new Promise<string>((resolve, reject) =>

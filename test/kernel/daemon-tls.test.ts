@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { world } from '../harness/world.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.ts';
 import { type CliRun, runCli } from '../helpers/cli.ts';
 import { type DaemonProcess, type LogEntry, startDaemonProcess } from '../helpers/daemon-process.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 
 // TLS on dnet's TCP hosts, with Docker's flags, against `dnet daemon` run as a user runs it.
 // Certificates are made here with openssl (the recipe of docs/security.md, plus another CA and an expired
@@ -352,7 +353,7 @@ describe('--tlsverify: client certificates required', () => {
   });
 
   test('the docker CLI with --tlsverify, and with DOCKER_CERT_PATH', async () => {
-    const bin = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).stdout.trim();
+    const bin = dockerCli() ?? '';
     assert.ok(bin, 'the docker CLI is installed (scripts/install-deps.sh: docker.io)');
     const home = join(world.runDir, 'docker-home');
     mkdirSync(home, { recursive: true });
