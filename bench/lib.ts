@@ -1,4 +1,5 @@
-/** Small timing helpers shared by the benchmarks: run a step N times, report percentiles. */
+/** Small helpers shared by the benchmarks: run a step N times, report percentiles; call an API on a unix socket. */
+import { type Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
 export interface Timing {
@@ -49,4 +50,42 @@ export function printComparison(title: string, rows: { what: string; ours: Timin
   console.log(fmt(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(fmt(l));
+}
+
+/** An HTTP answer: status and body text. */
+export interface UnixReply {
+  status: number;
+  body: string;
+}
+
+/** One HTTP request with a JSON body (if any) on a unix socket: dnet's and dockerd's API alike. */
+export function unixCall(
+  socketPath: string,
+  agent: Agent | false,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<UnixReply> {
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        agent,
+        method,
+        path,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
 }

@@ -11,11 +11,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { type UnixReply, unixCall } from './lib.ts';
 
 if (process.env.DNET_WORLD !== '1') {
   console.error(
@@ -66,26 +66,8 @@ function rssOf(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(s)?.[1]) * 1024;
 }
 
-function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath: sock,
-        agent: false,
-        method,
-        path,
-        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
+function call(method: string, path: string, body?: unknown): Promise<UnixReply> {
+  return unixCall(sock, false, method, path, body);
 }
 
 // DNET_BENCH_DAEMON_NODE_OPTIONS: node options for the daemon only (e.g. --max-semi-space-size=1).

@@ -25,7 +25,9 @@ export { BridgeConflictError, BridgeStateError } from './drivers/bridge/index.ts
 export { VlanParentConflictError, VlanParentMissingError, VlanStateError } from './drivers/macvlan/index.ts';
 export * from './errors/cnm.ts';
 export * from './errors/config-only.ts';
+export * from './errors/endpoint.ts';
 export { DnetError, type ErrorKind, KernelModuleMissingError } from './errors/index.ts';
+export * from './errors/lifecycle.ts';
 export * from './ipam/errors.ts';
 export * from './plugins/errors.ts';
 export {

@@ -6,12 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BridgeDriver } from '../../src/drivers/bridge/driver.ts';
 import { type Endpoint, type Network, NetworkController } from '../../src/index.ts';
+import { type UnixReply, unixCall } from '../lib.ts';
 import type { Container, Subject } from './subject.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -114,10 +115,7 @@ export class DnetLibrary implements Subject {
   }
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
+type Reply = UnixReply;
 
 /** The daemon's memory, from /proc/<pid>/status (bytes). */
 export interface ProcMemory {
@@ -178,28 +176,7 @@ export class DnetDaemon implements Subject {
   }
 
   private call(method: string, path: string, body?: unknown, agent = this.agent): Promise<Reply> {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.socket,
-          agent,
-          method,
-          path,
-          headers: data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+    return unixCall(this.socket, agent, method, path, body);
   }
 
   private async ok(what: string, r: Promise<Reply>): Promise<Reply> {

@@ -13,7 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import {
   BUSYBOX_IMAGE,
   DOCKER_BIN,
@@ -21,12 +21,10 @@ import {
   type Dockerd,
   startDockerd,
 } from '../../test/harness/dockerd.ts';
+import { type UnixReply, unixCall } from '../lib.ts';
 import type { Container, Subject } from './subject.ts';
 
-interface Reply {
-  status: number;
-  body: string;
-}
+type Reply = UnixReply;
 
 export function dockerMissing(): string | undefined {
   for (const bin of [DOCKERD_BIN, DOCKER_BIN])
@@ -66,28 +64,7 @@ export class DockerEngine implements Subject {
   private call(method: string, path: string, body?: unknown): Promise<Reply> {
     const socket = this.dockerd?.socket;
     if (!socket) throw new Error('dockerd is not running');
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: socket,
-          agent: this.agent,
-          method,
-          path: `/v1.41${path}`,
-          headers: data ? { 'Content-Type': 'application/json', 'Content-Length': String(data.length) } : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+    return unixCall(socket, this.agent, method, `/v1.41${path}`, body);
   }
 
   private async ok(what: string, r: Promise<Reply>): Promise<Reply> {

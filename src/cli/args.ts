@@ -15,7 +15,7 @@ export class UsageError extends Error {
   }
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Parsed {
   values: Record<string, string | boolean | string[] | boolean[] | undefined>;

@@ -12,11 +12,11 @@ import { DEFAULT_CONFIG_FILE } from '../daemon/defaults.ts';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../daemon/log-levels.ts';
 import {
   type NetworkSettings,
-  parseSettingJson,
   SETTING_KEYS,
   SettingError,
   settingByKey,
 } from '../daemon/network-settings.ts';
+import { parseSettingJson } from '../daemon/network-settings-parse.ts';
 
 export { DEFAULT_CONFIG_FILE };
 

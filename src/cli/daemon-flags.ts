@@ -7,11 +7,11 @@
 import type { ParseArgsConfig } from 'node:util';
 import {
   type NetworkSettings,
-  parseSettingFlag,
   SETTINGS,
   SettingError,
   type SettingSpec,
 } from '../daemon/network-settings.ts';
+import { parseSettingFlag } from '../daemon/network-settings-parse.ts';
 import { type Parsed, strs, UsageError } from './args.ts';
 
 const BOOL_FLAGS = SETTINGS.filter((s) => s.kind === 'bool');

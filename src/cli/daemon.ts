@@ -7,16 +7,16 @@ import {
   DEFAULT_RUN_DIR,
   DEFAULT_SOCKET_GROUP,
 } from '../daemon/defaults.ts';
-import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS } from '../daemon/log-levels.ts';
+import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVELS, type LogLevel } from '../daemon/log-levels.ts';
 import {
-  checkSettings,
   LIVE_SETTINGS,
   type NetworkSettings,
   SETTING_KEYS,
   SettingError,
   type SettingSpec,
 } from '../daemon/network-settings.ts';
-import { flag, type Parsed, parse, positionals, str, strs, UsageError } from './args.ts';
+import { checkSettings } from '../daemon/network-settings-parse.ts';
+import { flag, type Options, type Parsed, parse, positionals, str, strs, UsageError } from './args.ts';
 import {
   CONFIG_KEYS,
   changedSettings,
@@ -27,8 +27,8 @@ import {
   readDaemonConfig,
 } from './daemon-config.ts';
 import { settingOptions, settingsFromFlags, settingsUsage, takeBoolFlags } from './daemon-flags.ts';
-import { help } from './network.ts';
 import type { Io } from './output.ts';
+import { help } from './subcommand.ts';
 import { daemonTls } from './tls.ts';
 
 export const DAEMON_USAGE = `Usage: dnet daemon [OPTIONS]
@@ -81,33 +81,46 @@ Logs are JSON lines on stderr: start, each API request (with its X-Request-Id), 
 $DNET_CERT_PATH defaults to ~/.dnet. See "Securing dnet" in the README.
 `;
 
+/** The flags `dnet daemon` takes, for parse(): the network settings' and the daemon's own. */
+function daemonFlagOptions(): Options {
+  return {
+    ...settingOptions(),
+    'data-dir': { type: 'string' },
+    'run-dir': { type: 'string' },
+    host: { type: 'string', short: 'H', multiple: true },
+    'log-level': { type: 'string' },
+    'plugin-socket': { type: 'string' },
+    group: { type: 'string', short: 'G' },
+    'insecure-tcp': { type: 'boolean' },
+    tls: { type: 'boolean' },
+    tlsverify: { type: 'boolean' },
+    tlscacert: { type: 'string' },
+    tlscert: { type: 'string' },
+    tlskey: { type: 'string' },
+    'config-file': { type: 'string' },
+    'metrics-addr': { type: 'string' },
+    'cluster-store': { type: 'string' },
+    'cluster-advertise': { type: 'string' },
+    'cluster-store-opt': { type: 'string', multiple: true },
+    'vxlan-port': { type: 'string' },
+  };
+}
+
+/** The log level asked for (a flag or the file), or the default; a UsageError for an unknown one. */
+function logLevelOf(asked: string | undefined): LogLevel {
+  const level = asked ?? DEFAULT_LOG_LEVEL;
+  if (!isLogLevel(level)) {
+    throw new UsageError(
+      `invalid --log-level ${JSON.stringify(level)}: use one of ${LOG_LEVELS.join(', ')}`,
+      DAEMON_USAGE,
+    );
+  }
+  return level;
+}
+
 export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
   const { rest: args, texts: boolTexts } = takeBoolFlags(argv);
-  const p = parse(
-    args,
-    {
-      ...settingOptions(),
-      'data-dir': { type: 'string' },
-      'run-dir': { type: 'string' },
-      host: { type: 'string', short: 'H', multiple: true },
-      'log-level': { type: 'string' },
-      'plugin-socket': { type: 'string' },
-      group: { type: 'string', short: 'G' },
-      'insecure-tcp': { type: 'boolean' },
-      tls: { type: 'boolean' },
-      tlsverify: { type: 'boolean' },
-      tlscacert: { type: 'string' },
-      tlscert: { type: 'string' },
-      tlskey: { type: 'string' },
-      'config-file': { type: 'string' },
-      'metrics-addr': { type: 'string' },
-      'cluster-store': { type: 'string' },
-      'cluster-advertise': { type: 'string' },
-      'cluster-store-opt': { type: 'string', multiple: true },
-      'vxlan-port': { type: 'string' },
-    },
-    DAEMON_USAGE,
-  );
+  const p = parse(args, daemonFlagOptions(), DAEMON_USAGE);
   if (flag(p, 'help')) return help(io, DAEMON_USAGE);
   positionals(p, 0, DAEMON_USAGE, 'daemon');
   const read = readConfiguration(io, p, boolTexts);
@@ -117,13 +130,7 @@ export async function daemonCommand(io: Io, argv: string[]): Promise<number> {
   const runDir = str(p, 'run-dir') ?? config['run-dir'];
   const dataDir = str(p, 'data-dir') ?? config['data-dir'];
   const levelFlag = str(p, 'log-level');
-  const level = levelFlag ?? config['log-level'] ?? DEFAULT_LOG_LEVEL;
-  if (!isLogLevel(level)) {
-    throw new UsageError(
-      `invalid --log-level ${JSON.stringify(level)}: use one of ${LOG_LEVELS.join(', ')}`,
-      DAEMON_USAGE,
-    );
-  }
+  const level = logLevelOf(levelFlag ?? config['log-level']);
   // The daemon (the library, lmdb, koffi, pino) is loaded only here: `dnet daemon --help` and the
   // client commands never load it.
   const { startDaemon } = await import('../daemon/daemon.ts');

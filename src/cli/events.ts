@@ -7,8 +7,9 @@
 import { getTimestamp, TimestampSyntaxError } from '../timestamp.ts';
 import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
 import type { Client } from './client.ts';
-import { help, reportError } from './network.ts';
 import type { Io } from './output.ts';
+import { reportError } from './report.ts';
+import { help } from './subcommand.ts';
 
 export const EVENTS_USAGE = `Usage: dnet events [OPTIONS]
 

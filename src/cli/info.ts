@@ -2,8 +2,9 @@
 import { flag, parse, positionals, str } from './args.ts';
 import type { Client } from './client.ts';
 import { parseFormat, renderInspect } from './format.ts';
-import { help, reportError } from './network.ts';
 import { type Io, json } from './output.ts';
+import { reportError } from './report.ts';
+import { help } from './subcommand.ts';
 
 export const INFO_USAGE = `Usage: dnet info [OPTIONS]
 

@@ -108,7 +108,7 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     try {
       io.out(renderInspect([{ Client: clientInfo, Server: server ?? null }], template));
     } catch (err) {
-      return (await import('./network.ts')).reportError(io, err);
+      return (await import('./report.ts')).reportError(io, err);
     }
   } else if (fmt === 'json') {
     io.out(json({ Client: clientInfo, Server: server ?? null }));
@@ -129,7 +129,7 @@ async function version(client: Client, io: Io, args: string[]): Promise<number> 
     io.err(`${failure.message}\n`);
     return 1;
   }
-  if (failure !== undefined) return (await import('./network.ts')).reportError(io, failure);
+  if (failure !== undefined) return (await import('./report.ts')).reportError(io, failure);
   return 0;
 }
 
@@ -140,34 +140,63 @@ async function helpOf(argv: string[]): Promise<string> {
   return parts.join('');
 }
 
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+/**
+ * The global flags before the command (`-H`, the TLS flags, `--version`, `--help`): where the
+ * command starts and what the flags say, or the exit status when a flag was the whole call.
+ */
+function globalFlags(argv: string[], io: Io): { host?: string; tlsFlags: TlsFlags; next: number } | number {
   let host: string | undefined;
   const tlsFlags: TlsFlags = {};
   let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    const tlsFile = /^--(tlscacert|tlscert|tlskey)(?:=(.*))?$/s.exec(a);
+    if (a === '-H' || a === '--host') {
+      host = argv[++i];
+      if (host === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
+    } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
+    else if (a === '--tls') tlsFlags.tls = true;
+    else if (a === '--tlsverify') tlsFlags.tlsverify = true;
+    else if (tlsFile) {
+      const v = tlsFile[2] ?? argv[++i];
+      if (v === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
+      tlsFlags[tlsFile[1] as 'tlscacert' | 'tlscert' | 'tlskey'] = v;
+    } else if (a === '-v' || a === '--version') {
+      io.out(`dnet ${DNET_VERSION}\n`);
+      return 0;
+    } else if (a === '-h' || a === '--help') {
+      io.out(USAGE);
+      return 0;
+    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(a)}`, USAGE);
+    else break;
+  }
+  return { ...(host !== undefined ? { host } : {}), tlsFlags, next: i };
+}
+
+/** A failed command's message on stderr; its exit status (2 for a usage error). */
+function reportFailure(io: Io, err: unknown): number {
+  if (err instanceof UsageError) {
+    io.err(`dnet: ${err.message}\n\n${err.usage}`);
+    return 2;
+  }
+  if (err instanceof ConnectionError) {
+    io.err(`${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof TlsConfigError) {
+    io.err(`dnet: ${err.message}\n`);
+    return 1;
+  }
+  io.err(`dnet: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
-    for (; i < argv.length; i++) {
-      const a = argv[i]!;
-      const tlsFile = /^--(tlscacert|tlscert|tlskey)(?:=(.*))?$/s.exec(a);
-      if (a === '-H' || a === '--host') {
-        host = argv[++i];
-        if (host === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
-      } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
-      else if (a === '--tls') tlsFlags.tls = true;
-      else if (a === '--tlsverify') tlsFlags.tlsverify = true;
-      else if (tlsFile) {
-        const v = tlsFile[2] ?? argv[++i];
-        if (v === undefined) throw new UsageError(`option ${a} needs a value`, USAGE);
-        tlsFlags[tlsFile[1] as 'tlscacert' | 'tlscert' | 'tlskey'] = v;
-      } else if (a === '-v' || a === '--version') {
-        io.out(`dnet ${DNET_VERSION}\n`);
-        return 0;
-      } else if (a === '-h' || a === '--help') {
-        io.out(USAGE);
-        return 0;
-      } else if (a.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(a)}`, USAGE);
-      else break;
-    }
-    const [cmd, ...rest] = argv.slice(i);
+    const flags = globalFlags(argv, io);
+    if (typeof flags === 'number') return flags;
+    const { host, tlsFlags } = flags;
+    const [cmd, ...rest] = argv.slice(flags.next);
     const target = host ?? io.env.DNET_HOST ?? DEFAULT_HOST;
     const client = (): Client => {
       try {
@@ -208,19 +237,6 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}`, USAGE);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`dnet: ${err.message}\n\n${err.usage}`);
-      return 2;
-    }
-    if (err instanceof ConnectionError) {
-      io.err(`${err.message}\n`);
-      return 1;
-    }
-    if (err instanceof TlsConfigError) {
-      io.err(`dnet: ${err.message}\n`);
-      return 1;
-    }
-    io.err(`dnet: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
+    return reportFailure(io, err);
   }
 }

@@ -1,10 +1,12 @@
 /** `dnet sandbox create|ls|inspect|rm`: containers' network stacks, through the native API. */
 import type { DockerSandbox } from '../daemon/api/convert.ts';
-import { flag, parse, positionals, str, strs, UsageError } from './args.ts';
+import { flag, parse, positionals, str, strs } from './args.ts';
 import type { Client } from './client.ts';
 import { parseFormat, renderList } from './format.ts';
-import { help, inspectEach, reportError } from './network.ts';
+import { inspectEach } from './network.ts';
 import { type Io, naturalCompare } from './output.ts';
+import { reportError } from './report.ts';
+import { help, runSubcommand, type Subcommand } from './subcommand.ts';
 import { sandboxView } from './views.ts';
 
 export const SANDBOX_USAGE = `Usage: dnet sandbox COMMAND
@@ -144,25 +146,15 @@ async function rm(client: Client, io: Io, args: string[]): Promise<number> {
   return status;
 }
 
-export async function sandboxCommand(client: () => Client, io: Io, args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case 'create':
-      return create(client(), io, rest);
-    case 'ls':
-    case 'list':
-      return ls(client(), io, rest);
-    case 'inspect':
-      return inspect(client(), io, rest);
-    case 'rm':
-    case 'remove':
-      return rm(client(), io, rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      return help(io, SANDBOX_USAGE);
-    default:
-      throw new UsageError(`unknown command "sandbox ${sub}"`, SANDBOX_USAGE);
-  }
+const SANDBOX_COMMANDS: Readonly<Record<string, Subcommand>> = {
+  create,
+  ls,
+  list: ls,
+  inspect,
+  rm,
+  remove: rm,
+};
+
+export function sandboxCommand(client: () => Client, io: Io, args: string[]): Promise<number> {
+  return runSubcommand('sandbox', SANDBOX_COMMANDS, SANDBOX_USAGE, client, io, args);
 }

@@ -81,15 +81,7 @@ function action(
     while (p < src.length && /\s/.test(src[p]!)) p++;
   };
   skipSpace();
-  if (src.startsWith('/*', p)) {
-    const close = src.indexOf('*/', p + 2);
-    if (close < 0) throw fail(`${at(p)}: unclosed comment`);
-    p = close + 2;
-    skipSpace();
-    if (src.startsWith('-}}', p)) return { tokens, end: p + 3, trim: true };
-    if (src.startsWith('}}', p)) return { tokens, end: p + 2, trim: false };
-    throw fail(`${at(p)}: comment ends without closing delimiter`);
-  }
+  if (src.startsWith('/*', p)) return comment(src, p, fail, at);
   for (;;) {
     const spaceBefore = p;
     skipSpace();
@@ -99,44 +91,10 @@ function action(
     if (src.startsWith('}}', p)) return { tokens, end: p + 2, trim: false };
     const c = src[p]!;
     if (c === '.' || c === '$') {
-      const isVar = c === '$';
-      let q = p + 1;
-      let name = isVar ? '$' : '';
-      if (isVar) {
-        IDENT_RE.lastIndex = q;
-        const m = IDENT_RE.exec(src);
-        if (m) {
-          name += m[0];
-          q += m[0].length;
-        }
-      }
-      const path: string[] = [];
-      // .A.B.C (for `.` itself: the first name follows the dot just read)
-      let needName = !isVar;
-      for (;;) {
-        if (!needName) {
-          if (src[q] !== '.') break;
-          q++;
-        }
-        IDENT_RE.lastIndex = q;
-        const m = IDENT_RE.exec(src);
-        if (!m) {
-          if (needName && path.length === 0 && !isVar) break; // `.` alone
-          throw fail(`${at(q)}: expected a field name after "."`);
-        }
-        path.push(m[0]);
-        q += m[0].length;
-        needName = false;
-      }
-      if (/[0-9]/.test(src[p + 1] ?? '') && !isVar) {
-        // .5 is a number
-      } else {
-        tokens.push(
-          isVar
-            ? { k: 'var', v: name, path }
-            : { k: 'field', v: `.${path.join('.')}`, path, attached: !spaced && tokens.at(-1)?.v === ')' },
-        );
-        p = q;
+      const f = fieldOrVar(src, p, { spaced, afterParen: tokens.at(-1)?.v === ')' }, fail, at);
+      if (f) {
+        tokens.push(f.token);
+        p = f.end;
         continue;
       }
     }
@@ -173,6 +131,69 @@ function action(
     }
     throw fail(`${at(p)}: unexpected ${JSON.stringify(c)} in an action`);
   }
+}
+
+/** A comment action (`{{/*` to `*\/}}`): no tokens; `-}}` trims the text after it. */
+function comment(
+  src: string,
+  start: number,
+  fail: (m: string) => Error,
+  at: (pos: number) => string,
+): { tokens: Token[]; end: number; trim: boolean } {
+  const close = src.indexOf('*/', start + 2);
+  if (close < 0) throw fail(`${at(start)}: unclosed comment`);
+  let p = close + 2;
+  while (p < src.length && /\s/.test(src[p]!)) p++;
+  if (src.startsWith('-}}', p)) return { tokens: [], end: p + 3, trim: true };
+  if (src.startsWith('}}', p)) return { tokens: [], end: p + 2, trim: false };
+  throw fail(`${at(p)}: comment ends without closing delimiter`);
+}
+
+/**
+ * A field chain (`.A.B`, `.` alone) or a variable with its fields (`$x.A`) at `p`; undefined for a
+ * number that starts with a dot (`.5`). `attached`: a field right after `)`, as `(x).A`.
+ */
+function fieldOrVar(
+  src: string,
+  p: number,
+  ctx: { spaced: boolean; afterParen: boolean },
+  fail: (m: string) => Error,
+  at: (pos: number) => string,
+): { token: Token; end: number } | undefined {
+  const isVar = src[p] === '$';
+  let q = p + 1;
+  let name = isVar ? '$' : '';
+  if (isVar) {
+    IDENT_RE.lastIndex = q;
+    const m = IDENT_RE.exec(src);
+    if (m) {
+      name += m[0];
+      q += m[0].length;
+    }
+  }
+  const path: string[] = [];
+  // .A.B.C (for `.` itself: the first name follows the dot just read)
+  let needName = !isVar;
+  for (;;) {
+    if (!needName) {
+      if (src[q] !== '.') break;
+      q++;
+    }
+    IDENT_RE.lastIndex = q;
+    const m = IDENT_RE.exec(src);
+    if (!m) {
+      if (needName && path.length === 0 && !isVar) break; // `.` alone
+      throw fail(`${at(q)}: expected a field name after "."`);
+    }
+    path.push(m[0]);
+    q += m[0].length;
+    needName = false;
+  }
+  if (/[0-9]/.test(src[p + 1] ?? '') && !isVar) return undefined; // .5 is a number
+  const token: Token = isVar
+    ? { k: 'var', v: name, path }
+    : { k: 'field', v: `.${path.join('.')}`, path, attached: !ctx.spaced && ctx.afterParen };
+  return { token, end: q };
 }
 
 function stringLit(

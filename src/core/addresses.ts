@@ -11,8 +11,9 @@ import {
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../driver-api/ipam.ts';
-import { RestoreConflictError } from '../errors/cnm.ts';
-import { familyOf, plain } from '../ip/index.ts';
+import { InvalidOptionError } from '../errors/cnm.ts';
+import { RestoreConflictError } from '../errors/lifecycle.ts';
+import { cidrContains, familyOf, plain } from '../ip/index.ts';
 import type { Network } from './network.ts';
 import type { EndpointRecord, NetworkRecord } from './persist.ts';
 import type { Rollback } from './rollback.ts';
@@ -115,4 +116,52 @@ export async function replayAddresses(n: Network, rec: EndpointRecord): Promise<
     await n.ipam.requestAddress(rec.poolV4, { address: plain(rec.iface.address), ...options });
   if (rec.poolV6 && rec.iface.addressIPv6)
     await n.ipam.requestAddress(rec.poolV6, { address: plain(rec.iface.addressIPv6), ...options });
+}
+
+/**
+ * An endpoint's address of one family from the network's pools: `wanted` (in one of them) or the
+ * next free one; its release is registered on `rb`. Undefined when the network has no pool of that family.
+ */
+export async function allocateAddress(
+  n: Network,
+  v6: boolean,
+  wanted: string | undefined,
+  options: Record<string, string>,
+  rb: Rollback,
+): Promise<{ poolId: string; address: string } | undefined> {
+  const ipam = n.ipam;
+  const pools = n.pools.filter((p) => p.v6 === v6);
+  if (!ipam || pools.length === 0) {
+    if (wanted !== undefined) {
+      throw new InvalidOptionError(
+        v6 ? 'ipv6Address' : 'ipv4Address',
+        wanted,
+        `network ${n.name} has no subnet`,
+      );
+    }
+    return undefined;
+  }
+  const candidates = wanted === undefined ? pools : pools.filter((p) => cidrContains(p.subnet, wanted));
+  if (candidates.length === 0) {
+    throw new InvalidOptionError(
+      v6 ? 'ipv6Address' : 'ipv4Address',
+      wanted,
+      `not inside any subnet of network ${n.name} (${pools.map((p) => p.subnet).join(', ')})`,
+    );
+  }
+  let last: unknown;
+  for (const p of candidates) {
+    try {
+      const a = await ipam.requestAddress(p.poolId, {
+        ...(wanted === undefined ? {} : { address: wanted }),
+        ...(Object.keys(options).length > 0 ? { options: { ...options } } : {}),
+      });
+      rb.undoRecord(() => ipam.releaseAddress(p.poolId, plain(a.address)));
+      return { poolId: p.poolId, address: a.address };
+    } catch (err) {
+      last = err;
+      if (wanted !== undefined) throw err;
+    }
+  }
+  throw last;
 }

@@ -16,15 +16,14 @@ import { ClusterStoreRequiredError } from '../cluster/index.ts';
 import { Resolver } from '../dns/resolver/resolver.ts';
 import type { NetworkDriver } from '../driver-api/driver.ts';
 import { DEFAULT_IPAM, type IpamDriver } from '../driver-api/ipam.ts';
+import { InvalidOptionError, NetworkNameError } from '../errors/cnm.ts';
 import {
-  ControllerClosedError,
-  InvalidOptionError,
-  NetworkNameError,
   NoContainerError,
   SandboxExistsError,
   UnknownEndpointError,
   UnknownSandboxError,
-} from '../errors/cnm.ts';
+} from '../errors/endpoint.ts';
+import { ControllerClosedError } from '../errors/lifecycle.ts';
 import { newId, validateContainerId, validateNetworkName } from '../errors/validate.ts';
 import { GLOBAL_IPAM } from '../ipam/global.ts';
 import { closeKernelWorker } from '../os/kernel-worker/index.ts';
@@ -42,7 +41,8 @@ import { del, keys, Persister, put } from './persist.ts';
 import { Reclaimer } from './reclaim.ts';
 import { type RestoreReport, restoreController } from './restore.ts';
 import { Rollback, Teardown } from './rollback.ts';
-import { type Sandbox, SandboxSet } from './sandbox.ts';
+import type { Sandbox } from './sandbox.ts';
+import { SandboxSet } from './sandbox-set.ts';
 import type { ControllerConfig, JoinOptions, NetworkCreateOptions, PoolInfo } from './types.ts';
 
 export class NetworkController {

@@ -4,13 +4,13 @@
  * every step and reports every failure.
  */
 import type { CreateEndpointRequest, PortMapping } from '../driver-api/driver.ts';
+import { InvalidOptionError } from '../errors/cnm.ts';
 import {
   ActiveContainerError,
   InvalidJoinError,
-  InvalidOptionError,
   NoContainerError,
   UnknownEndpointError,
-} from '../errors/cnm.ts';
+} from '../errors/endpoint.ts';
 import { validateContainerId } from '../errors/validate.ts';
 import { plain } from '../ip/index.ts';
 import { GatewayService } from './gateway.ts';

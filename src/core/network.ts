@@ -5,17 +5,14 @@
  */
 import type { CreateNetworkRequest, NetworkDriver } from '../driver-api/driver.ts';
 import { IPAM_MAC_ADDRESS_OPTION, type IpamDriver } from '../driver-api/ipam.ts';
-import {
-  ActiveEndpointsError,
-  EndpointExistsError,
-  InvalidOptionError,
-  UnknownNetworkError,
-} from '../errors/cnm.ts';
+import { ActiveEndpointsError, InvalidOptionError, UnknownNetworkError } from '../errors/cnm.ts';
 import { ConfigNetworkInUseError, ConfigOnlyNetworkError } from '../errors/config-only.ts';
+import { EndpointExistsError } from '../errors/endpoint.ts';
 import { newId, validateContainerId } from '../errors/validate.ts';
-import { cidrContains, plain } from '../ip/index.ts';
+import { plain } from '../ip/index.ts';
 import { randomMac } from '../ip/mac.ts';
 import { nowRfc3339Nano, parseRfc3339Nano } from '../timestamp.ts';
+import { allocateAddress } from './addresses.ts';
 import type { NetworkController } from './controller.ts';
 import { Endpoint, joiningRecord } from './endpoint.ts';
 import { containerEvent, lifecycleEvent } from './observer.ts';
@@ -260,9 +257,9 @@ export class Network {
         macAddress ??= randomMac();
         ipamOptions[IPAM_MAC_ADDRESS_OPTION] = macAddress;
       }
-      const v4 = await this.allocateAddress(false, options.ipv4Address, ipamOptions, rb);
+      const v4 = await allocateAddress(this, false, options.ipv4Address, ipamOptions, rb);
       const v6 = this.enableIPv6
-        ? await this.allocateAddress(true, options.ipv6Address, ipamOptions, rb)
+        ? await allocateAddress(this, true, options.ipv6Address, ipamOptions, rb)
         : undefined;
       if (options.ipv6Address !== undefined && !this.enableIPv6) {
         throw new InvalidOptionError('ipv6Address', options.ipv6Address, `network ${this.name} has no IPv6`);
@@ -312,49 +309,6 @@ export class Network {
   private admit(ep: Endpoint): void {
     this.reserved.delete(ep.name);
     this.eps.set(ep.id, ep);
-  }
-
-  private async allocateAddress(
-    v6: boolean,
-    wanted: string | undefined,
-    options: Record<string, string>,
-    rb: Rollback,
-  ): Promise<{ poolId: string; address: string } | undefined> {
-    const ipam = this.ipam;
-    const pools = this.pools.filter((p) => p.v6 === v6);
-    if (!ipam || pools.length === 0) {
-      if (wanted !== undefined) {
-        throw new InvalidOptionError(
-          v6 ? 'ipv6Address' : 'ipv4Address',
-          wanted,
-          `network ${this.name} has no subnet`,
-        );
-      }
-      return undefined;
-    }
-    const candidates = wanted === undefined ? pools : pools.filter((p) => cidrContains(p.subnet, wanted));
-    if (candidates.length === 0) {
-      throw new InvalidOptionError(
-        v6 ? 'ipv6Address' : 'ipv4Address',
-        wanted,
-        `not inside any subnet of network ${this.name} (${pools.map((p) => p.subnet).join(', ')})`,
-      );
-    }
-    let last: unknown;
-    for (const p of candidates) {
-      try {
-        const a = await ipam.requestAddress(p.poolId, {
-          ...(wanted === undefined ? {} : { address: wanted }),
-          ...(Object.keys(options).length > 0 ? { options: { ...options } } : {}),
-        });
-        rb.undoRecord(() => ipam.releaseAddress(p.poolId, plain(a.address)));
-        return { poolId: p.poolId, address: a.address };
-      } catch (err) {
-        last = err;
-        if (wanted !== undefined) throw err;
-      }
-    }
-    throw last;
   }
 
   endpoints(): Endpoint[] {

@@ -9,7 +9,7 @@
  *   any undo step has failed: whatever may still exist in the kernel then keeps its record (the
  *   next start rolls it back) and its address (never handed out while a dying interface holds it).
  */
-import { TeardownError } from '../errors/cnm.ts';
+import { TeardownError } from '../errors/lifecycle.ts';
 
 type Step = () => unknown;
 

@@ -4,38 +4,23 @@
  * kernel state stays (containers keep their network).
  */
 
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { HEAL_CHANNEL, type HealReport } from '../drivers/bridge/index.ts';
-import { type ControllerConfig, NetworkController, type RestoreReport } from '../index.ts';
-import { observeNftTransactions } from '../os/nftables/index.ts';
-import { LmdbStore } from '../store/index.ts';
-import type { KvStore } from '../store/types.ts';
+import type { ControllerConfig, NetworkController, RestoreReport } from '../index.ts';
 import { DNET_VERSION } from '../version.ts';
 import { ApiContext } from './api/context.ts';
 import { reapDetachedAttachments } from './api/routes/attachments.ts';
-import {
-  ApiServer,
-  checkListenOptions,
-  type RequestObservation,
-  type ServerTlsOptions,
-} from './api/server.ts';
-import { resolveSocketGroup } from './api/unix-socket.ts';
-import { type ClusterFlags, joinCluster } from './cluster.ts';
+import { ApiServer, type RequestObservation } from './api/server.ts';
+import { checkListenOptions, type ServerTlsOptions } from './api/tcp-listener.ts';
+import { resolveSocketGroup, type SocketGroup } from './api/unix-socket.ts';
+import type { ClusterFlags } from './cluster.ts';
+import { type DaemonState, ensurePredefinedNetworks, openDaemonState } from './daemon-state.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_RUN_DIR } from './defaults.ts';
-import { loadOrCreateEngineId } from './engine-id.ts';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.ts';
 import type { DaemonMetrics } from './metrics.ts';
-import { LIVE_SETTINGS, type NetworkSettings, validateSettings } from './network-settings.ts';
-import {
-  bridgeDriverSettings,
-  containerDns,
-  type DefaultBridgeSpec,
-  defaultBridgeOptions,
-  defaultBridgeSpec,
-} from './network-settings-apply.ts';
+import { LIVE_SETTINGS, type NetworkSettings } from './network-settings.ts';
+import { containerDns, defaultBridgeOptions, defaultBridgeSpec } from './network-settings-apply.ts';
+import { validateSettings } from './network-settings-parse.ts';
+import { observe } from './observe.ts';
 import { PluginServer } from './plugin/server.ts';
 import { PluginService } from './plugin/service.ts';
 import { DaemonRegistry } from './registry.ts';
@@ -131,66 +116,6 @@ export interface Daemon {
 
 export { defaultBridgeOptions };
 
-/**
- * Creates Docker's pre-defined networks that do not exist yet: none, host and (unless off) bridge,
- * the bridge as `spec` says (src/daemon/network-settings.ts). A default bridge made earlier with
- * other settings (bip, mtu, icc...) is made again, as dockerd does at each start, unless
- * containers are on it: then it is kept as it is and the returned warning says so.
- */
-export async function ensurePredefinedNetworks(
-  controller: NetworkController,
-  opts: { defaultBridge: boolean; bridgeName: string; spec?: DefaultBridgeSpec },
-): Promise<string | undefined> {
-  const spec = opts.spec ?? defaultBridgeSpec(opts.bridgeName, {});
-  for (const [type, name] of [
-    ['null', 'none'],
-    ['host', 'host'],
-  ] as const) {
-    if (!controller.networkByName(name)) await controller.newNetwork(type, name, { options: {} });
-  }
-  if (!opts.defaultBridge) return undefined;
-  const existing = controller.networkByName('bridge');
-  if (existing) {
-    const same =
-      JSON.stringify(existing.options) === JSON.stringify(spec.options) &&
-      JSON.stringify(existing.opts.config) === JSON.stringify(spec.ipamConfig) &&
-      existing.enableIPv6 === spec.enableIPv6;
-    if (same) return undefined;
-    if (existing.endpoints().length > 0) {
-      return (
-        'the default bridge network was made with other settings (bip, fixed-cidr, mtu, icc, ip-masq, ' +
-        'default-gateway, ipv6) and has containers: kept as it is; disconnect them and restart to apply the settings'
-      );
-    }
-    await existing.delete();
-  }
-  await controller.newNetwork('bridge', 'bridge', {
-    options: spec.options,
-    enableIPv6: spec.enableIPv6,
-    ...(spec.ipamConfig.length > 0 ? { ipam: { config: spec.ipamConfig } } : {}),
-  });
-  return undefined;
-}
-
-/**
- * The embedded store in dataDir and the controller on it: everything the controller holds is
- * persisted there and restored (kernel state reconciled) before the API serves anything.
- */
-async function openState(
-  runDir: string,
-  dataDir: string,
-  config: DaemonOptions['controllerConfig'],
-): Promise<{ store: KvStore; controller: NetworkController }> {
-  const store: KvStore = await LmdbStore.open({ dir: dataDir });
-  try {
-    return { store, controller: await NetworkController.create({ ...config, runDir, dataDir, store }) };
-  } catch (err) {
-    // The controller's failure is the error; closing the store on the way out is best effort.
-    await store.close().catch(() => {});
-    throw err;
-  }
-}
-
 /** Logs what the restore found and did (a warning each); the report, for the start line. */
 function logRestore(logger: Logger, report: RestoreReport | undefined): RestoreReport {
   const r = report ?? { restoredNetworks: 0, restoredEndpoints: 0, rolledBack: [], problems: [] };
@@ -198,89 +123,6 @@ function logRestore(logger: Logger, report: RestoreReport | undefined): RestoreR
   for (const x of r.rolledBack) logger.warn({ event: 'restore', rolledBack: x }, `restore: rolled back ${x}`);
   return r;
 }
-
-/**
- * Logs what the bridge driver repairs after someone else changed its links or nftables tables
- * (the `heal` event); returns the subscriber, to unsubscribe at close.
- */
-function logHeals(logger: Logger, metrics: DaemonMetrics | undefined): (m: unknown) => void {
-  const onHeal = (m: unknown) => {
-    const r = m as HealReport;
-    metrics?.observeHeal(r);
-    logger.warn({ event: 'heal', ...r }, `heal: ${r.reason}: ${[...r.repaired, ...r.problems].join('; ')}`);
-  };
-  subscribe(HEAL_CHANNEL, onHeal);
-  return onHeal;
-}
-
-/**
- * Who listens to what: the heal reports are logged (and counted); the controller's events go to
- * GET /events once `eventsOn()` (Docker logs none for its pre-defined networks) and, with the
- * operations' outcomes, to the metrics; so do nftables transactions. `stop()` ends it all (and
- * every event stream).
- */
-function observe(
-  controller: NetworkController,
-  ctx: ApiContext,
-  logger: Logger,
-  metrics: DaemonMetrics | undefined,
-): { eventsOn(): void; stop(): void } {
-  const onHeal = logHeals(logger, metrics);
-  let eventsOn = false;
-  const unobserve = controller.observe((e) => {
-    if (eventsOn) ctx.events.fromController(e);
-    metrics?.observeController(e);
-  });
-  const unobserveNft = metrics ? observeNftTransactions((t) => metrics.observeNft(t)) : () => {};
-  return {
-    eventsOn: () => {
-      eventsOn = true;
-    },
-    stop() {
-      ctx.events.close();
-      unobserve();
-      unobserveNft();
-      unsubscribe(HEAL_CHANNEL, onHeal);
-    },
-  };
-}
-
-/** The state the daemon stands on: the engine ID, the cluster (if any), the store and the controller. */
-async function openDaemonState(
-  options: DaemonOptions,
-  dirs: { runDir: string; dataDir: string },
-  settings: NetworkSettings,
-  logger: Logger,
-) {
-  const { runDir, dataDir } = dirs;
-  await mkdir(runDir, { recursive: true });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const engineId = await loadOrCreateEngineId(dataDir);
-  const pools = settings['default-address-pools'];
-  const onClusterError = (err: Error) =>
-    logger.warn({ event: 'cluster', problem: err.message }, `cluster: ${err.message}`);
-  const joined = options.cluster ? await joinCluster(options.cluster, dataDir, onClusterError) : undefined;
-  const opened = performance.now();
-  try {
-    const state = await openState(runDir, dataDir, {
-      hostId: engineId,
-      ...options.controllerConfig,
-      ...(pools ? { defaultAddressPools: pools } : {}),
-      driverOptions: {
-        ...options.controllerConfig?.driverOptions,
-        bridge: { ...options.controllerConfig?.driverOptions?.bridge, ...bridgeDriverSettings(settings) },
-      },
-      ...(joined ? { cluster: joined.cluster, onClusterError } : {}),
-    });
-    return { ...state, engineId, joined, restoreSeconds: (performance.now() - opened) / 1000 };
-  } catch (err) {
-    await joined?.cluster.close().catch(() => {});
-    await joined?.store.close().catch(() => {});
-    throw err;
-  }
-}
-
-type DaemonState = Awaited<ReturnType<typeof openDaemonState>>;
 
 /**
  * What a start does once the state is open: the pre-defined networks, events on, attachments
@@ -326,17 +168,17 @@ async function bringUp(
  * Closes what a start opened, in order. `failedStart`: the way out of a start that failed (its
  * error is what the caller gets): every step is tried, its own failure dropped, no grace period.
  */
-async function closeAll(
-  parts: {
-    ctx: ApiContext;
-    server: ApiServer;
-    plugin: PluginServer | undefined;
-    metrics: DaemonMetrics | undefined;
-    observing: { stop(): void };
-    state: DaemonState;
-  },
-  opts: { failedStart?: boolean } = {},
-): Promise<void> {
+/** What a started daemon runs, closed together by closeAll. */
+interface DaemonParts {
+  ctx: ApiContext;
+  server: ApiServer;
+  plugin: PluginServer | undefined;
+  metrics: DaemonMetrics | undefined;
+  observing: { stop(): void };
+  state: DaemonState;
+}
+
+async function closeAll(parts: DaemonParts, opts: { failedStart?: boolean } = {}): Promise<void> {
   const { ctx, server, plugin, metrics, observing, state } = parts;
   const step = (f: () => Promise<unknown> | undefined): Promise<unknown> | undefined =>
     opts.failedStart ? f()?.catch(() => {}) : f();
@@ -391,20 +233,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   const metrics = metricsModule ? new metricsModule.DaemonMetrics(controller, ctx.events) : undefined;
   metrics?.observeRestore(restore, state.restoreSeconds);
   const observing = observe(controller, ctx, logger, metrics);
-  const server = new ApiServer(ctx, {
-    ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.insecureTcp ? { insecureTcp: true } : {}),
-    socketGid: socketGroup.gid,
-    logger,
-    ...(metrics ? { onRequest: (r: RequestObservation) => metrics.observeRequest(r) } : {}),
-  });
+  const server = apiServer(options, ctx, socketGroup.gid, logger, metrics);
   if (socketGroup.warning) logger.warn({ event: 'warning', group: options.group }, socketGroup.warning);
   // Docker's plugin protocols: the joins dockerd made are given back to their drivers first.
   const plugin = options.pluginSocket
     ? new PluginServer(new PluginService(controller, store, logger), logger)
     : undefined;
-  const parts = { ctx, server, plugin, metrics, observing, state };
+  const parts: DaemonParts = { ctx, server, plugin, metrics, observing, state };
   let metricsAddr: string | undefined;
   try {
     metricsAddr = await bringUp(options, {
@@ -424,29 +259,90 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     throw err;
   }
   const served = server.addresses();
+  logStart(logger, {
+    served,
+    pluginSocket: plugin?.address,
+    metricsAddr,
+    runDir,
+    dataDir,
+    restore,
+    joined,
+    socketGroup,
+  });
+  return daemonHandle(parts, { registry, served, logger, settings, metricsAddr });
+}
+
+/** The API server for the daemon's options: body limit, TLS, socket group, and request metrics. */
+function apiServer(
+  options: DaemonOptions,
+  ctx: ApiContext,
+  socketGid: number,
+  logger: Logger,
+  metrics: DaemonMetrics | undefined,
+): ApiServer {
+  return new ApiServer(ctx, {
+    ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.insecureTcp ? { insecureTcp: true } : {}),
+    socketGid,
+    logger,
+    ...(metrics ? { onRequest: (r: RequestObservation) => metrics.observeRequest(r) } : {}),
+  });
+}
+
+/** The `start` log line: where the daemon listens, its directories, what was restored. */
+function logStart(
+  logger: Logger,
+  s: {
+    served: string[];
+    pluginSocket: string | undefined;
+    metricsAddr: string | undefined;
+    runDir: string;
+    dataDir: string;
+    restore: ReturnType<typeof logRestore>;
+    joined: DaemonState['joined'];
+    socketGroup: SocketGroup;
+  },
+): void {
+  const { served, metricsAddr, joined, socketGroup } = s;
   logger.info(
     {
       event: 'start',
       version: DNET_VERSION,
       hosts: served,
-      pluginSocket: plugin?.address,
+      pluginSocket: s.pluginSocket,
       ...(metricsAddr ? { metricsAddr } : {}),
-      runDir,
-      dataDir,
-      restore,
+      runDir: s.runDir,
+      dataDir: s.dataDir,
+      restore: s.restore,
       ...(joined ? { cluster: { hostId: joined.cluster.hostId, vtep: joined.cluster.vtep } } : {}),
       socketGroup: { gid: socketGroup.gid, ...(socketGroup.name ? { name: socketGroup.name } : {}) },
       ...(socketGroup.note ? { note: socketGroup.note } : {}),
     },
     `dnet daemon ${DNET_VERSION}: listening on ${served.join(', ')}`,
   );
+}
+
+/** The started daemon as its caller holds it: live settings applied in place, close() once. */
+function daemonHandle(
+  parts: DaemonParts,
+  d: {
+    registry: DaemonRegistry;
+    served: string[];
+    logger: Logger;
+    settings: NetworkSettings;
+    metricsAddr: string | undefined;
+  },
+): Daemon {
+  const { ctx } = parts;
+  const { logger, settings } = d;
   let closing: Promise<void> | undefined;
   return {
-    controller,
-    registry,
-    hosts: served,
+    controller: parts.state.controller,
+    registry: d.registry,
+    hosts: d.served,
     logger,
-    pluginSocket: plugin?.address,
+    pluginSocket: parts.plugin?.address,
     settings,
     applyLiveSettings(next) {
       const applied = LIVE_SETTINGS.filter((k) => JSON.stringify(settings[k]) !== JSON.stringify(next[k]));
@@ -457,7 +353,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ctx.containerDns = containerDns(settings);
       return applied;
     },
-    metricsAddr,
+    metricsAddr: d.metricsAddr,
     close() {
       closing ??= (async () => {
         const started = Date.now();

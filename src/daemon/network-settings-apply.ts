@@ -4,7 +4,8 @@
  * driver's driver-wide configuration, and containers' resolv.conf defaults.
  */
 import { DEFAULT_GATEWAY_V4_AUX, DEFAULT_GATEWAY_V6_AUX } from '../drivers/bridge/options.ts';
-import { defaultBridgeSubnet4, type NetworkSettings } from './network-settings.ts';
+import type { NetworkSettings } from './network-settings.ts';
+import { defaultBridgeSubnet4 } from './network-settings-parse.ts';
 
 /** Docker's labels for the containers' gateway given apart from the bridge address (IPAM aux addresses). */
 export { DEFAULT_GATEWAY_V4_AUX, DEFAULT_GATEWAY_V6_AUX };

@@ -1,28 +1,15 @@
 export { DnetError, type ErrorKind } from './base.ts';
 export {
-  ActiveContainerError,
   ActiveEndpointsError,
   AmbiguousNetworkError,
-  ControllerClosedError,
-  EndpointExistsError,
-  InvalidContainerIDError,
-  InvalidEndpointNameError,
-  InvalidJoinError,
   InvalidNetworkNameError,
   InvalidOptionError,
   NetworkNameError,
   NetworkTypeError,
-  NoContainerError,
   PredefinedNetworkError,
   type PredefinedNetworkOperation,
-  RestoreConflictError,
-  SandboxExistsError,
-  SandboxModeError,
-  TeardownError,
-  UnknownEndpointError,
   UnknownIpamDriverError,
   UnknownNetworkError,
-  UnknownSandboxError,
 } from './cnm.ts';
 export {
   ConfigNetworkInUseError,
@@ -31,8 +18,21 @@ export {
   ConfigOnlyNetworkError,
   UnknownConfigNetworkError,
 } from './config-only.ts';
+export {
+  ActiveContainerError,
+  EndpointExistsError,
+  InvalidContainerIDError,
+  InvalidEndpointNameError,
+  InvalidJoinError,
+  NoContainerError,
+  SandboxExistsError,
+  SandboxModeError,
+  UnknownEndpointError,
+  UnknownSandboxError,
+} from './endpoint.ts';
 export { errnoName, errnoValue } from './errno.ts';
 export { type ErrorBody, errorBody, errorResponse, HTTP_STATUS_BY_KIND, httpStatus } from './http.ts';
+export { ControllerClosedError, RestoreConflictError, TeardownError } from './lifecycle.ts';
 export {
   KernelModuleMissingError,
   KernelWorkerError,

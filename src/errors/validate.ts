@@ -14,7 +14,8 @@
  * `invalid network name "a b": it contains a space at character 2 (names start with ...)`.
  */
 import { randomBytes } from 'node:crypto';
-import { InvalidContainerIDError, InvalidEndpointNameError, InvalidNetworkNameError } from './cnm.ts';
+import { InvalidNetworkNameError } from './cnm.ts';
+import { InvalidContainerIDError, InvalidEndpointNameError } from './endpoint.ts';
 
 /** The longest network name accepted. */
 export const MAX_NETWORK_NAME_LENGTH = 255;

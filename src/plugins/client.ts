@@ -196,7 +196,8 @@ export class PluginClient {
     return j;
   }
 
-  private attempt(method: string, payload: Buffer | undefined): Promise<Outcome> {
+  /** The POST of `method` to the plugin's address (unix socket, TCP, or TLS), not yet sent. */
+  private request(method: string, payload: Buffer | undefined): http.ClientRequest {
     const a = this.address;
     const headers: http.OutgoingHttpHeaders = {
       Accept: PLUGIN_MIME,
@@ -204,11 +205,11 @@ export class PluginClient {
     };
     // No Content-Type: dockerd sends none, and plugins are written against dockerd.
     const base: http.RequestOptions = { method: 'POST', path: `/${method}`, headers, agent: false };
-    let req: http.ClientRequest;
     if (a.kind === 'unix') {
-      req = http.request({ ...base, socketPath: a.socketPath });
-    } else if (a.tls) {
-      req = https.request({
+      return http.request({ ...base, socketPath: a.socketPath });
+    }
+    if (a.tls) {
+      return https.request({
         ...base,
         host: a.host,
         port: a.port,
@@ -216,9 +217,13 @@ export class PluginClient {
         ...(isIP(a.host) === 0 ? { servername: a.host } : {}),
         ...this.tlsMaterial,
       });
-    } else {
-      req = http.request({ ...base, host: a.host, port: a.port });
     }
+    return http.request({ ...base, host: a.host, port: a.port });
+  }
+
+  private attempt(method: string, payload: Buffer | undefined): Promise<Outcome> {
+    const a = this.address;
+    const req = this.request(method, payload);
     return new Promise<Outcome>((resolve) => {
       let settled = false;
       let connected = false;

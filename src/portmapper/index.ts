@@ -28,10 +28,10 @@ export {
 } from './errors.ts';
 export { type HeldPorts, holdPorts, holdPortsBestEffort } from './holder.ts';
 export { type HostIp, type IpFamily, parseHostIp } from './ip.ts';
+export { startProxy } from './proxy.ts';
 export {
   DEFAULT_UDP_IDLE_TIMEOUT_MS,
   DEFAULT_UDP_MAX_FLOWS,
   type ProxyHandle,
   type ProxySpec,
-  startProxy,
-} from './proxy.ts';
+} from './proxy-spec.ts';

@@ -1,12 +1,11 @@
 // biome-ignore-all assist/source/organizeImports: the world must be imported first
 import { world } from '../harness/world.ts';
+import { type CliRun, runCli } from '../helpers/cli.ts';
 // (world first: the rest of this file only runs inside the throwaway network + mount namespace)
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { type DaemonProcess, startDaemonProcess } from '../helpers/daemon-process.ts';
 
 // `--format` with Go templates against a real daemon: the session in docs/cli-format.md as it
@@ -31,21 +30,8 @@ after(async () => {
   await d?.stop();
 });
 
-async function dnet(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-    readLine: async () => undefined,
-  };
-  const code = await main(['-H', `unix://${sock}`, ...args], io);
-  return { code, out, err };
+function dnet(args: string[]): Promise<CliRun> {
+  return runCli(['-H', `unix://${sock}`, ...args]);
 }
 
 /** A shell command line's words: spaces split, single quotes keep (as the docs' examples are written). */

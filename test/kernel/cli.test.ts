@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { world } from '../harness/world.ts';
+import { type CliRun, runCli, runProgram } from '../helpers/cli.ts';
 import { waitForPing } from '../helpers/http.ts';
 
 // The dnet CLI against a daemon started as `dnet daemon` in a child process. The world has a
@@ -19,48 +18,13 @@ let daemon: ChildProcess;
 let daemonErr = '';
 let daemonExit: Promise<number | null>;
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
+type Run = CliRun;
 
-async function dnet(
-  args: string[],
-  opts: { env?: Record<string, string>; answer?: string } = {},
-): Promise<Run> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: opts.env ?? {},
-    readLine: async (prompt) => {
-      err += prompt;
-      return opts.answer;
-    },
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const dnet = runCli;
 
 /** The real binary, as a user runs it. */
 function dnetBin(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: world.root, env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        resolve({ code: error ? (typeof code === 'number' ? code : -1) : 0, out: stdout, err: stderr });
-      },
-    );
-  });
+  return runProgram(process.execPath, [BIN, ...args], { cwd: world.root, env });
 }
 
 before(async () => {
@@ -376,6 +340,57 @@ describe('commands', () => {
       Server: { ApiVersion: string };
     };
     assert.equal(v.Server.ApiVersion, '1.48');
+  });
+});
+
+/** The commands of the README's shell blocks marked to run here, one word list each (comments dropped). */
+function readmeCommands(): string[][] {
+  const readme = readFileSync(join(world.root, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/<!-- run: test\/kernel\/cli\.test\.ts -->\n```sh\n([\s\S]*?)```/g)];
+  assert.ok(blocks.length >= 2, 'README.md has the daemon and the names blocks marked to run here');
+  return blocks.flatMap((b) =>
+    b[1]!
+      .split('\n')
+      .map((l) => l.replace(/\s#.*$/, '').trim())
+      .filter((l) => l !== '')
+      .map((l) => l.split(/\s+/)),
+  );
+}
+
+/** A program other than dnet (the docker CLI), with `VAR=value` words before it as its environment. */
+function runOther(words: string[]): Promise<Run> {
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; /^[A-Z_]+=/.test(words[i] ?? ''); i++) {
+    const [k, ...v] = words[i]!.split('=');
+    env[k!] = v.join('=');
+  }
+  return runProgram(words[i]!, words.slice(i + 1), { env });
+}
+
+describe("the README's CLI examples", () => {
+  test('run as shown against the daemon', async () => {
+    for (const words of readmeCommands()) {
+      const what = words.join(' ');
+      if (words[0] === 'dnet' && words[1] === 'daemon') {
+        // The daemon this file started: the README's defaults, its data directory in the world.
+        assert.deepEqual(words, ['dnet', 'daemon', '&'], what);
+        continue;
+      }
+      const r = words[0] === 'dnet' ? await dnet(words.slice(1)) : await runOther(words);
+      assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.err}`);
+      if (words.includes('inspect')) {
+        const shown = JSON.parse(r.out) as { Name: string; Containers: Record<string, unknown> }[];
+        assert.equal(shown[0]?.Name, words.at(-1), what);
+        assert.equal(Object.keys(shown[0]?.Containers ?? {}).length, 1, `${what}: the sandbox connected`);
+      }
+    }
+    // What the examples made goes again: the sandboxes (their endpoints leave), then the networks.
+    const sandboxes = JSON.parse((await dnet(['sandbox', 'ls', '--format', 'json'])).out) as {
+      Name: string;
+    }[];
+    for (const sb of sandboxes) assert.equal((await dnet(['sandbox', 'rm', sb.Name])).code, 0, sb.Name);
+    for (const n of ['web', 'app']) assert.equal((await dnet(['network', 'rm', n])).code, 0, n);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { world } from '../harness/world.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 
 // Configuration-only networks (`--config-only` / `--config-from`) through the Docker API: the
 // docker CLI and dockerode against a dnet daemon, across a restart.
@@ -145,11 +146,6 @@ describe('configuration-only networks (dockerode)', () => {
     await rejectsWith(docker.getNetwork('cfg').inspect(), 404, /not found/);
   });
 });
-
-function dockerCli(): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
 
 describe('configuration-only networks (docker CLI)', () => {
   const bin = dockerCli();

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { world } from '../harness/world.ts';
+import { dockerClient } from '../helpers/docker-cli.ts';
 
 // Docker's own clients against dnet's socket: dockerode (a devDependency, always here) and the
 // real docker CLI (where it is installed; Debian bookworm has no client-only package).
@@ -94,32 +93,11 @@ describe('dockerode', () => {
   });
 });
 
-function dockerCli(): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
 describe('the docker CLI', () => {
-  const bin = dockerCli();
+  const { bin, docker, ok } = dockerClient(sock, join(world.runDir, 'docker-home'));
   const skip =
     bin === undefined ? 'the docker CLI is not installed (no client-only Debian package): skipped' : false;
   if (skip) console.log(`# docker CLI tests: ${skip}`);
-  const home = join(world.runDir, 'docker-home');
-  mkdirSync(home, { recursive: true });
-  const env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: home, HOME: home };
-  // Asynchronous: the daemon runs in this process, so a blocking spawn would starve it.
-  const docker = (...args: string[]) =>
-    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(bin ?? 'docker', args, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-        const code = (err as { code?: unknown } | null)?.code;
-        resolve({ status: err ? (typeof code === 'number' ? code : -1) : 0, stdout, stderr });
-      });
-    });
-  const ok = async (...args: string[]) => {
-    const r = await docker(...args);
-    assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
 
   test('version negotiates 1.48', { skip }, async () => {
     assert.equal(await ok('version', '--format', '{{.Server.APIVersion}}'), '1.48');

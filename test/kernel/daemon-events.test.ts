@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { world } from '../harness/world.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 import { call } from '../helpers/http.ts';
 
 // GET /events against a daemon in the world: a plain HTTP client, dockerode, the docker CLI
@@ -393,7 +394,7 @@ describe('clients of GET /events', () => {
     assert.match(bad.stderr, /invalid --since "tomorrow"/);
   });
 
-  const bin = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).stdout.trim();
+  const bin = dockerCli() ?? '';
   const skip = bin === '' ? 'the docker CLI is not installed' : false;
 
   test(

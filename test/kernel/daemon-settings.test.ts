@@ -1,8 +1,9 @@
 // biome-ignore-all assist/source/organizeImports: the world must be imported first
 import { world } from '../harness/world.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 // (world first: the rest of this file only runs inside the throwaway network + mount namespace)
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -151,6 +152,26 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
     for (const s of servers) s.stop();
     await d?.stop();
   });
+  /** The daemon on this describe's file, directories and socket, with `extra` flags. */
+  const startSettingsDaemon = (...extra: string[]) =>
+    startDaemonProcess(root, [
+      '--config-file',
+      config,
+      '--run-dir',
+      dir('settings-run'),
+      '--data-dir',
+      dir('settings-data'),
+      '--plugin-socket',
+      '',
+      '-H',
+      `unix://${sock}`,
+      ...extra,
+    ]);
+  /** The default bridge's IPv4 addresses in the kernel. */
+  const bridgeIPv4 = () =>
+    (ip('addr', 'show', 'dev', 'dnet0') as { addr_info: { family: string; local: string }[] }[])[0]!.addr_info
+      .filter((a) => a.family === 'inet')
+      .map((a) => a.local);
   const api = (method: string, path: string, body?: unknown) => call(sock, method, path, body);
   const connect = async (net: string, name: string) => {
     const r = await api('POST', `/networks/${net}/connect`, { Container: name });
@@ -178,19 +199,7 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
         'dns-opts': ['ndots:3'],
       }),
     );
-    d = await startDaemonProcess(root, [
-      '--config-file',
-      config,
-      '--run-dir',
-      dir('settings-run'),
-      '--data-dir',
-      dir('settings-data'),
-      '--plugin-socket',
-      '',
-      '-H',
-      `unix://${sock}`,
-      '--userland-proxy=false',
-    ]);
+    d = await startSettingsDaemon('--userland-proxy=false');
     // The default bridge in the kernel: bip's address, the MTU.
     const [link] = ip('addr', 'show', 'dev', 'dnet0') as {
       mtu: number;
@@ -261,7 +270,7 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
   });
 
   test("docker info shows dnet's default address pools (Docker's own field)", async (t) => {
-    const has = spawnSync('sh', ['-c', 'command -v docker']).status === 0;
+    const has = dockerCli() !== undefined;
     if (!has) return t.skip('the docker CLI is not installed');
     const home = dir('docker-home');
     const out = await new Promise<string>((resolve, reject) =>
@@ -323,18 +332,7 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
 
   test('restart with another bip: the default bridge (with containers) is kept, and said so', async () => {
     assert.equal(await d.stop(), 0);
-    d = await startDaemonProcess(root, [
-      '--config-file',
-      config,
-      '--run-dir',
-      dir('settings-run'),
-      '--data-dir',
-      dir('settings-data'),
-      '--plugin-socket',
-      '',
-      '-H',
-      `unix://${sock}`,
-    ]);
+    d = await startSettingsDaemon();
     assert.ok(
       d
         .entries()
@@ -342,11 +340,7 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
           (e) => e.event === 'warning' && /default bridge network was made with other settings/.test(e.msg),
         ),
     );
-    const [link] = ip('addr', 'show', 'dev', 'dnet0') as { addr_info: { family: string; local: string }[] }[];
-    assert.deepEqual(
-      link!.addr_info.filter((a) => a.family === 'inet').map((a) => a.local),
-      ['10.123.0.1'],
-    );
+    assert.deepEqual(bridgeIPv4(), ['10.123.0.1']);
   });
 
   test('restart with another bip and no containers on it: the default bridge is made again with it', async () => {
@@ -355,23 +349,8 @@ describe('dnet daemon with network settings from daemon.json and flags', () => {
       assert.equal(r.status, 200, r.text);
     }
     assert.equal(await d.stop(), 0);
-    d = await startDaemonProcess(root, [
-      '--config-file',
-      config,
-      '--run-dir',
-      dir('settings-run'),
-      '--data-dir',
-      dir('settings-data'),
-      '--plugin-socket',
-      '',
-      '-H',
-      `unix://${sock}`,
-    ]);
-    const [link] = ip('addr', 'show', 'dev', 'dnet0') as { addr_info: { family: string; local: string }[] }[];
-    assert.deepEqual(
-      link!.addr_info.filter((a) => a.family === 'inet').map((a) => a.local),
-      ['10.124.0.1'],
-    );
+    d = await startSettingsDaemon();
+    assert.deepEqual(bridgeIPv4(), ['10.124.0.1']);
     const bridge = (await api('GET', '/networks/bridge')).json as { IPAM: { Config: { Subnet: string }[] } };
     assert.equal(bridge.IPAM.Config[0]?.Subnet, '10.124.0.0/24');
   });

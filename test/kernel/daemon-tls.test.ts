@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -7,12 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import Docker from 'dockerode';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { type DaemonOptions, startDaemon } from '../../src/daemon/daemon.ts';
 import { world } from '../harness/world.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.ts';
+import { type CliRun, runCli } from '../helpers/cli.ts';
 import { type DaemonProcess, type LogEntry, startDaemonProcess } from '../helpers/daemon-process.ts';
+import { dockerCli } from '../helpers/docker-cli.ts';
 
 // TLS on dnet's TCP hosts, with Docker's flags, against `dnet daemon` run as a user runs it.
 // Certificates are made here with openssl (the recipe of docs/security.md, plus another CA and an expired
@@ -126,24 +126,8 @@ function plainPing(port: number): Promise<Attempt> {
   });
 }
 
-async function dnet(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: { HOME: join(world.runDir, 'home'), ...env },
-    readLine: async () => undefined,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
+function dnet(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { env: { HOME: join(world.runDir, 'home'), ...env } });
 }
 
 describe('a tcp:// host without TLS', () => {
@@ -369,7 +353,7 @@ describe('--tlsverify: client certificates required', () => {
   });
 
   test('the docker CLI with --tlsverify, and with DOCKER_CERT_PATH', async () => {
-    const bin = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).stdout.trim();
+    const bin = dockerCli() ?? '';
     assert.ok(bin, 'the docker CLI is installed (scripts/install-deps.sh: docker.io)');
     const home = join(world.runDir, 'docker-home');
     mkdirSync(home, { recursive: true });

@@ -9,9 +9,8 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { world } from '../harness/world.ts';
+import { runCli } from '../helpers/cli.ts';
 import { waitForPing } from '../helpers/http.ts';
 
 const SOCK = '/run/dnet/dnet.sock';
@@ -33,19 +32,7 @@ async function stop(): Promise<void> {
 }
 
 async function dnet(args: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-    readLine: async () => undefined,
-  };
-  const code = await main(args, io);
+  const { code, out, err } = await runCli(args);
   assert.equal(code, 0, `dnet ${args.join(' ')}: ${err}`);
   return out;
 }

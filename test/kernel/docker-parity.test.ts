@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
-import { main } from '../../src/cli/main.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.ts';
 import { deriveUlaPool, splitPool } from '../../src/ipam/index.ts';
 import { world } from '../harness/world.ts';
+import { runCli } from '../helpers/cli.ts';
+import { dockerClient } from '../helpers/docker-cli.ts';
 import { call } from '../helpers/http.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
@@ -57,28 +57,8 @@ const inspect = async (name: string): Promise<Net> => {
   return r.json as Net;
 };
 
-function dockerCli(): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-const bin = dockerCli();
+const { bin, docker, ok } = dockerClient(sock, join(world.runDir, 'docker-home'));
 const skip = bin === undefined ? 'the docker CLI is not installed: skipped' : false;
-const home = join(world.runDir, 'docker-home');
-mkdirSync(home, { recursive: true });
-const env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: home, HOME: home };
-// Asynchronous: the daemon runs in this process, so a blocking spawn would starve it.
-const docker = (...args: string[]) =>
-  new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(bin ?? 'docker', args, { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = (err as { code?: unknown } | null)?.code;
-      resolve({ status: err ? (typeof code === 'number' ? code : -1) : 0, stdout, stderr });
-    });
-  });
-const ok = async (...args: string[]) => {
-  const r = await docker(...args);
-  assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fails = async (args: string[], stderr: RegExp) => {
   const r = await docker(...args);
   assert.equal(r.status, 1, `docker ${args.join(' ')} should fail: ${r.stdout}`);
@@ -238,21 +218,7 @@ describe('IPv6-only networks (EnableIPv4: false)', () => {
   );
 
   test('the dnet CLI: network create --ipv6 --ipv4=false; a bad --ipv4 value is a usage error', async () => {
-    const run = async (args: string[]) => {
-      let out = '';
-      let err = '';
-      const io: Io = {
-        out: (t) => {
-          out += t;
-        },
-        err: (t) => {
-          err += t;
-        },
-        env: { DNET_HOST: `unix://${sock}` },
-        readLine: async () => undefined,
-      };
-      return { code: await main(args, io), out, err };
-    };
+    const run = (args: string[]) => runCli(args, { env: { DNET_HOST: `unix://${sock}` } });
     const made = await run(['network', 'create', '--ipv6', '--ipv4=false', 'dnet-v6only']);
     assert.equal(made.code, 0, made.err);
     const n = await inspect('dnet-v6only');

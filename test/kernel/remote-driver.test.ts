@@ -6,7 +6,7 @@ import { world } from '../harness/world.ts';
 // sandbox, routes, traffic between two sandboxes, addresses handed out by a remote IPAM.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon } from '../../src/daemon/daemon.ts';
@@ -16,6 +16,7 @@ import { RemoteIpam } from '../../src/ipam/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { PLUGIN_MIME, PluginNotImplementedError } from '../../src/plugins/index.ts';
 import { call } from '../helpers/http.ts';
+import { hostLinks, netnsFiles } from '../helpers/leftovers.ts';
 import { TestPlugin } from '../helpers/plugin-process.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
@@ -30,12 +31,6 @@ for (const d of [join(sockets, 'tnet'), specs, elsewhere]) mkdirSync(d, { recurs
 function ipIn<T>(nsPath: string, args: string[]): T {
   return JSON.parse(execFileSync('nsenter', [`--net=${nsPath}`, 'ip', '-j', ...args]).toString()) as T;
 }
-const hostLinks = () =>
-  NetlinkHandle.open()
-    .linkList()
-    .map((l) => l.name)
-    .sort();
-const netnsFiles = () => (existsSync(join(runDir, 'netns')) ? readdirSync(join(runDir, 'netns')) : []);
 
 let ctl: NetworkController;
 let tnet: TestPlugin;
@@ -208,7 +203,7 @@ describe('a network of the plugin with the built-in IPAM', () => {
     await ep1.leave('c1');
     await ep2.leave('c2');
     await ctl.settled(); // the namespaces are removed in the background
-    assert.deepEqual(netnsFiles(), []);
+    assert.deepEqual(netnsFiles(runDir), []);
     await ep1.delete();
     await ep2.delete();
     await n.delete();

@@ -5,12 +5,12 @@ import { world } from '../harness/world.ts';
 // name the plugin and the method, and leave nothing behind: no interface, namespace, plugin object
 // or IPAM address that a successful call would not have left.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { type Network, NetworkController } from '../../src/index.ts';
-import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { PluginCallError, PluginReplyError, PluginUnavailableError } from '../../src/plugins/index.ts';
+import { hostLinks, netnsFiles } from '../helpers/leftovers.ts';
 import { TestPlugin } from '../helpers/plugin-process.ts';
 import { request, startServer } from '../helpers/traffic.ts';
 
@@ -21,12 +21,6 @@ const sockets = join(world.runDir, 'plugins');
 mkdirSync(sockets, { recursive: true });
 
 const CALL_TIMEOUT = 800;
-const hostLinks = () =>
-  NetlinkHandle.open()
-    .linkList()
-    .map((l) => l.name)
-    .sort();
-const netnsFiles = () => (existsSync(join(runDir, 'netns')) ? readdirSync(join(runDir, 'netns')) : []);
 
 let ctl: NetworkController;
 let tnet: TestPlugin;
@@ -67,7 +61,7 @@ beforeEach(async () => {
 async function assertClean(extraUsed: string[] = []): Promise<void> {
   await ctl.settled(); // a sandbox's namespace is removed in the background (docs/persistence.md)
   assert.deepEqual(hostLinks(), links, 'host interfaces');
-  assert.deepEqual(netnsFiles(), [], 'sandbox namespaces');
+  assert.deepEqual(netnsFiles(runDir), [], 'sandbox namespaces');
   const ipam = await tipam.state();
   assert.deepEqual(Object.keys(ipam.pools), [POOL], 'IPAM pools');
   assert.deepEqual(ipam.pools[POOL]?.used, ['10.90.0.1', ...extraUsed], 'IPAM addresses');
@@ -307,7 +301,7 @@ describe('join', () => {
     assert.ok(Date.now() - t0 < CALL_TIMEOUT, 'a dropped connection is not waited for, nor retried');
     await tnet.exited();
     assert.deepEqual(hostLinks(), links);
-    assert.deepEqual(netnsFiles(), []);
+    assert.deepEqual(netnsFiles(runDir), []);
     // While it is down: calls are retried with backoff, then fail; nothing changes.
     const t1 = Date.now();
     await assert.rejects(ep.delete(), (e: unknown) => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { clientTls, daemonTls, TlsConfigError } from '../../src/cli/tls.ts';
-import { checkListenOptions } from '../../src/daemon/api/server.ts';
+import { checkListenOptions } from '../../src/daemon/api/tcp-listener.ts';
 import { resolveSocketGroup } from '../../src/daemon/api/unix-socket.ts';
 import { DEFAULT_SOCKET_GROUP } from '../../src/daemon/defaults.ts';
 import { InvalidOptionError } from '../../src/errors/index.ts';

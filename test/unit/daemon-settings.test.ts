@@ -6,17 +6,13 @@ import { after, test } from 'node:test';
 import { parse, UsageError } from '../../src/cli/args.ts';
 import { configConflicts, DaemonConfigError, readDaemonConfig } from '../../src/cli/daemon-config.ts';
 import { settingOptions, settingsFromFlags, takeBoolFlags } from '../../src/cli/daemon-flags.ts';
-import {
-  checkSettings,
-  parsePoolFlag,
-  SettingError,
-  validateSettings,
-} from '../../src/daemon/network-settings.ts';
+import { SettingError } from '../../src/daemon/network-settings.ts';
 import {
   bridgeDriverSettings,
   containerDns,
   defaultBridgeSpec,
 } from '../../src/daemon/network-settings-apply.ts';
+import { checkSettings, parsePoolFlag, validateSettings } from '../../src/daemon/network-settings-parse.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parity-c-settings-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

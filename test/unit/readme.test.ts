@@ -20,3 +20,27 @@ test('the README starts with the two commands', () => {
   assert.ok(first > 0);
   assert.match(readme.slice(first, first + 200), /make start[\s\S]*make test/);
 });
+
+// Every shell block of the README either runs in a test (`<!-- run: test/... -->` before it, and
+// that test reads the README) or says why not (`<!-- not run...: why -->`).
+test('every ```sh block of the README runs in a test or says why not', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const blocks = [...readme.matchAll(/(?:<!-- (.*?) -->\n)?```sh\n/g)];
+  assert.ok(blocks.length > 0);
+  for (const b of blocks) {
+    const line = readme.slice(0, b.index).split('\n').length;
+    const mark = b[1];
+    assert.ok(mark !== undefined, `README.md line ${line}: a sh block without a run/not-run mark`);
+    const run = /^run: (test\/\S+\.test\.ts)$/.exec(mark);
+    if (run) {
+      const file = readFileSync(new URL(`../../${run[1]}`, import.meta.url), 'utf8');
+      assert.match(file, /README\.md/, `${run[1]} reads README.md`);
+    } else {
+      assert.match(
+        mark,
+        /^not run[^:]*: \S/,
+        `README.md line ${line}: the mark says why the block does not run`,
+      );
+    }
+  }
+});

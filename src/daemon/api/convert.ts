@@ -4,6 +4,7 @@
  * `NetworkSettings`).
  */
 import type { Endpoint, Network, Sandbox } from '../../index.ts';
+import { plain } from '../../ip/index.ts';
 import type { ContainerRecord } from '../registry.ts';
 import { type DockerPortMap, portMapOf } from './ports.ts';
 
@@ -45,8 +46,6 @@ export interface DockerNetwork {
   Options: Record<string, string>;
   Labels: Record<string, string>;
 }
-
-const plain = (cidr: string): string => cidr.split('/')[0] ?? cidr;
 
 function ipamConfig(n: Network): DockerIpamConfig[] {
   // IPv4 pools first, then IPv6, as dockerd lists them.

@@ -10,11 +10,9 @@
  */
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, type TLSSocket } from 'node:tls';
 import { compareVersions } from '../../dotted-version.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { errorResponse } from '../../errors/http.ts';
@@ -28,13 +26,8 @@ import {
 } from '../log.ts';
 import { API_VERSION, type ApiContext, MIN_API_VERSION } from './context.ts';
 import { dockerErrorResponse, isNativePath } from './docker-errors.ts';
-import {
-  ApiVersionError,
-  BadRequestError,
-  isDockerApiPath,
-  NotServedError,
-  PageNotFoundError,
-} from './errors.ts';
+import { ApiVersionError, isDockerApiPath, NotServedError, PageNotFoundError } from './errors.ts';
+import { readJson, requestUrl } from './request.ts';
 import { type ApiReply, type ApiRequest, Router } from './router.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { cniRoutes } from './routes/cni.ts';
@@ -42,6 +35,7 @@ import { eventRoutes } from './routes/events.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { sandboxRoutes } from './routes/sandboxes.ts';
 import { systemRoutes } from './routes/system.ts';
+import { checkTls, listenTcp, type ServerTlsOptions } from './tcp-listener.ts';
 import { listenUnixSocket } from './unix-socket.ts';
 
 /** The largest request body accepted (network create bodies are a few hundred bytes). */
@@ -74,62 +68,6 @@ export interface RequestObservation {
   seconds: number;
 }
 
-/** PEM certificates and key for a TLS listener. */
-export interface ServerTlsOptions {
-  /** The server's certificate (chain). */
-  cert: string | Buffer;
-  /** Its private key. */
-  key: string | Buffer;
-  /** The CA(s) client certificates must be signed by; required with `verify`. */
-  ca?: string | Buffer;
-  /** Require a client certificate signed by `ca` (Docker's `--tlsverify`). */
-  verify: boolean;
-}
-
-/**
- * Checks what `listen` would refuse, before anything is started: TLS material that cannot be used
- * (so a bad certificate fails the start, not each handshake) and a `tcp://` host without TLS
- * (unless `insecureTcp`).
- */
-export function checkListenOptions(
-  hosts: readonly string[],
-  options: Pick<ApiServerOptions, 'tls' | 'insecureTcp'>,
-): void {
-  if (options.tls) checkTls(options.tls);
-  for (const h of hosts)
-    if (h.startsWith('tcp://') && !options.tls && !options.insecureTcp) throw plainTcpError(h);
-}
-
-function plainTcpError(host: string): InvalidOptionError {
-  return new InvalidOptionError(
-    'host',
-    host,
-    "plain HTTP on TCP lets anyone who can reach the port control this host's networking: " +
-      'serve it with TLS and client certificates (--tlsverify --tlscacert --tlscert --tlskey; ' +
-      'see "Securing dnet" in the README), or pass --insecure-tcp to serve it without TLS anyway',
-  );
-}
-
-function checkTls(tls: ServerTlsOptions): void {
-  if (tls.verify && (tls.ca === undefined || String(tls.ca).trim() === '')) {
-    throw new InvalidOptionError(
-      'tls.ca',
-      '(none)',
-      'verifying clients (--tlsverify) needs the CA that signs their certificates (--tlscacert)',
-    );
-  }
-  try {
-    createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
-  } catch (err) {
-    throw new InvalidOptionError(
-      'tls',
-      '(PEM)',
-      `the TLS certificate, key or CA cannot be used (${(err as Error).message}): give PEM files, ` +
-        'and the key that belongs to the certificate (see "Securing dnet" in the README)',
-    );
-  }
-}
-
 const VERSION_RE = /^\/v([0-9.]+)(\/.*)$/;
 
 export function buildRouter(ctx: ApiContext): Router {
@@ -141,51 +79,6 @@ export function buildRouter(ctx: ApiContext): Router {
   cniRoutes(router, ctx);
   eventRoutes(router, ctx);
   return router;
-}
-
-/** Reads the body up to `limit` bytes; more is a 400 (and the connection is closed). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new BadRequestError(`request body too large: more than ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) throw new BadRequestError(`request body too large: more than ${limit} bytes`);
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** dockerd's httputils.ReadJSON: an empty body is no body; otherwise it must be application/json. */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const body = await readBody(req, limit);
-  if (body.length === 0) return undefined;
-  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (ct !== 'application/json') {
-    throw new BadRequestError(`unsupported Content-Type header (${ct}): must be 'application/json'`);
-  }
-  const text = body.toString('utf8');
-  if (text.trim() === '') throw new BadRequestError('invalid JSON: got EOF while reading request body');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new BadRequestError(`invalid JSON: ${(err as Error).message}`);
-  }
-}
-
-/**
- * The request target as a URL. Taken as a path always: `//x/y` is the path `//x/y` (relative to a
- * base it would name the host `x`), and a target that no URL can hold is a 400, not a TypeError.
- */
-function requestUrl(target: string | undefined): URL {
-  const t = target ?? '/';
-  try {
-    return new URL(`http://dnet${t.startsWith('/') ? t : `/${t}`}`);
-  } catch {
-    throw new BadRequestError(`invalid request target ${JSON.stringify(t)}: expected an absolute path`);
-  }
 }
 
 export class ApiServer {
@@ -370,106 +263,30 @@ export class ApiServer {
       srv.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
       return srv;
     };
-    let server: Server | TlsServer;
     if (host.startsWith('unix://')) {
       const path = host.slice('unix://'.length);
       if (!path.startsWith('/'))
         throw new InvalidOptionError('host', host, 'a unix socket needs an absolute path');
-      server = answersConnect(createServer(onRequest));
+      const server = answersConnect(createServer(onRequest));
       await listenUnixSocket(server, path, {
         mode: this.options.socketMode ?? 0o660,
         ...(this.options.socketGid !== undefined ? { gid: this.options.socketGid } : {}),
       });
-    } else if (host.startsWith('tcp://')) {
-      let u: URL;
-      try {
-        u = new URL(`http://${host.slice('tcp://'.length)}`);
-      } catch {
-        throw new InvalidOptionError('host', host, 'expected tcp://addr:port');
-      }
-      if (u.port === '' || u.pathname !== '/')
-        throw new InvalidOptionError('host', host, 'expected tcp://addr:port');
-      const tls = this.options.tls;
-      if (!tls && !this.options.insecureTcp) throw plainTcpError(host);
-      const hostname = u.hostname.replace(/^\[(.*)\]$/, '$1');
-      if (tls) {
-        const s = createTlsServer(
-          {
-            cert: tls.cert,
-            key: tls.key,
-            ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
-            requestCert: tls.verify,
-            rejectUnauthorized: tls.verify,
-            minVersion: 'TLSv1.2',
-          },
-          onRequest,
-        );
-        this.logHandshakeFailures(s, host);
-        server = answersConnect(s);
-      } else {
-        server = answersConnect(createServer(onRequest));
-      }
-      await listenOn(server, { host: hostname, port: Number(u.port) });
-      const bound = server.address();
-      if (bound && typeof bound === 'object') {
-        const h = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-        host = `tcp://${h}:${bound.port}`; // the port actually bound (tcp://127.0.0.1:0 picks one)
-      }
-      if (!tls) {
-        this.logger.warn(
-          { event: 'warning', host },
-          `listening on ${host} without TLS or authentication (--insecure-tcp): anyone who can reach it controls the host's networking`,
-        );
-      } else if (!tls.verify) {
-        this.logger.warn(
-          { event: 'warning', host },
-          `listening on ${host} with TLS but without client certificates (--tls without --tlsverify): anyone who can reach it controls the host's networking`,
-        );
-      }
-    } else {
+      this.servers.push({ server, address: host });
+      return host;
+    }
+    if (!host.startsWith('tcp://')) {
       throw new InvalidOptionError('host', host, 'expected unix:///path or tcp://addr:port');
     }
-    this.servers.push({ server, address: host });
-    return host;
-  }
-
-  /**
-   * Logs a `tls` warning for each connection whose TLS handshake fails. Node's TLS server checks a
-   * client certificate once the handshake is done and, when it is not valid (another CA, expired),
-   * closes the connection with no event and no reason: a connection closed before its handshake
-   * completed is logged as such. A missing certificate or plain HTTP is a TLS error, logged with it.
-   */
-  private logHandshakeFailures(server: TlsServer, host: string): void {
-    const pending = new Set<string>();
-    const keyOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) =>
-      `${s.remoteAddress}:${s.remotePort}`;
-    server.on('connection', (raw: Socket) => {
-      const remote = keyOf(raw);
-      pending.add(remote);
-      raw.once('close', () => {
-        if (!pending.delete(remote)) return;
-        this.logger.warn(
-          {
-            event: 'tls',
-            host,
-            remote,
-            error: { code: 'ERR_TLS_HANDSHAKE_CLOSED', message: 'closed during the handshake' },
-          },
-          `TLS connection from ${remote} closed before its handshake completed: its client certificate was refused (not signed by the CA, expired, or not for client use), or it gave up`,
-        );
-      });
+    const { server, address } = await listenTcp(host, {
+      tls: this.options.tls,
+      insecureTcp: this.options.insecureTcp,
+      logger: this.logger,
+      onRequest,
+      prepare: answersConnect,
     });
-    server.on('secureConnection', (socket: TLSSocket) => pending.delete(keyOf(socket)));
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      // A refused certificate's connection, already closed (and logged), reports a reset after.
-      if (socket.remotePort === undefined) return;
-      const remote = keyOf(socket);
-      pending.delete(remote);
-      this.logger.warn(
-        { event: 'tls', host, remote, error: { code: err.code, message: err.message } },
-        `TLS handshake from ${remote} failed: ${err.message}`,
-      );
-    });
+    this.servers.push({ server, address });
+    return address;
   }
 
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes connections. */
@@ -491,14 +308,4 @@ export class ApiServer {
       ),
     );
   }
-}
-
-function listenOn(server: Server | TlsServer, opts: { host: string; port: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -16,8 +16,7 @@ import {
   IPAM_REQUEST_ADDRESS_TYPE,
   type IpamDriver,
 } from '../../driver-api/ipam.ts';
-
-const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
+import { plain } from '../../ip/index.ts';
 
 interface Held {
   /** The pool itself is held (RequestPool, no network yet). */

@@ -14,13 +14,15 @@
  *   something already in the state asked answers as the first did; a delete of something gone
  *   succeeds.
  */
-import type { NetworkDriver, PortBinding, PortMapping } from '../../driver-api/driver.ts';
+import type { NetworkDriver, PortBinding } from '../../driver-api/driver.ts';
 import { DEFAULT_IPAM } from '../../driver-api/ipam.ts';
 import type { Endpoint, Network, NetworkController } from '../../index.ts';
+import { plain } from '../../ip/index.ts';
 import type { KvStore } from '../../store/types.ts';
 import type { Logger } from '../log.ts';
 import { DockerPluginRequestError, DockerPluginUnknownError } from './errors.ts';
 import { DockerIpam } from './ipam.ts';
+import { DockerJoins, type JoinRecord } from './joins.ts';
 import {
   ipamData,
   LABEL_DOCKER_NETWORK_ID,
@@ -35,31 +37,22 @@ import {
   type Req,
 } from './wire.ts';
 
-const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
 /** dnet drivers a Docker network may be served by. */
 export const PLUGIN_DRIVERS = ['bridge'] as const;
-const JOIN_PREFIX = 'dnet/app/docker-plugin/joins/';
-
-/** A Docker join, as the store keeps it. */
-interface JoinRecord {
-  networkId: string;
-  endpointId: string;
-  srcName: string;
-  portMappings: PortMapping[];
-}
 
 export type Body = Record<string, unknown>;
 
 export class PluginService {
   readonly ipam: DockerIpam;
-  private readonly joins = new Map<string, JoinRecord>();
+  private readonly joins: DockerJoins;
 
   constructor(
     private readonly controller: NetworkController,
-    private readonly store: KvStore,
+    store: KvStore,
     private readonly logger: Logger,
   ) {
     this.ipam = new DockerIpam(() => controller.drivers.ipamDriver(DEFAULT_IPAM));
+    this.joins = new DockerJoins(store, controller);
   }
 
   // --- lookups ------------------------------------------------------------------------------
@@ -236,7 +229,7 @@ export class PluginService {
     if (prior) {
       // A replay: answer as before, if the interface Docker was given is still there to move.
       await driver.leave(n.id, ep.id);
-      await this.forgetJoin(ep.name);
+      await this.joins.forget(ep.name);
     }
     const info = await driver.join({
       networkId: n.id,
@@ -252,7 +245,7 @@ export class PluginService {
     }
     const rec: JoinRecord = { networkId: n.id, endpointId: ep.id, srcName: src, portMappings: [] };
     try {
-      await this.saveJoin(ep.name, rec);
+      await this.joins.save(ep.name, rec);
     } catch (err) {
       await driver.leave(n.id, ep.id);
       throw err;
@@ -282,7 +275,7 @@ export class PluginService {
     const driver = n.driver as NetworkDriver;
     await driver.revokeExternalConnectivity?.(n.id, ep.id);
     await driver.leave(n.id, ep.id);
-    await this.forgetJoin(ep.name);
+    await this.joins.forget(ep.name);
   }
 
   async programExternalConnectivity(r: Req): Promise<Body> {
@@ -298,7 +291,7 @@ export class PluginService {
     const driver = n.driver as NetworkDriver;
     await driver.programExternalConnectivity?.(n.id, ep.id, {});
     const info = await ep.info();
-    await this.saveJoin(ep.name, { ...j, portMappings: info.portMappings });
+    await this.joins.save(ep.name, { ...j, portMappings: info.portMappings });
     return {};
   }
 
@@ -308,7 +301,7 @@ export class PluginService {
     if (!n || !ep) return {};
     await (n.driver as NetworkDriver).revokeExternalConnectivity?.(n.id, ep.id);
     const j = this.joins.get(ep.name);
-    if (j && j.portMappings.length > 0) await this.saveJoin(ep.name, { ...j, portMappings: [] });
+    if (j && j.portMappings.length > 0) await this.joins.save(ep.name, { ...j, portMappings: [] });
     return {};
   }
 
@@ -352,59 +345,8 @@ export class PluginService {
     return {};
   }
 
-  // --- the join records ---------------------------------------------------------------------
-
-  private async saveJoin(dockerEndpointId: string, rec: JoinRecord): Promise<void> {
-    await this.store.put(`${JOIN_PREFIX}${dockerEndpointId}`, rec);
-    this.joins.set(dockerEndpointId, rec);
-  }
-
-  private async forgetJoin(dockerEndpointId: string): Promise<void> {
-    await this.store.delete(`${JOIN_PREFIX}${dockerEndpointId}`);
-    this.joins.delete(dockerEndpointId);
-  }
-
-  /**
-   * At start, after the controller's restore: the joins Docker made are given back to their
-   * drivers (the veth kept, the same host ports published again), then each driver rebuilds its
-   * firewall once. A join whose interface is gone (a reboot) is forgotten: Docker joins again
-   * when it starts the container. Returns what could not be restored.
-   */
-  async restoreJoins(): Promise<string[]> {
-    const problems: string[] = [];
-    const entries = await this.store.list(JOIN_PREFIX);
-    const drivers = new Set<NetworkDriver>();
-    for (const e of entries) {
-      const key = e.key.slice(JOIN_PREFIX.length);
-      const rec = e.value as JoinRecord;
-      const n = this.controller.networkByID(rec.networkId);
-      const ep = n?.endpointByID(rec.endpointId);
-      if (!n || !ep) {
-        problems.push(`docker join of ${key}: its network or endpoint is gone`);
-        await this.store.delete(e.key);
-        continue;
-      }
-      const driver = n.driver as NetworkDriver;
-      // Once a driver restores a join it waits for restoreDone (its firewall is rebuilt then),
-      // even when this one fails.
-      drivers.add(driver);
-      try {
-        const intact = (await driver.restoreJoin?.(n.id, ep.id, { portMappings: rec.portMappings })) ?? true;
-        if (!intact) {
-          // The driver removed what was left of it; the ports it took back go with the leave.
-          problems.push(
-            `docker join of ${key}: its interface is gone; Docker joins again when it starts the container`,
-          );
-          await driver.leave(n.id, ep.id);
-          await this.store.delete(e.key);
-          continue;
-        }
-        this.joins.set(key, rec);
-      } catch (err) {
-        problems.push(`docker join of ${key}: ${String(err)}`);
-      }
-    }
-    for (const d of drivers) await d.restoreDone?.();
-    return problems;
+  /** At start, after the controller's restore: the joins Docker made (joins.ts). */
+  restoreJoins(): Promise<string[]> {
+    return this.joins.restore();
   }
 }

@@ -3,10 +3,9 @@
  * endpoint a veth pair, host end on the bridge (named `dv` + the endpoint ID's first 10 hex, so it
  * traces back to its endpoint), the other end made inside the sandbox. Its parts: state.ts (what
  * it made), fw-driver.ts (NAT, isolation and published ports on nftables, behind one interface),
- * ports.ts (host ports, held or proxied), repair.ts (self-healing), restore.ts (after a restart).
+ * veth.ts (the endpoint's veth pair), ports.ts (host ports, held or proxied), repair.ts (self-healing),
+ * restore.ts (after a restart).
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync } from 'node:fs';
 import {
   type CreateEndpointRequest,
   type CreateEndpointResult,
@@ -22,12 +21,10 @@ import {
   type PortMapping,
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
-import { NetlinkError } from '../../errors/os.ts';
 import { familyOf, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
 import { kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
-import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { type BridgeFirewall, NftBridgeFirewall, NoBridgeFirewall } from './fw-driver.ts';
 import type { HealScope } from './heal.ts';
@@ -41,7 +38,8 @@ import {
 import { PortPublisher } from './ports.ts';
 import { BridgeRepairer, configureBridge, type HealReport } from './repair.ts';
 import { adoptBridge, bridgeNetworkOf, ensureForwarding, isOrphan, joinSurvived } from './restore.ts';
-import { BridgeConflictError, type BridgeNetwork, BridgeState, markOf } from './state.ts';
+import { BridgeConflictError, BridgeState, markOf } from './state.ts';
+import { addVeth, removeVeth } from './veth.ts';
 
 export { HEAL_CHANNEL, type HealReport } from './repair.ts';
 export { BridgeConflictError, BridgeStateError, LINK_MARK } from './state.ts';
@@ -271,14 +269,14 @@ export class BridgeDriver implements NetworkDriver {
     // kernel an RCU grace period (~15 ms here). Unless the caller moves it itself (Docker's
     // plugin path): then both ends stay here, the peer with the endpoint's MAC.
     const inHost = req.interfaceInHost === true;
-    // The link requests run on the kernel worker: each takes the kernel's rtnl lock, which the
-    // kernel holds for long while it tears namespaces down; the event loop does not wait with it.
+    // The link requests run on the kernel worker (see addVeth).
     const kw = kernelWorker();
-    const index = await this.addVeth(
+    const index = await addVeth(
+      this.nl,
       n,
-      e.hostVeth,
-      peer,
+      { name: e.hostVeth, peer },
       inHost ? { mac: e.mac } : { sandboxKey: req.sandboxKey },
+      (why) => this.heal({ links: true, firewall: false }, why),
     );
     try {
       // Hairpin: a container reaches its own published port through the host's address (the
@@ -317,89 +315,22 @@ export class BridgeDriver implements NetworkDriver {
     };
   }
 
-  /**
-   * Makes the endpoint's veth pair on the network's bridge, the peer inside the sandbox (or here,
-   * with the endpoint's MAC). Its host end's ifindex.
-   */
-  private async addVeth(
-    n: BridgeNetwork,
-    name: string,
-    peer: string,
-    where: { sandboxKey: string } | { mac: string },
-  ): Promise<number> {
-    const sandboxFd = 'sandboxKey' in where ? openNetns(where.sandboxKey) : undefined;
-    try {
-      const add = (master: number) =>
-        kernelWorker().netlink('linkAdd', [
-          {
-            kind: 'veth',
-            name,
-            mtu: n.cfg.mtu,
-            master,
-            peer:
-              sandboxFd === undefined
-                ? { name: peer, mtu: n.cfg.mtu, mac: (where as { mac: string }).mac }
-                : { name: peer, mtu: n.cfg.mtu, netns: { fd: sandboxFd } },
-          },
-        ]);
-      try {
-        return await add(this.bridgeIndex(n));
-      } catch (err) {
-        // A master that is not there is EINVAL (ENODEV when its name is looked up). The bridge was
-        // made again under the same name (a new ifindex): look it up, once. Or it was deleted
-        // (`ip link del`) and the watch has not repaired it yet: repair it now, then try again.
-        if (!(err instanceof NetlinkError && (err.errnoName === 'ENODEV' || err.errnoName === 'EINVAL')))
-          throw err;
-        const br = this.nl.linkGet(n.cfg.bridgeName);
-        if (br && br.index === n.bridgeIndex) throw err; // the bridge is fine: something else
-        n.bridgeIndex = undefined;
-        if (!br)
-          this.heal({ links: true, firewall: false }, `the bridge ${n.cfg.bridgeName} was missing at a join`);
-        return await add(this.bridgeIndex(n));
-      }
-    } finally {
-      if (sandboxFd !== undefined) closeSync(sandboxFd);
-    }
-  }
-
-  /** The bridge's ifindex, looked up once per network. */
-  private bridgeIndex(n: BridgeNetwork): number {
-    n.bridgeIndex ??= this.nl.linkIndex(n.cfg.bridgeName);
-    return n.bridgeIndex;
-  }
-
   async leave(networkId: string, endpointId: string, options: LeaveOptions = {}): Promise<LeaveResult> {
     const n = this.state.net(networkId);
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     this.fw.removeEndpoint(n, e); // always: the veth's name could come back on another network
     if (options.deferRemoval) {
-      // The peer is in the sandbox's namespace, down and out of the way: the pair goes with that
-      // namespace, or the core's reclaim entry deletes it in the background. The host end is
-      // renamed out of the way (down first: the kernel renames no link that is up), so the
-      // endpoint can join again at once under its name, and the entry owns the dying link by a
-      // name no one else has.
-      const dying = `dx${randomBytes(6).toString('hex')}`;
-      let left: string[] = [];
-      try {
-        // On the kernel worker: each request waits for the rtnl lock (see join).
-        await kernelWorker().netlink('linkSet', [e.hostVeth, { up: false }]);
-        await kernelWorker().netlink('linkSet', [e.hostVeth, { name: dying }]);
-        left = [dying];
-      } catch (err) {
-        if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err; // gone already
-      }
+      const reclaimLinks = await removeVeth(e.hostVeth, true);
       e.hostVethReclaimed = true;
       e.joined = false;
       this.repairer.reportedMissing.delete(e.id);
-      return { reclaimLinks: left };
+      return { reclaimLinks };
     }
-    // Deleting the host end removes the pair (the core has moved the other end back, or it is
-    // gone), on the kernel worker (it waits for RCU grace periods). Not joined from here on, so
-    // the self-healing check does not report the veth going as a deletion.
+    // Not joined from here on, so the self-healing check does not report the veth going as a deletion.
     e.joined = false;
     this.repairer.reportedMissing.delete(e.id);
-    await kernelWorker().linkDelIfExists(e.hostVeth);
+    await removeVeth(e.hostVeth, false);
     return {};
   }
 

@@ -3,6 +3,7 @@
  * parent conflicts, the slave to make, routing. No kernel calls here.
  */
 import type { CreateNetworkRequest, JoinInfo, StaticRoute } from '../../driver-api/driver.ts';
+import { plain } from '../../ip/index.ts';
 import { VlanParentConflictError } from './errors.ts';
 import { type ParentPlan, parseNetworkOptions, type VlanKind, type VlanNetworkConfig } from './options.ts';
 
@@ -32,7 +33,6 @@ export interface VlanEndpoint {
   sandboxKey?: string;
 }
 
-export const plain = (cidr: string) => cidr.split('/')[0] ?? cidr;
 export const short = (id: string) => id.slice(0, 12);
 
 export function networkOf(type: VlanKind, req: CreateNetworkRequest): VlanNetwork {

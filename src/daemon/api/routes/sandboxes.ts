@@ -10,6 +10,7 @@ import {
   SandboxExistsError,
   UnknownSandboxError,
 } from '../../../index.ts';
+import { plain } from '../../../ip/index.ts';
 import { nowRfc3339Nano } from '../../../timestamp.ts';
 import { type ContainerRecord, checkContainerName, containerOf } from '../../registry.ts';
 import type { ApiContext } from '../context.ts';
@@ -17,8 +18,6 @@ import { dockerSandbox } from '../convert.ts';
 import { BadRequestError, UnknownContainerError } from '../errors.ts';
 import type { Router } from '../router.ts';
 import { parseSandboxCreate } from '../schemas.ts';
-
-const plain = (cidr: string): string => cidr.split('/')[0] ?? cidr;
 
 /** `name:ip` or `name=ip` (Docker's --add-host); `host-gateway` is the default bridge's gateway. */
 function parseExtraHosts(ctx: ApiContext, list: string[]): ExtraHost[] {

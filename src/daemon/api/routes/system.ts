@@ -36,84 +36,89 @@ export function systemRoutes(router: Router, ctx: ApiContext): void {
   const ping = async (): Promise<ApiReply> => ({ status: 200, text: 'OK', headers: { ...PING_HEADERS } });
   router.add('GET', '/_ping', ping).add('HEAD', '/_ping', ping);
 
-  router.add('GET', '/version', async () => {
-    const details = {
-      ApiVersion: API_VERSION,
-      Arch: goArch(),
-      BuildTime: '',
-      Experimental: 'false',
-      GitCommit: '',
-      GoVersion: `node ${process.version}`,
-      KernelVersion: release(),
-      MinAPIVersion: MIN_API_VERSION,
-      Os: 'linux',
-    };
-    return {
-      status: 200,
-      body: {
-        Platform: { Name: 'dnet' },
-        Components: [{ Name: 'Engine', Version: ctx.facts.version, Details: details }],
-        Version: ctx.facts.version,
-        ApiVersion: API_VERSION,
-        MinAPIVersion: MIN_API_VERSION,
-        GitCommit: '',
-        GoVersion: details.GoVersion,
-        Os: 'linux',
-        Arch: goArch(),
-        KernelVersion: release(),
-        BuildTime: '',
-      },
-    };
-  });
+  router.add('GET', '/version', async () => versionReply(ctx));
+  router.add('GET', '/info', async () => infoReply(ctx));
+}
 
-  router.add('GET', '/info', async () => {
-    const sandboxes = ctx.controller.allSandboxes().length;
-    const net = effectiveNetworkSettings(ctx);
-    return {
-      status: 200,
-      body: {
-        ID: ctx.facts.engineId ?? '',
-        Containers: sandboxes,
-        ContainersRunning: sandboxes,
-        ContainersPaused: 0,
-        ContainersStopped: 0,
-        Images: 0,
-        Driver: '',
-        DriverStatus: [],
-        Plugins: {
-          Volume: [],
-          Network: ctx.controller.drivers.networkTypes(),
-          Authorization: null,
-          Log: [],
-        },
-        Name: hostname(),
-        ServerVersion: ctx.facts.version,
-        OSType: 'linux',
-        OperatingSystem: 'dnet',
-        Architecture: unameArch(),
-        KernelVersion: release(),
-        NCPU: cpus().length,
-        MemTotal: totalmem(),
-        DockerRootDir: ctx.facts.dataDir,
-        ExperimentalBuild: false,
-        Swarm: {
-          NodeID: '',
-          NodeAddr: '',
-          LocalNodeState: 'inactive',
-          ControlAvailable: false,
-          Error: '',
-          RemoteManagers: null,
-        },
-        SystemTime: nowRfc3339Nano(),
-        IPv4Forwarding: ipv4Forwarding(),
-        DefaultAddressPools: net['default-address-pools'].map((p) => ({ Base: p.base, Size: p.size })),
-        FirewallBackend: net.iptables ? { Driver: 'nftables' } : undefined,
-        // dnet's: every network setting in effect, by daemon.json key (docs/daemon.md).
-        DnetNetworkSettings: net,
-        Warnings: [],
+/** `GET /version`, as dockerd's. */
+function versionReply(ctx: ApiContext): ApiReply {
+  const details = {
+    ApiVersion: API_VERSION,
+    Arch: goArch(),
+    BuildTime: '',
+    Experimental: 'false',
+    GitCommit: '',
+    GoVersion: `node ${process.version}`,
+    KernelVersion: release(),
+    MinAPIVersion: MIN_API_VERSION,
+    Os: 'linux',
+  };
+  return {
+    status: 200,
+    body: {
+      Platform: { Name: 'dnet' },
+      Components: [{ Name: 'Engine', Version: ctx.facts.version, Details: details }],
+      Version: ctx.facts.version,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: '',
+      GoVersion: details.GoVersion,
+      Os: 'linux',
+      Arch: goArch(),
+      KernelVersion: release(),
+      BuildTime: '',
+    },
+  };
+}
+
+/** `GET /info`: dockerd's fields that have a meaning here, and dnet's network settings. */
+function infoReply(ctx: ApiContext): ApiReply {
+  const sandboxes = ctx.controller.allSandboxes().length;
+  const net = effectiveNetworkSettings(ctx);
+  return {
+    status: 200,
+    body: {
+      ID: ctx.facts.engineId ?? '',
+      Containers: sandboxes,
+      ContainersRunning: sandboxes,
+      ContainersPaused: 0,
+      ContainersStopped: 0,
+      Images: 0,
+      Driver: '',
+      DriverStatus: [],
+      Plugins: {
+        Volume: [],
+        Network: ctx.controller.drivers.networkTypes(),
+        Authorization: null,
+        Log: [],
       },
-    };
-  });
+      Name: hostname(),
+      ServerVersion: ctx.facts.version,
+      OSType: 'linux',
+      OperatingSystem: 'dnet',
+      Architecture: unameArch(),
+      KernelVersion: release(),
+      NCPU: cpus().length,
+      MemTotal: totalmem(),
+      DockerRootDir: ctx.facts.dataDir,
+      ExperimentalBuild: false,
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
+      SystemTime: nowRfc3339Nano(),
+      IPv4Forwarding: ipv4Forwarding(),
+      DefaultAddressPools: net['default-address-pools'].map((p) => ({ Base: p.base, Size: p.size })),
+      FirewallBackend: net.iptables ? { Driver: 'nftables' } : undefined,
+      // dnet's: every network setting in effect, by daemon.json key (docs/daemon.md).
+      DnetNetworkSettings: net,
+      Warnings: [],
+    },
+  };
 }
 
 /** The kernel's net.ipv4.ip_forward (what dockerd reports as IPv4Forwarding). */

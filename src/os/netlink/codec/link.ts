@@ -5,23 +5,19 @@ import {
   IF_OPER,
   IFF,
   IFLA,
-  IFLA_BR,
   IFLA_BRPORT,
   IFLA_INET6,
   IFLA_INFO,
-  IFLA_IPVLAN,
-  IFLA_MACVLAN,
-  IFLA_VLAN,
-  IFLA_VXLAN,
   IN6_ADDR_GEN_MODE,
-  IPVLAN_FLAG,
-  IPVLAN_MODE,
-  MACVLAN_MODE,
+  type IPVLAN_FLAG,
+  type IPVLAN_MODE,
+  type MACVLAN_MODE,
   NLM_F,
   RTM,
   VETH_INFO_PEER,
 } from './constants.ts';
-import { bytesToIp, bytesToMac, familyOf, ipToBytes, macToBytes } from './ip.ts';
+import { bytesToMac, macToBytes } from './ip.ts';
+import { decodeLinkInfo, writeKindData } from './link-info.ts';
 import { MessageWriter } from './writer.ts';
 
 export const IFINFOMSG_LEN = 16;
@@ -181,6 +177,21 @@ function checkMtu(mtu: number): void {
     throw new RangeError(`invalid MTU ${mtu}: expected 68-65535`);
 }
 
+/** IFLA_INFO_DATA of a veth: its peer, a whole ifinfomsg with its own name, MTU, MAC and namespace. */
+function writeVethPeer(w: MessageWriter, peer: VethPeer): void {
+  checkName(peer.name);
+  w.nest(IFLA_INFO.DATA).nest(VETH_INFO_PEER);
+  writeIfinfo(w, 0, 0, 0);
+  w.str(IFLA.IFNAME, peer.name);
+  if (peer.mtu !== undefined) {
+    checkMtu(peer.mtu);
+    w.u32(IFLA.MTU, peer.mtu);
+  }
+  if (peer.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(peer.mac));
+  if (peer.netns !== undefined) writeNs(w, peer.netns);
+  w.end().end();
+}
+
 /** RTM_NEWLINK creating a link. Equivalent to: `ip link add <name> type <kind> ...`. */
 export function encodeLinkAdd(spec: LinkSpec, opts: { echo?: boolean } = {}): MessageWriter {
   checkName(spec.name);
@@ -199,69 +210,8 @@ export function encodeLinkAdd(spec: LinkSpec, opts: { echo?: boolean } = {}): Me
   if (spec.kind === 'macvlan' || spec.kind === 'vlan' || spec.kind === 'ipvlan')
     w.u32(IFLA.LINK, spec.parent);
   w.nest(IFLA.LINKINFO).str(IFLA_INFO.KIND, spec.kind);
-  switch (spec.kind) {
-    case 'veth': {
-      checkName(spec.peer.name);
-      w.nest(IFLA_INFO.DATA).nest(VETH_INFO_PEER);
-      writeIfinfo(w, 0, 0, 0);
-      w.str(IFLA.IFNAME, spec.peer.name);
-      if (spec.peer.mtu !== undefined) {
-        checkMtu(spec.peer.mtu);
-        w.u32(IFLA.MTU, spec.peer.mtu);
-      }
-      if (spec.peer.mac !== undefined) w.attr(IFLA.ADDRESS, macToBytes(spec.peer.mac));
-      if (spec.peer.netns !== undefined) writeNs(w, spec.peer.netns);
-      w.end().end();
-      break;
-    }
-    case 'bridge': {
-      w.nest(IFLA_INFO.DATA);
-      if (spec.stp !== undefined) w.u32(IFLA_BR.STP_STATE, spec.stp ? 1 : 0);
-      if (spec.vlanFiltering !== undefined) w.u8(IFLA_BR.VLAN_FILTERING, spec.vlanFiltering ? 1 : 0);
-      if (spec.ageingTime !== undefined) w.u32(IFLA_BR.AGEING_TIME, spec.ageingTime);
-      if (spec.mcastSnooping !== undefined) w.u8(IFLA_BR.MCAST_SNOOPING, spec.mcastSnooping ? 1 : 0);
-      w.end();
-      break;
-    }
-    case 'vxlan': {
-      if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni > 0xffffff) {
-        throw new RangeError(`invalid VXLAN VNI ${spec.vni}: expected 0-16777215`);
-      }
-      w.nest(IFLA_INFO.DATA).u32(IFLA_VXLAN.ID, spec.vni);
-      if (spec.port !== undefined) w.be16(IFLA_VXLAN.PORT, spec.port);
-      if (spec.parent !== undefined) w.u32(IFLA_VXLAN.LINK, spec.parent);
-      if (spec.local !== undefined)
-        w.attr(familyOf(spec.local) === 4 ? IFLA_VXLAN.LOCAL : IFLA_VXLAN.LOCAL6, ipToBytes(spec.local));
-      if (spec.group !== undefined)
-        w.attr(familyOf(spec.group) === 4 ? IFLA_VXLAN.GROUP : IFLA_VXLAN.GROUP6, ipToBytes(spec.group));
-      if (spec.learning !== undefined) w.u8(IFLA_VXLAN.LEARNING, spec.learning ? 1 : 0);
-      if (spec.ttl !== undefined) w.u8(IFLA_VXLAN.TTL, spec.ttl);
-      if (spec.proxy !== undefined) w.u8(IFLA_VXLAN.PROXY, spec.proxy ? 1 : 0);
-      if (spec.l2miss !== undefined) w.u8(IFLA_VXLAN.L2MISS, spec.l2miss ? 1 : 0);
-      if (spec.l3miss !== undefined) w.u8(IFLA_VXLAN.L3MISS, spec.l3miss ? 1 : 0);
-      w.end();
-      break;
-    }
-    case 'macvlan': {
-      w.nest(IFLA_INFO.DATA).u32(IFLA_MACVLAN.MODE, MACVLAN_MODE[spec.mode]).end();
-      break;
-    }
-    case 'vlan': {
-      if (!Number.isInteger(spec.vlanId) || spec.vlanId < 1 || spec.vlanId > 4094) {
-        throw new RangeError(`invalid VLAN ID ${spec.vlanId}: expected 1-4094`);
-      }
-      w.nest(IFLA_INFO.DATA).u16(IFLA_VLAN.ID, spec.vlanId).end();
-      break;
-    }
-    case 'ipvlan': {
-      w.nest(IFLA_INFO.DATA).u16(IFLA_IPVLAN.MODE, IPVLAN_MODE[spec.mode]);
-      if (spec.flag !== undefined) w.u16(IFLA_IPVLAN.FLAGS, IPVLAN_FLAG[spec.flag]);
-      w.end();
-      break;
-    }
-    case 'dummy':
-      break;
-  }
+  if (spec.kind === 'veth') writeVethPeer(w, spec.peer);
+  else writeKindData(w, spec);
   w.end();
   return w;
 }
@@ -363,74 +313,6 @@ export function encodeLinkDump(): MessageWriter {
   return w;
 }
 
-function decodeInfo(a: Attrs): LinkInfo {
-  const li = a.nested(IFLA.LINKINFO, 'IFLA_LINKINFO');
-  if (!li) return { kind: 'none' };
-  const kind = li.str(IFLA_INFO.KIND) ?? '';
-  const data = li.has(IFLA_INFO.DATA) ? li.nested(IFLA_INFO.DATA, `IFLA_INFO_DATA(${kind})`) : undefined;
-  switch (kind) {
-    case 'veth':
-      return { kind: 'veth' };
-    case 'bridge': {
-      const info: LinkInfo = { kind: 'bridge' };
-      if (data) {
-        const stp = data.u32(IFLA_BR.STP_STATE);
-        if (stp !== undefined) info.stp = stp !== 0;
-        const vf = data.u8(IFLA_BR.VLAN_FILTERING);
-        if (vf !== undefined) info.vlanFiltering = vf !== 0;
-        const age = data.u32(IFLA_BR.AGEING_TIME);
-        if (age !== undefined) info.ageingTime = age;
-      }
-      return info;
-    }
-    case 'vxlan': {
-      const info: Extract<LinkInfo, { kind: 'vxlan' }> = { kind: 'vxlan' };
-      if (data) {
-        const vni = data.u32(IFLA_VXLAN.ID);
-        if (vni !== undefined) info.vni = vni;
-        const port = data.be16(IFLA_VXLAN.PORT);
-        if (port !== undefined) info.port = port;
-        const parent = data.u32(IFLA_VXLAN.LINK);
-        if (parent !== undefined) info.parent = parent;
-        const local = data.get(IFLA_VXLAN.LOCAL) ?? data.get(IFLA_VXLAN.LOCAL6);
-        if (local) info.local = bytesToIp(local);
-        const group = data.get(IFLA_VXLAN.GROUP) ?? data.get(IFLA_VXLAN.GROUP6);
-        if (group) info.group = bytesToIp(group);
-        const learning = data.u8(IFLA_VXLAN.LEARNING);
-        if (learning !== undefined) info.learning = learning !== 0;
-      }
-      return info;
-    }
-    case 'macvlan': {
-      const info: Extract<LinkInfo, { kind: 'macvlan' }> = { kind: 'macvlan' };
-      const mode = data?.u32(IFLA_MACVLAN.MODE);
-      const name = (Object.keys(MACVLAN_MODE) as MacvlanMode[]).find((k) => MACVLAN_MODE[k] === mode);
-      if (name) info.mode = name;
-      return info;
-    }
-    case 'vlan': {
-      const info: Extract<LinkInfo, { kind: 'vlan' }> = { kind: 'vlan' };
-      const id = data?.u16(IFLA_VLAN.ID);
-      if (id !== undefined) info.vlanId = id;
-      return info;
-    }
-    case 'ipvlan': {
-      const info: Extract<LinkInfo, { kind: 'ipvlan' }> = { kind: 'ipvlan' };
-      const mode = data?.u16(IFLA_IPVLAN.MODE);
-      const m = (Object.keys(IPVLAN_MODE) as IpvlanMode[]).find((k) => IPVLAN_MODE[k] === mode);
-      if (m) info.mode = m;
-      const flags = data?.u16(IFLA_IPVLAN.FLAGS);
-      const f = (Object.keys(IPVLAN_FLAG) as IpvlanFlag[]).find((k) => IPVLAN_FLAG[k] === flags);
-      if (f) info.flag = f;
-      return info;
-    }
-    case 'dummy':
-      return { kind: 'dummy' };
-    default:
-      return { kind: 'other', name: kind };
-  }
-}
-
 /** Decodes an RTM_NEWLINK message (a GETLINK reply or a dump entry). */
 export function decodeLink(payload: Buffer): Link {
   if (payload.length < IFINFOMSG_LEN) {
@@ -448,7 +330,7 @@ export function decodeLink(payload: Buffer): Link {
     flags,
     up: (flags & IFF.UP) !== 0,
     operState: IF_OPER[op] ?? 'unknown',
-    info: decodeInfo(a),
+    info: decodeLinkInfo(a),
   };
   const mtu = a.u32(IFLA.MTU);
   if (mtu !== undefined) link.mtu = mtu;
