@@ -26,6 +26,8 @@ export const DEFAULT_BRIDGE_OPTION = 'com.docker.network.bridge.default_bridge';
 
 export class Network {
   private readonly eps = new Map<string, Endpoint>();
+  /** The same endpoints by name (names are unique in a network): a lookup is not a walk. */
+  private readonly epsByName = new Map<string, Endpoint>();
   /** Names of endpoints being made (reserveEndpoint): taken, and the network is in use. */
   private readonly reserved = new Set<string>();
   private deleted = false;
@@ -142,6 +144,7 @@ export class Network {
   /** @internal */
   adopt(ep: Endpoint): void {
     this.eps.set(ep.id, ep);
+    this.epsByName.set(ep.name, ep);
   }
 
   async createEndpoint(name: string, options: EndpointCreateOptions = {}): Promise<Endpoint> {
@@ -309,6 +312,7 @@ export class Network {
   private admit(ep: Endpoint): void {
     this.reserved.delete(ep.name);
     this.eps.set(ep.id, ep);
+    this.epsByName.set(ep.name, ep);
   }
 
   endpoints(): Endpoint[] {
@@ -316,8 +320,7 @@ export class Network {
   }
 
   endpointByName(name: string): Endpoint | undefined {
-    for (const e of this.eps.values()) if (e.name === name) return e;
-    return undefined;
+    return this.epsByName.get(name);
   }
 
   endpointByID(id: string): Endpoint | undefined {
@@ -396,6 +399,7 @@ export class Network {
   /** @internal */
   forget(ep: Endpoint): void {
     this.eps.delete(ep.id);
+    if (this.epsByName.get(ep.name) === ep) this.epsByName.delete(ep.name);
   }
 
   /** @internal */

@@ -76,12 +76,14 @@ export class DaemonRegistry {
   /**
    * Docker's lookup order: the full ID, then the name, then a unique ID prefix. Prefixes shorter
    * than MIN_ID_PREFIX are not tried, so a new short name such as `db` never resolves to an
-   * existing container whose ID happens to start with it.
+   * existing container whose ID happens to start with it. A full ID (64 hex characters) is only
+   * ever itself: one not found is not looked for among the prefixes (no walk over every sandbox
+   * for a new container's connect).
    */
   resolve(ref: string): ContainerRecord | undefined {
     const exact = this.container(ref) ?? this.byName(ref.startsWith('/') ? ref.slice(1) : ref);
     if (exact) return exact;
-    if (ref.length < MIN_ID_PREFIX || !/^[0-9a-f]+$/.test(ref)) return undefined;
+    if (ref.length < MIN_ID_PREFIX || isFullId(ref) || !/^[0-9a-f]+$/.test(ref)) return undefined;
     const ids = new Set<string>();
     for (const sb of this.sandboxes.allSandboxes())
       if (sb.containerId.startsWith(ref)) ids.add(sb.containerId);

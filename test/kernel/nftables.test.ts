@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +20,7 @@ import {
   stmt,
   type TableRef,
 } from '../../src/os/nftables/index.ts';
+import { FD_SETSIZE, heldLowFds } from '../../src/os/nftables/low-fds.ts';
 import { world } from '../harness/world.ts';
 
 // Everything below runs inside the throwaway world (its own network namespace): the host's
@@ -393,6 +394,30 @@ describe('nftables through libnftables (in-process)', () => {
       });
       assert.equal(tables.trim(), 'table inet inner');
     } finally {
+      deleteNetns(path);
+    }
+  });
+
+  test('with over 1024 fds open, a new context still works (libnftables select()s on its socket)', () => {
+    // Without held low fd numbers, libnftables' socket would get a number >= FD_SETSIZE and
+    // glibc would abort this process ("bit out of range 0 - FD_SETSIZE on fd_set").
+    libnftablesVersion(); // the first context: the low numbers are held from here on
+    assert.ok(heldLowFds() > 0, 'low fd numbers are held');
+    const filler: number[] = [];
+    const path = createNetns('nft-many', { runDir: `${world.runDir}/nft` });
+    try {
+      while ((filler.at(-1) ?? 0) < FD_SETSIZE + 50) filler.push(openSync('/dev/null', 'r'));
+      const inner: TableRef = { family: 'inet', table: 'many' };
+      for (let i = 0; i < 3; i++) {
+        applyNft(new NftPlan().addTable(inner).addChain(inner, `c${i}`), { netns: { path } });
+      }
+      assert.deepEqual(
+        listNft({ table: { family: 'inet', name: 'many' } }, { netns: { path } }).chains.map((c) => c.name),
+        ['c0', 'c1', 'c2'],
+      );
+      assert.ok(heldLowFds() > 0, 'the low numbers are held again after each context');
+    } finally {
+      for (const fd of filler) closeSync(fd);
       deleteNetns(path);
     }
   });

@@ -197,4 +197,21 @@ describe('small things', () => {
     r.release(a.id);
     assert.equal(r.resolve('db'), undefined);
   });
+
+  test('the registry: an unknown full ID is not looked for among the sandboxes (no walk per connect)', () => {
+    let walks = 0;
+    const r = new DaemonRegistry({
+      sandboxByContainer: () => undefined,
+      sandboxByName: () => undefined,
+      allSandboxes: () => {
+        walks++;
+        return [];
+      },
+    });
+    assert.equal(r.resolve('cd'.repeat(32)), undefined);
+    assert.equal(r.hold('cd'.repeat(32)).name, 'cdcdcdcdcdcd');
+    assert.equal(walks, 0, 'a full ID is itself or nothing');
+    assert.equal(r.resolve(`${'cd'.repeat(6)}c`), r.container('cd'.repeat(32)), 'a prefix still walks');
+    assert.equal(walks, 1);
+  });
 });

@@ -15,6 +15,8 @@
  *     context outlives its call, so none can keep a deleted namespace alive).
  *   - NftHandle.open({ netns }) keeps a context (and an fd of the namespace) until close(),
  *     for callers that apply many plans to one namespace.
+ *   - every context's socket gets an fd number below 1024 (libnftables uses select(); see
+ *     low-fds.ts), however many fds the process holds.
  *
  * libnftables 1.0.6 pitfalls found while writing this (and guarded here or in plan.ts):
  *   - no `destroy` command (1.0.7+).
@@ -40,6 +42,7 @@ import {
   nftSetOutputFlags,
 } from '../ffi/libnftables.ts';
 import { hostNetnsFd, type NetnsRef, runInNetns } from '../netns/index.ts';
+import { holdLowFds, withLowFds } from './low-fds.ts';
 import type { NftSetDef } from './plan.ts';
 import { NftPlan } from './plan.ts';
 import type {
@@ -216,11 +219,18 @@ export class NftHandle {
    * names in `meta iif "eth0"`) see the right interfaces; that switch costs ~5 µs.
    */
   static open(opts: { netns?: NetnsRef } = {}): NftHandle {
-    if (!opts.netns) return new NftHandle(nftCtxNew(FLAGS), -1);
+    if (!opts.netns)
+      return new NftHandle(
+        withLowFds(() => nftCtxNew(FLAGS)),
+        -1,
+      );
     return runInNetns(opts.netns, () => {
       const fd = openReadOnly('/proc/thread-self/ns/net');
       try {
-        return new NftHandle(nftCtxNew(FLAGS), fd);
+        return new NftHandle(
+          withLowFds(() => nftCtxNew(FLAGS)),
+          fd,
+        );
       } catch (err) {
         close(fd);
         throw err;
@@ -294,6 +304,8 @@ export class NftHandle {
     this.ctx = undefined;
     if (this.nsFd >= 0) close(this.nsFd);
     this.nsFd = -1;
+    // The context's socket number is free again: held for the next context (low-fds.ts).
+    holdLowFds();
   }
 }
 

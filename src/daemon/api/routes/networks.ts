@@ -250,8 +250,10 @@ async function disconnectContainer(ctx: ApiContext, req: ApiRequest): Promise<Ap
   }
   if (n.type === 'host') throw new NetworkModeError('host');
   await ctx.withContainer(rec.id, async () => {
-    // Leave and delete as one operation (a crash midway is finished at the next start).
+    // Leave and delete as one operation (a crash midway is finished at the next start). The
+    // container's own endpoints are looked at first (a few), the network's (all) only if needed.
     const ep =
+      endpointsOf(ctx, rec.id).find((e) => e.network === n && e.containerId === rec.id) ??
       n.endpoints().find((e) => e.containerId === rec.id) ??
       (r.force ? n.endpointByName(rec.name) : undefined);
     if (!ep) throw new NotConnectedError(rec.id, n.name);
