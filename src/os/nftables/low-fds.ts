@@ -8,8 +8,12 @@
  * A few low fd numbers (on /dev/null) are held from the first context on and let go only while a
  * context is made, so its socket takes one of them; they are taken again when that is done and
  * when a context is freed. Everything here runs synchronously on the caller's thread.
+ *
+ * The project's own long-lived descriptors are opened at numbers ≥ 1024 already (src/os/ffi/libc.ts
+ * moves them), which leaves the low numbers to Node, LMDB and libraries; the held numbers cover
+ * those. They are opened with Node's fs (the lowest free number, not moved).
  */
-import { close, openReadOnly } from '../ffi/libc.ts';
+import { closeSync, openSync } from 'node:fs';
 
 /** glibc's FD_SETSIZE: select() cannot watch this fd number or higher. */
 export const FD_SETSIZE = 1024;
@@ -20,9 +24,9 @@ const held: number[] = [];
 /** Takes low fd numbers until RESERVE are held (a number at FD_SETSIZE or above is not kept). */
 export function holdLowFds(): void {
   while (held.length < RESERVE) {
-    const fd = openReadOnly('/dev/null');
+    const fd = openSync('/dev/null', 'r');
     if (fd >= FD_SETSIZE) {
-      close(fd);
+      closeSync(fd);
       return;
     }
     held.push(fd);
@@ -31,7 +35,7 @@ export function holdLowFds(): void {
 
 /** Runs `open` with the held numbers free (what it opens takes the lowest), then holds them again. */
 export function withLowFds<T>(open: () => T): T {
-  for (const fd of held.splice(0)) close(fd);
+  for (const fd of held.splice(0)) closeSync(fd);
   try {
     return open();
   } finally {
