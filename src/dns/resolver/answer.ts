@@ -17,7 +17,9 @@
  */
 import dnsPacket, { type Answer, type DecodedPacket, type Packet, type Question } from 'dns-packet';
 import { parseIp } from '../../ip/index.ts';
-import { type NameHit, type NameTable, normaliseName } from './names.ts';
+import { type NameHit, type NameTable, normaliseName, type QueryScope } from './names.ts';
+
+export type { QueryScope } from './names.ts';
 
 /** Docker's TTL for the names it answers (libnetwork resolver respTTL). */
 export const RESPONSE_TTL = 600;
@@ -32,14 +34,6 @@ const AA = dnsPacket.AUTHORITATIVE_ANSWER;
 const TC = dnsPacket.TRUNCATED_RESPONSE;
 const RD = dnsPacket.RECURSION_DESIRED;
 const RA = dnsPacket.RECURSION_AVAILABLE;
-
-/** Which names a client may see and whether its other queries may leave the host. */
-export interface QueryScope {
-  /** IDs of the networks the client's sandbox is on, in join order (the first hit wins). */
-  networks: readonly string[];
-  /** Whether names not answered here are forwarded (false: no upstream, or internal networks only). */
-  canForward: boolean;
-}
 
 export type Outcome =
   | { kind: 'reply'; packet: Buffer }

@@ -124,3 +124,14 @@ export class NameTable {
     return s;
   }
 }
+
+/**
+ * Which names a client may see and whether its other queries may leave the host (kept here, with
+ * the names, so that public declarations never reach the DNS codec's types).
+ */
+export interface QueryScope {
+  /** IDs of the networks the client's sandbox is on, in join order (the first hit wins). */
+  networks: readonly string[];
+  /** Whether names not answered here are forwarded (false: no upstream, or internal networks only). */
+  canForward: boolean;
+}

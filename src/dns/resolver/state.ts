@@ -5,9 +5,8 @@
  * same order give the same state on both sides of the resolver: the controller's thread (which
  * decides: which sandbox is new, which is gone) and the worker thread that answers queries.
  */
-import type { QueryScope } from './answer.ts';
 import { parseUpstream, type Upstream } from './forwarder.ts';
-import { type NameRecord, NameTable } from './names.ts';
+import { type NameRecord, NameTable, type QueryScope } from './names.ts';
 
 /** One endpoint of a sandbox, as the resolver needs it. */
 export interface ResolverEndpoint {
