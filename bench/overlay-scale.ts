@@ -21,6 +21,7 @@ import {
   remove,
   sandbox,
   type TestCluster,
+  vxlanEntries,
 } from '../test/harness/cluster.ts';
 
 export interface ScaleOptions {
@@ -45,17 +46,7 @@ export function pct(xs: number[], p: number): number {
 
 const NET = 'ovscale';
 
-/** Permanent FDB entries (with a remote VTEP) and neighbour entries of the VXLAN device. */
-function entries(h: ClusterHost, vx: string): { fdb: string[]; neigh: string[] } {
-  const fdb = execFileSync('bridge', ['-n', h.name, 'fdb', 'show', 'dev', vx], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes(' dst '));
-  const neigh = h
-    .ipn('neigh', 'show', 'nud', 'permanent', 'dev', vx)
-    .split('\n')
-    .filter((l) => l.trim() !== '');
-  return { fdb, neigh };
-}
+const entries = vxlanEntries;
 
 /** Elements of every nftables set and map in the host's namespace. */
 function nftElements(h: ClusterHost): number {
