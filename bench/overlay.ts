@@ -10,8 +10,16 @@
  *   machine, one clock (CLOCK_REALTIME in both processes). The probers' ARP retransmit is 5 ms.
  * - Throughput: iperf3 (Debian) between containers on A and B over VXLAN, and between two
  *   containers on A's default bridge, 5 s each.
+ * - Scale (bench/overlay-scale.ts): 3 hosts x 100 containers (kernel entries per host, the
+ *   daemons' memory, connect p50/p99 during the fill), 100 concurrent connects per host (distinct
+ *   addresses), 1000 connect/disconnect cycles (no stale FDB/neighbour entry).
  *
- *   make build && ./scripts/in-world.sh node --import tsx bench/overlay.ts [--joins 200]
+ *   ./scripts/in-world.sh node --import tsx bench/overlay.ts [--joins 200] [--parts convergence,throughput,scale]
+ *     [--quick] [--out DIR]
+ *
+ * `--quick` (the test suite's check, test/kernel/bench-overlay.test.ts): 10 joins, 1 s of iperf3,
+ * 10 containers and 10 concurrent connects per host, 30 churn cycles. `--out` (default
+ * bench/results) is where the JSON goes.
  *
  * (the hosts run the compiled daemon from dist/ when it exists: build first so it is current).
  *
@@ -24,10 +32,20 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type ClusterHost, startCluster } from '../test/harness/cluster.ts';
+import { pct, printScale, runScale } from './overlay-scale.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const joinsArg = process.argv.indexOf('--joins');
-const JOINS = joinsArg > 0 ? Number(process.argv[joinsArg + 1]) : 200;
+const QUICK = process.argv.includes('--quick');
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const JOINS = Number(arg('--joins') ?? (QUICK ? 10 : 200));
+const PARTS = new Set((arg('--parts') ?? 'convergence,throughput,scale').split(','));
+const OUT = resolve(arg('--out') ?? join(root, 'bench/results'));
+for (const p of PARTS)
+  if (!['convergence', 'throughput', 'scale'].includes(p)) throw new Error(`--parts: unknown part ${p}`);
+if (!Number.isInteger(JOINS) || JOINS < 1) throw new Error('--joins: a positive integer');
 const now = () => performance.timeOrigin + performance.now();
 
 const PROBER = `
@@ -97,11 +115,6 @@ async function connect(h: ClusterHost, net: string, name: string, ip?: string) {
   return { ...sb, ip: ins.Containers[sb.id]!.IPv4Address.split('/')[0]! };
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
-}
-
 async function iperf(server: { key: string; ip: string }, client: { key: string }): Promise<number> {
   const srv = spawn('nsenter', [`--net=${server.key}`, 'iperf3', '-s', '-1', '-B', server.ip], {
     stdio: 'ignore',
@@ -110,7 +123,7 @@ async function iperf(server: { key: string; ip: string }, client: { key: string 
   try {
     const { stdout } = await promisify(execFile)(
       'nsenter',
-      [`--net=${client.key}`, 'iperf3', '-c', server.ip, '-t', '5', '-J'],
+      [`--net=${client.key}`, 'iperf3', '-c', server.ip, '-t', QUICK ? '1' : '5', '-J'],
       { maxBuffer: 1 << 24 },
     );
     const j = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
@@ -152,26 +165,14 @@ async function convergence(A: ClusterHost, probers: Prober[]) {
 }
 
 const progress = (m: string) => process.stderr.write(`[overlay bench] ${m}\n`);
-const cl = await startCluster(root, 3);
-progress('cluster up');
-const [A, B, C] = cl.hosts as [ClusterHost, ClusterHost, ClusterHost];
-const probers: Prober[] = [];
-try {
-  const r = await A.api('POST', '/networks/create', {
-    Name: 'ovb',
-    Driver: 'overlay',
-    IPAM: { Config: [{ Subnet: '10.97.0.0/16', IPRange: '10.97.200.0/24' }] },
-  });
-  if (r.status !== 201) throw new Error(r.text);
-  await new Promise((res) => setTimeout(res, 500));
-  const pb = await connect(B, 'ovb', 'probe-b');
-  const pc = await connect(C, 'ovb', 'probe-c');
-  probers.push(startProber(pb.key), startProber(pc.key));
-  progress('probers started');
-  const { samples, timeouts } = await convergence(A, probers);
+const f = (x: number) => x.toFixed(2);
+
+function summarise(conv: Awaited<ReturnType<typeof convergence>>) {
+  const { samples, timeouts } = conv;
   const all = samples.flatMap((s) => [s.b, s.c]);
   const worst = samples.map((s) => Math.max(s.b, s.c));
-  const conv = {
+  const since = samples.map((s) => s.sinceRequest);
+  const c = {
     joins: JOINS,
     timeouts,
     p50Ms: pct(all, 50),
@@ -180,41 +181,68 @@ try {
     bothP50Ms: pct(worst, 50),
     bothP99Ms: pct(worst, 99),
     /** From the connect request sent to the last of the two first replies. */
-    sinceRequestP50Ms: pct(
-      samples.map((s) => s.sinceRequest),
-      50,
-    ),
-    sinceRequestP99Ms: pct(
-      samples.map((s) => s.sinceRequest),
-      99,
-    ),
+    sinceRequestP50Ms: pct(since, 50),
+    sinceRequestP99Ms: pct(since, 99),
   };
-  // Throughput: A → B over VXLAN; two containers on A's default bridge.
-  const sa = await connect(A, 'ovb', 'iperf-a');
-  const vxlanGbps = await iperf(pb, sa);
-  const b1 = await connect(A, 'bridge', 'iperf-b1');
-  const b2 = await connect(A, 'bridge', 'iperf-b2');
-  const bridgeGbps = await iperf(b1, b2);
-  const fdbPerHost = cl.hosts.map((h) => ({
-    host: h.name,
-    links: h.ipn('-o', 'link', 'show').split('\n').filter(Boolean).length,
-  }));
-  const result = {
-    date: new Date().toISOString(),
-    convergence: conv,
-    throughput: { vxlanGbps, bridgeGbps },
-    hosts: fdbPerHost,
-  };
-  const out = join(root, 'bench/results', `overlay-${result.date.slice(0, 10)}.json`);
+  console.log(
+    `convergence over ${JOINS} joins (${timeouts} timeouts): p50 ${f(c.p50Ms)} ms, p99 ${f(c.p99Ms)} ms, ` +
+      `max ${f(c.maxMs)} ms; both B and C: p50 ${f(c.bothP50Ms)} ms, p99 ${f(c.bothP99Ms)} ms; ` +
+      `from the connect request: p50 ${f(c.sinceRequestP50Ms)} ms, p99 ${f(c.sinceRequestP99Ms)} ms`,
+  );
+  return c;
+}
+
+/** Convergence and throughput on network `ovb`, with probers on B and C. */
+async function pathParts(A: ClusterHost, B: ClusterHost, C: ClusterHost, probers: Prober[]) {
+  const r = await A.api('POST', '/networks/create', {
+    Name: 'ovb',
+    Driver: 'overlay',
+    IPAM: { Config: [{ Subnet: '10.97.0.0/16', IPRange: '10.97.200.0/24' }] },
+  });
+  if (r.status !== 201) throw new Error(r.text);
+  await new Promise((res) => setTimeout(res, 500));
+  const pb = await connect(B, 'ovb', 'probe-b');
+  const out: { convergence?: ReturnType<typeof summarise>; throughput?: object } = {};
+  if (PARTS.has('convergence')) {
+    const pc = await connect(C, 'ovb', 'probe-c');
+    probers.push(startProber(pb.key), startProber(pc.key));
+    progress('probers started');
+    out.convergence = summarise(await convergence(A, probers));
+  }
+  if (PARTS.has('throughput')) {
+    // A → B over VXLAN; two containers on A's default bridge.
+    const sa = await connect(A, 'ovb', 'iperf-a');
+    const vxlanGbps = await iperf(pb, sa);
+    const b1 = await connect(A, 'bridge', 'iperf-b1');
+    const b2 = await connect(A, 'bridge', 'iperf-b2');
+    const bridgeGbps = await iperf(b1, b2);
+    console.log(`iperf3 A->B over VXLAN: ${f(vxlanGbps)} Gbit/s; on A's bridge: ${f(bridgeGbps)} Gbit/s`);
+    out.throughput = { vxlanGbps, bridgeGbps };
+  }
+  return out;
+}
+
+const cl = await startCluster(root, 3);
+progress('cluster up');
+const [A, B, C] = cl.hosts as [ClusterHost, ClusterHost, ClusterHost];
+const probers: Prober[] = [];
+try {
+  const date = new Date().toISOString();
+  // Scale first: it measures the daemons' memory from idle.
+  const scale = PARTS.has('scale')
+    ? await runScale(cl, {
+        perHost: QUICK ? 10 : 100,
+        concurrent: QUICK ? 10 : 100,
+        churn: QUICK ? 30 : 1000,
+        log: progress,
+      })
+    : undefined;
+  if (scale) printScale(scale);
+  const path = PARTS.has('convergence') || PARTS.has('throughput') ? await pathParts(A, B, C, probers) : {};
+  const result = { date, quick: QUICK, ...path, scale };
+  const out = join(OUT, `overlay-${date.slice(0, 10)}${QUICK ? '-quick' : ''}.json`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-  const f = (x: number) => x.toFixed(2);
-  console.log(
-    `convergence over ${JOINS} joins (${timeouts} timeouts): p50 ${f(conv.p50Ms)} ms, p99 ${f(conv.p99Ms)} ms, ` +
-      `max ${f(conv.maxMs)} ms; both B and C: p50 ${f(conv.bothP50Ms)} ms, p99 ${f(conv.bothP99Ms)} ms; ` +
-      `from the connect request: p50 ${f(conv.sinceRequestP50Ms)} ms, p99 ${f(conv.sinceRequestP99Ms)} ms`,
-  );
-  console.log(`iperf3 A->B over VXLAN: ${f(vxlanGbps)} Gbit/s; on A's bridge: ${f(bridgeGbps)} Gbit/s`);
   console.log(`written: ${out}`);
 } finally {
   for (const p of probers) p.child.kill();

@@ -176,6 +176,21 @@ export async function startCluster(root: string, n = 3): Promise<TestCluster> {
   }
 }
 
+/**
+ * Permanent FDB entries (MAC → VTEP, `bridge fdb`) and neighbour entries (IP → MAC, `ip neigh`)
+ * of a host's VXLAN device.
+ */
+export function vxlanEntries(h: ClusterHost, vx: string): { fdb: string[]; neigh: string[] } {
+  const fdb = execFileSync('bridge', ['-n', h.name, 'fdb', 'show', 'dev', vx], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(' dst '));
+  const neigh = h
+    .ipn('neigh', 'show', 'nud', 'permanent', 'dev', vx)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  return { fdb, neigh };
+}
+
 /** A container (a sandbox made through a host's API) joined to a network. */
 export interface Container {
   id: string;

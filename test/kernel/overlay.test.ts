@@ -9,7 +9,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import {
   startCluster,
   type TestCluster,
   until,
+  vxlanEntries,
 } from '../harness/cluster.ts';
 import { world } from '../harness/world.ts';
 import { request, type Server, startServer } from '../helpers/traffic.ts';
@@ -42,20 +43,7 @@ function txOffload(h: ClusterHost, link: string): boolean {
   return runInNetns({ path: h.ns }, () => txChecksum(link));
 }
 
-/**
- * Permanent FDB entries (MAC → VTEP, `bridge fdb`) and neighbour entries (IP → MAC, `ip neigh`)
- * of the host's VXLAN device.
- */
-function entries(h: ClusterHost, vx: string): { fdb: string[]; neigh: string[] } {
-  const fdb = execFileSync('bridge', ['-n', h.name, 'fdb', 'show', 'dev', vx], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes(' dst '));
-  const neigh = h
-    .ipn('neigh', 'show', 'nud', 'permanent', 'dev', vx)
-    .split('\n')
-    .filter((l) => l.trim() !== '');
-  return { fdb, neigh };
-}
+const entries = vxlanEntries;
 
 /**
  * A UDP prober inside a container's namespace: one datagram every 50 ms to an echo server; on stop,
