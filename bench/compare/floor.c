@@ -17,15 +17,14 @@
  * attach, in order (each netlink request waits for its acknowledgement, as dnet's do):
  *   1. namespace: create <netns dir>/f<i>, unshare(CLONE_NEWNET), bind-mount
  *      /proc/thread-self/ns/net onto it, open the namespace and a NETLINK_ROUTE socket inside
- *      it, setns() back to the host namespace;
- *      While inside it, net.ipv6.conf.default.accept_dad = 0 (when the kernel has IPv6), so eth0
- *      does no DAD, as dnet sets it in a new sandbox;
+ *      it, setns() back to the host namespace (no sysctl is written in it, as dnet writes none);
  *   2. loopback up (RTM_NEWLINK on ifindex 1, through the namespace's socket);
  *   3. one RTM_NEWLINK: a veth pair, host end "fv<i>" enslaved to the bridge, peer "eth0"
  *      (ifindex 2) created directly inside the namespace; then one RTM_NEWLINK bringing the host
  *      end up with IPv6 address generation off (IFLA_INET6_ADDR_GEN_MODE none: no link-local
  *      address, no DAD, no router solicitations), as dnet's bridge driver does;
- *   4. eth0 up (RTM_NEWLINK in the namespace: a veth end cannot be created up);
+ *   4. eth0 up with IPv6 address generation off (RTM_NEWLINK in the namespace, as dnet brings it
+ *      up: no link-local address, so no DAD; a veth end cannot be created up);
  *   5. RTM_NEWADDR: the container's address on eth0;
  *   6. RTM_NEWROUTE: default route via the gateway;
  *   7. NAT: one libnftables call (native syntax, one transaction) adding, per published port,
@@ -144,7 +143,10 @@ static int64_t nft_ns; /* the last command's libnftables time */
 static int ipv6; /* the kernel has IPv6 (/proc/sys/net/ipv6 exists) */
 
 
-static int link_up(int fd, int index, const char *what) {
+/* Brings a link up (by index, or by name when index is 0); with no_ll, in the same request,
+ * IPv6 address generation off (IFLA_INET6_ADDR_GEN_MODE none: no link-local address, so no DAD
+ * and no router solicitations). */
+static int link_up(int fd, int index, const char *name, int no_ll, const char *what) {
   struct req r;
   begin(&r, RTM_NEWLINK, 0);
   struct ifinfomsg *ifi = put(&r, sizeof *ifi);
@@ -152,6 +154,15 @@ static int link_up(int fd, int index, const char *what) {
   ifi->ifi_index = index;
   ifi->ifi_flags = IFF_UP;
   ifi->ifi_change = IFF_UP;
+  if (name) attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
+  if (no_ll) {
+    struct rtattr *spec = attr(&r, IFLA_AF_SPEC, NULL, 0);
+    struct rtattr *in6 = attr(&r, AF_INET6, NULL, 0);
+    unsigned char mode = IN6_ADDR_GEN_MODE_NONE;
+    attr(&r, IFLA_INET6_ADDR_GEN_MODE, &mode, 1);
+    nest_end(&r, in6);
+    nest_end(&r, spec);
+  }
   return talk(fd, &r, what);
 }
 
@@ -201,20 +212,12 @@ static int attach(int i, const char *ip_text, int prefix, char **ports, int npor
   if (rc == 0 && (ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
     rc = FAIL("open netns: %s", strerror(errno));
   if (rc == 0 && (ns_nl = nl_socket()) < 0) rc = FAIL("netlink socket in netns: %s", strerror(errno));
-  if (rc == 0) {
-    /* no DAD on the namespace's interfaces (skipped when the kernel has no IPv6) */
-    int dad = open("/proc/sys/net/ipv6/conf/default/accept_dad", O_WRONLY | O_CLOEXEC);
-    if (dad >= 0) {
-      if (write(dad, "0", 1) != 1) rc = FAIL("accept_dad: %s", strerror(errno));
-      close(dad);
-    }
-  }
   if (setns(host_ns, CLONE_NEWNET) < 0) {
     fprintf(stderr, "floor: cannot switch back to the host namespace: %s\n", strerror(errno));
     abort();
   }
   /* 2. loopback up */
-  if (rc == 0) rc = link_up(ns_nl, 1, "loopback up");
+  if (rc == 0) rc = link_up(ns_nl, 1, NULL, 0, "loopback up");
 
   /* 3. the veth pair, peer created inside the namespace as eth0 (ifindex 2) */
   if (rc == 0) {
@@ -239,26 +242,10 @@ static int attach(int i, const char *ip_text, int prefix, char **ports, int npor
     rc = talk(host_nl, &r, "veth add");
   }
   /* 3b. the host end up, without IPv6 address generation (as dnet's driver brings it up) */
-  if (rc == 0) {
-    struct req r;
-    begin(&r, RTM_NEWLINK, 0);
-    struct ifinfomsg *ifi = put(&r, sizeof *ifi);
-    ifi->ifi_family = AF_UNSPEC;
-    ifi->ifi_flags = IFF_UP;
-    ifi->ifi_change = IFF_UP;
-    attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
-    if (ipv6) {
-      struct rtattr *spec = attr(&r, IFLA_AF_SPEC, NULL, 0);
-      struct rtattr *in6 = attr(&r, AF_INET6, NULL, 0);
-      unsigned char mode = IN6_ADDR_GEN_MODE_NONE;
-      attr(&r, IFLA_INET6_ADDR_GEN_MODE, &mode, 1);
-      nest_end(&r, in6);
-      nest_end(&r, spec);
-    }
-    rc = talk(host_nl, &r, "host end up");
-  }
-  /* 4. eth0 up (a veth end cannot be created up: its peer is not linked yet, ENOTCONN) */
-  if (rc == 0) rc = link_up(ns_nl, 2, "eth0 up");
+  if (rc == 0) rc = link_up(host_nl, 0, name, ipv6, "host end up");
+  /* 4. eth0 up without IPv6 address generation, as dnet brings it up (a veth end cannot be
+   *    created up: its peer is not linked yet, ENOTCONN) */
+  if (rc == 0) rc = link_up(ns_nl, 2, NULL, ipv6, "eth0 up");
   /* 5. the address */
   if (rc == 0) {
     struct req r;

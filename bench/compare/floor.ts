@@ -21,7 +21,7 @@ import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns, openNetns } from '../../src/os/netns/index.ts';
 import { applyNft, expr, NftPlan, nftMap } from '../../src/os/nftables/index.ts';
 import { hostNetlink } from '../../src/os/sandbox.ts';
-import { ipv6Available, sysctlSet } from '../../src/os/sysctl.ts';
+import { ipv6Available } from '../../src/os/sysctl.ts';
 import { ROOT } from './dnet.ts';
 import { AddressPool, type Container, mustRun, run, type Subject } from './subject.ts';
 
@@ -117,16 +117,16 @@ export class Floor implements Subject {
       this.label = 'kernel floor (C)';
       this.version = build.compiler ?? 'cc';
       this.does =
-        'bench/compare/floor.c: unshare+bind-mount netns with accept_dad 0, lo up, one RTM_NEWLINK veth (peer created ' +
-        'in the netns), host end up with IPv6 address generation off (as dnet), eth0 up, RTM_NEWADDR, RTM_NEWROUTE, ' +
+        'bench/compare/floor.c: unshare+bind-mount netns (no sysctl), lo up, one RTM_NEWLINK veth (peer created ' +
+        'in the netns), host end up and eth0 up each with IPv6 address generation off (as dnet), RTM_NEWADDR, RTM_NEWROUTE, ' +
         'one libnftables transaction (2 map elements per port); ' +
         'detach: nft delete, RTM_DELLINK, umount+unlink; timed inside the program';
     } else {
       this.label = 'kernel floor (in-process)';
       this.version = 'dnet src/os';
       this.does =
-        "dnet's src/os alone: createNetns (accept_dad 0), lo up, veth with peer in the netns, host end up without " +
-        'IPv6 address generation, eth0 up, address, route, ' +
+        "dnet's src/os alone: createNetns (no sysctl), lo up, veth with peer in the netns, host end up and eth0 up " +
+        'each without IPv6 address generation, address, route, ' +
         `one applyNft (2 map elements per port); no C compiler: ${build.reason ?? ''}`;
     }
   }
@@ -190,8 +190,7 @@ export class Floor implements Subject {
     const fd = openNetns(path);
     const nl = NetlinkHandle.open({ netns: { fd } });
     try {
-      // dnet's link settings: no DAD in the namespace, no IPv6 address generation on the host end.
-      if (this.ipv6) sysctlSet('net.ipv6.conf.default.accept_dad', 0, { netns: { fd } });
+      // dnet's link settings: no IPv6 address generation on either end (so no DAD), no sysctl.
       nl.linkSet('lo', { up: true });
       const host = `fv${c.serial}`;
       hostNetlink().linkAdd({
@@ -200,8 +199,9 @@ export class Floor implements Subject {
         master: hostNetlink().linkIndex(BRIDGE),
         peer: { name: 'eth0', netns: { fd } },
       });
-      hostNetlink().linkSet(host, { up: true, ...(this.ipv6 ? { ipv6AddrGenMode: 'none' as const } : {}) });
-      nl.linkSet('eth0', { up: true });
+      const noLinkLocal = this.ipv6 ? { ipv6AddrGenMode: 'none' as const } : {};
+      hostNetlink().linkSet(host, { up: true, ...noLinkLocal });
+      nl.linkSet('eth0', { up: true, ...noLinkLocal });
       nl.addrAdd('eth0', `${ip}/16`);
       nl.routeAdd({ dst: 'default', gateway: GATEWAY });
       this.lastPublish = 0;

@@ -11,7 +11,7 @@ import { type DnsSocketFds, openDnsSockets } from './dns-sockets.ts';
 import { kernelWorker } from './kernel-worker/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
-import { ipv6Available, sysctlGet, sysctlSet } from './sysctl.ts';
+import { ipv6Available } from './sysctl.ts';
 
 let hostNl: NetlinkHandle | undefined;
 /** The netlink handle of the process's own namespace (shared, never closed). */
@@ -35,28 +35,17 @@ export interface SandboxInterfaceSpec {
 
 const family = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
 
-let dadSysctls: string[] | undefined;
-/**
- * The sysctls that turn DAD off in a new namespace. The kernel skips DAD when both `all` and the
- * interface's value are 0; an interface takes `default`'s value when it is made. A new namespace
- * starts with the compiled-in IPv6 values (all.accept_dad = 0) unless
- * net.core.devconf_inherit_init_net is 1 or 3 (then it inherits them): only then is `all` set.
- */
-function sandboxDadSysctls(): string[] {
-  if (dadSysctls) return dadSysctls;
-  if (!ipv6Available()) dadSysctls = [];
-  else {
-    let inherit = '0';
-    try {
-      inherit = sysctlGet('net.core.devconf_inherit_init_net');
-    } catch {
-      // older kernels (< 5.1) have no such switch: IPv6 values are reset in a new namespace
-    }
-    const scopes = inherit === '1' || inherit === '3' ? ['all', 'default'] : ['default'];
-    dadSysctls = scopes.map((s) => `net.ipv6.conf.${s}.accept_dad`);
-  }
-  return dadSysctls;
+let ipv6: boolean | undefined;
+/** Whether the kernel has IPv6 (the same in every namespace; asked once). */
+function hasIPv6(): boolean {
+  ipv6 ??= ipv6Available();
+  return ipv6;
 }
+
+const ENODEV = 19;
+
+/** Below this MTU a link has no IPv6 (the kernel keeps no IPv6 state for it). */
+const IPV6_MIN_MTU = 1280;
 
 /** The kernel gives loopback ifindex 1 in every namespace. */
 const LOOPBACK_IFINDEX = 1;
@@ -75,7 +64,10 @@ export class OsSandbox {
     readonly external = false,
   ) {}
 
-  /** Creates the namespace `<runDir>/netns/<name>` with loopback up. */
+  /**
+   * Creates the namespace `<runDir>/netns/<name>` with loopback up. No sysctl is written: a
+   * sysctl file's lookup in a new namespace grows with the number of namespaces.
+   */
   static create(name: string, runDir: string): OsSandbox {
     const path = createNetns(name, { runDir });
     let fd = -1;
@@ -83,9 +75,9 @@ export class OsSandbox {
       fd = openNetns(path);
       const nl = NetlinkHandle.open({ netns: { fd } });
       try {
-        // No duplicate address detection inside a sandbox: its addresses are handed out by IPAM,
-        // and a tentative link-local address delays IPv6 for a second or two after a join.
-        for (const key of sandboxDadSysctls()) sysctlSet(key, 0, { netns: { fd } });
+        // Nothing else is set in the namespace: no DAD happens in it because its interfaces get
+        // no IPv6 link-local address and their addresses are added with IFA_F_NODAD
+        // (addInterface), and loopback does no DAD.
         nl.linkSet(LOOPBACK_IFINDEX, { up: true });
       } catch (err) {
         nl.close();
@@ -179,13 +171,23 @@ export class OsSandbox {
     if (!spec.inSandbox) await kw.netlink('linkSet', [tmp, { up: false, netns: here }]);
     let renamed = false;
     try {
-      const index = await kw.netlink('linkIndex', [tmp], here);
+      const link = await kw.netlink('linkGet', [tmp], here);
+      if (!link) throw new NetlinkError(`link ${tmp}`, ENODEV, 'no such link');
+      const { index } = link;
       if (spec.mtu !== undefined) await kw.netlink('linkSet', [index, { mtu: spec.mtu }], here);
+      // Addresses handed out by IPAM: no duplicate address detection, usable at once.
       for (const cidr of spec.addresses)
         await kw.netlink('addrAdd', [index, cidr, { noDad: family(cidr) === 6 }], here);
-      // Name, MAC and up in one request (the kernel renames and sets the address before it
-      // brings the link up).
-      const named = { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true };
+      // Name, MAC, no IPv6 link-local address (so no DAD of one, which would hold IPv6 up for a
+      // second or two) and up, in one request: the kernel makes a link-local address when it
+      // sees the link's carrier up, which it does after this request, with generation off then.
+      const mtu = spec.mtu ?? link.mtu ?? 0;
+      const named = {
+        name: spec.dstName,
+        ...(spec.mac ? { mac: spec.mac } : {}),
+        ...(mtu >= IPV6_MIN_MTU && hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}),
+        up: true,
+      };
       await kw.netlink('linkSet', [index, named], here);
       renamed = true;
       this.indexes.set(spec.dstName, index);

@@ -266,6 +266,18 @@ describe('traffic', () => {
     });
     const c = await container(n6, 'six', { portBindings: [{ proto: 'tcp', port: 80, hostPort: 8086 }] });
     assert.match(c.info.ipv6Address ?? '', /^fd24::/);
+    // Usable at once: right after the join no address of eth0 is tentative (no DAD runs), and no
+    // link-local address is made on it.
+    const eth0 = JSON.parse(
+      execFileSync('nsenter', [`--net=${c.key}`, 'ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0'], {
+        encoding: 'utf8',
+      }),
+    ) as { addr_info: { local: string; scope: string; tentative?: boolean }[] }[];
+    const six = eth0[0]?.addr_info ?? [];
+    assert.deepEqual(
+      six.map((a) => [a.local, a.scope, a.tentative ?? false]),
+      [[c.info.ipv6Address?.split('/')[0], 'global', false]],
+    );
     await serve(c.key, 'tcp', '::', 80);
     assert.equal(await request(REMOTE, 'tcp', HOST_IP6, 8086), 'from fd99::2');
     assert.equal(await request(REMOTE, 'tcp', HOST_IP, 8086), 'from 203.0.113.2');

@@ -273,12 +273,21 @@ describe('interfaces, addresses and gateways (veth test driver)', () => {
     assert.deepEqual(inodes(), firstInodes, 'hosts and resolv.conf keep their inodes');
     assert.deepEqual(linksIn(sandboxKey).sort(), ['eth0', 'eth1', 'lo']);
     const addrs = ipIn<
-      { ifname: string; address: string; addr_info: { local: string; prefixlen: number; scope: string }[] }[]
+      {
+        ifname: string;
+        address: string;
+        addr_info: { local: string; prefixlen: number; scope: string; tentative?: boolean }[];
+      }[]
     >(sandboxKey, ['addr']);
     const eth0 = addrs.find((a) => a.ifname === 'eth0');
     const eth1 = addrs.find((a) => a.ifname === 'eth1');
     assert.ok(eth0?.addr_info.some((a) => a.local === '10.50.0.2' && a.prefixlen === 24));
     assert.ok(eth0?.addr_info.some((a) => a.local.startsWith('fd50::') && a.scope === 'global'));
+    // IPv6 usable at once: no address is tentative (no DAD), no link-local address is made.
+    assert.ok(
+      eth0?.addr_info.every((a) => !a.tentative && a.scope !== 'link'),
+      JSON.stringify(eth0?.addr_info),
+    );
     assert.ok(eth1?.addr_info.some((a) => a.local === '10.51.0.77'));
     assert.equal(eth1?.address, '02:42:0a:33:00:4d');
     const routes = ipIn<{ dst: string; gateway?: string; dev: string }[]>(sandboxKey, ['-4', 'route']);

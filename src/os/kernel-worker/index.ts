@@ -83,7 +83,7 @@ export class KernelWorker {
   }
 
   /**
-   * Makes a sandbox namespace `<runDir>/netns/<name>` with loopback up and DAD off (what
+   * Makes a sandbox namespace `<runDir>/netns/<name>` with loopback up (what
    * OsSandbox.create does; the lo-up request waits for the rtnl lock); its path.
    */
   createSandboxNetns(name: string, runDir: string): Promise<string> {
