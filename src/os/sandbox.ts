@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
-import { type DnsSocketFds, openDnsSockets } from './dns-sockets.ts';
+import { type DnsSocketFds, openDnsSockets, redirectDnsSockets } from './dns-sockets.ts';
 import { kernelWorker } from './kernel-worker/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
@@ -147,11 +147,16 @@ export class OsSandbox {
   }
 
   /**
-   * The embedded resolver's UDP and TCP sockets, bound to 127.0.0.11:53 inside this namespace
-   * (src/os/dns-sockets.ts). Throws DnsListenerError.
+   * The embedded resolver's UDP and TCP sockets, bound to 127.0.0.11 (ephemeral ports) inside
+   * this namespace (src/os/dns-sockets.ts); redirectDns sends port 53 to them. DnsListenerError.
    */
   openDnsSockets(): DnsSocketFds {
     return openDnsSockets({ fd: this.fd }, { where: `sandbox ${this.path}` });
+  }
+
+  /** The DNAT of 127.0.0.11:53 to the sockets' ports, on the kernel worker. DnsListenerError. */
+  redirectDns(fds: Pick<DnsSocketFds, 'udpPort' | 'tcpPort'>): Promise<void> {
+    return redirectDnsSockets({ fd: this.fd }, fds, { where: `sandbox ${this.path}` });
   }
 
   /** The namespace's inode number (it tells a namespace from a later one at the same path). */
@@ -215,9 +220,9 @@ export class OsSandbox {
    * and forgets the MACs it learned; nothing is sent from it, so an address or MAC handed out
    * again never meets it on the wire. Fast: it does not wait for an RCU grace period.
    */
-  quiesce(dstName: string): void {
+  async quiesce(dstName: string): Promise<void> {
     try {
-      this.nl.linkSet(this.ref(dstName), { up: false });
+      await kernelWorker().netlink('linkSet', [this.ref(dstName), { up: false }], { fd: this.fd });
     } catch (err) {
       // Gone already (someone deleted it, or its peer): nothing is left to quiet.
       if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
@@ -258,14 +263,18 @@ export class OsSandbox {
     this.nl.linkSet(name, { name: srcName, netns: { pid: process.pid } });
   }
 
-  /** Sets the default route of a family through `gateway` on `dev` (replacing any). */
-  setGateway(gateway: string, dev: string): void {
-    this.nl.routeReplace({ dst: 'default', gateway, oif: this.ref(dev), onlink: false });
+  /**
+   * Sets the default route of a family through `gateway` on `dev` (replacing any). On the kernel
+   * worker, inside this namespace: a route request waits for the kernel's rtnl lock.
+   */
+  async setGateway(gateway: string, dev: string): Promise<void> {
+    const route = { dst: 'default', gateway, oif: this.ref(dev), onlink: false };
+    await kernelWorker().netlink('routeReplace', [route], { fd: this.fd });
   }
 
-  /** Removes the default route of a family; false when there was none. */
-  unsetGateway(fam: 4 | 6): boolean {
-    return this.nl.routeDel({ dst: 'default', family: fam });
+  /** Removes the default route of a family (on the kernel worker); false when there was none. */
+  unsetGateway(fam: 4 | 6): Promise<boolean> {
+    return kernelWorker().netlink('routeDel', [{ dst: 'default', family: fam }], { fd: this.fd });
   }
 
   addRoute(destination: string, dev: string, nextHop?: string): void {

@@ -10,6 +10,8 @@
  * - Namespaces: a thread starts in the namespace of the thread that made it, and the main thread
  *   only leaves the host's inside one synchronous call (runInNetns), so the worker starts in the
  *   host's. setns is per thread: the synchronous-switch rule holds in the worker as on the main thread.
+ * - nftables: the thread keeps a libnftables context of its own for the host namespace and makes
+ *   per-namespace contexts there for one call each (nftApply; src/os/nftables/async.ts).
  * - Ownership: one shared worker, started on the first call; `ref`'d while calls are pending,
  *   `unref`'d when idle (it never keeps the process alive by itself); `close()` (the controller's
  *   close) waits for pending calls, then ends the thread. A call after that starts a new one.
@@ -21,6 +23,7 @@
 import { Worker } from 'node:worker_threads';
 import { KernelWorkerError } from '../../errors/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
+import type { NftBatch } from '../nftables/types.ts';
 import {
   fromWire,
   type KernelOp,
@@ -88,6 +91,15 @@ export class KernelWorker {
    */
   createSandboxNetns(name: string, runDir: string): Promise<string> {
     return this.call('sandboxCreate', { name, runDir }, `netns add ${name}`);
+  }
+
+  /**
+   * Applies a libnftables batch as one atomic transaction on the worker: with its host-namespace
+   * context, or inside `netns` (an fd of this process, or a path). NftablesError as applyNft.
+   */
+  async nftApply(batch: NftBatch, netns?: NetnsRef): Promise<void> {
+    const args = { batch, ...(netns !== undefined ? { netns } : {}) };
+    await this.call('nftApply', args, `nftables apply (${batch.nftables.length} commands)`);
   }
 
   /**

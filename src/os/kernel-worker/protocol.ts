@@ -4,9 +4,10 @@
  * would have thrown (NetlinkError and SyscallError with their op and errno, fs errors with their
  * code), so callers match on `code`/`errno` whichever thread ran the call.
  */
-import { NetlinkError, SyscallError } from '../../errors/index.ts';
+import { NetlinkError, NftablesError, SyscallError } from '../../errors/index.ts';
 import type { NetlinkHandle } from '../netlink/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
+import type { NftBatch } from '../nftables/types.ts';
 
 /**
  * The NetlinkHandle methods the worker runs on request (each takes the rtnl lock in the kernel,
@@ -39,6 +40,11 @@ export interface KernelOps {
   netnsDelete: { args: { path: string }; result: boolean };
   /** A sandbox namespace made ready (OsSandbox.create: loopback up, DAD off); its path. */
   sandboxCreate: { args: { name: string; runDir: string }; result: string };
+  /**
+   * One libnftables transaction (atomic), with the worker's host-namespace context or a context
+   * made inside `netns` for the call; NftablesError when libnftables refuses it.
+   */
+  nftApply: { args: { batch: NftBatch; netns?: NetnsRef }; result: null };
   /** One NetlinkHandle method, in the host namespace or inside `netns` (an fd is the process's). */
   netlink: {
     args: { method: NetlinkMethod; args: unknown[]; netns?: NetnsRef };
@@ -56,12 +62,13 @@ export interface KernelRequest {
 
 /** An error as it crosses the thread boundary. */
 export interface WireError {
-  type: 'netlink' | 'syscall' | 'fs' | 'range' | 'type' | 'other';
+  type: 'netlink' | 'nftables' | 'syscall' | 'fs' | 'range' | 'type' | 'other';
   message: string;
   name?: string;
   op?: string;
   errno?: number;
   extack?: string;
+  detail?: string;
   code?: string;
   syscall?: string;
   path?: string;
@@ -81,6 +88,8 @@ export function toWire(err: unknown): WireError {
       ...(err.extack !== undefined ? { extack: err.extack } : {}),
     };
   }
+  if (err instanceof NftablesError)
+    return { type: 'nftables', message: err.message, op: err.op, detail: err.detail };
   if (err instanceof SyscallError)
     return { type: 'syscall', message: err.message, op: err.op, errno: err.errno };
   if (err instanceof Error) {
@@ -109,6 +118,8 @@ export function fromWire(w: WireError): Error {
   switch (w.type) {
     case 'netlink':
       return new NetlinkError(w.op ?? '', w.errno ?? 0, w.extack);
+    case 'nftables':
+      return new NftablesError(w.op ?? '', w.detail ?? '');
     case 'syscall': {
       const e = new SyscallError(w.op ?? '', w.errno ?? 0);
       e.message = w.message;

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { NetlinkHandle } from '../netlink/index.ts';
 import { deleteNetns, type NetnsRef } from '../netns/index.ts';
+import { applyNft } from '../nftables/apply.ts';
 import { OsSandbox } from '../sandbox.ts';
 import {
   type KernelOp,
@@ -53,6 +54,10 @@ const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K][
     const sb = OsSandbox.create(name, runDir);
     sb.release(); // the namespace stays; the caller opens it
     return sb.path;
+  },
+  nftApply: ({ batch, netns }) => {
+    applyNft(batch, netns !== undefined ? { netns } : {});
+    return null;
   },
   netlink: ({ method, args, netns }) => netlink(method, args, netns) as KernelOps['netlink']['result'],
 };
