@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { NftablesError } from '../../src/errors/index.ts';
-import { kernelWorker } from '../../src/os/kernel-worker/index.ts';
+import { isOwnTask, kernelWorker } from '../../src/os/kernel-worker/index.ts';
+import { NftEvents } from '../../src/os/netlink/index.ts';
 import { createNetns, deleteNetns } from '../../src/os/netns/index.ts';
 import {
   applyNftAsync,
@@ -129,5 +130,25 @@ describe('nftables on the kernel worker', () => {
     assert.equal(seen[0]?.ok, true);
     assert.equal(seen[0]?.commands, 1);
     assert.equal(nftElements(ports).length, 20002);
+  });
+
+  test("the kernel reports the worker's thread as the committer: isOwnTask knows it (heal.ts)", async () => {
+    const events = NftEvents.open();
+    try {
+      await applyNftAsync(new NftPlan().deleteElements(ports, [80]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const ours = events.drain().transactions.filter((x) => x.changes.some((c) => c.table === 'nwasync'));
+      assert.equal(ours.length, 1);
+      const pid = ours[0]?.pid;
+      assert.ok(
+        pid !== undefined && pid !== process.pid,
+        `the worker thread's id, not the process's: ${pid}`,
+      );
+      assert.ok(isOwnTask(pid), `${pid} is known as this process's`);
+      assert.ok(isOwnTask(process.pid));
+      assert.ok(!isOwnTask(1));
+    } finally {
+      events.close();
+    }
   });
 });

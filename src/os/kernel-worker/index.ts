@@ -26,6 +26,7 @@ import type { NetnsRef } from '../netns/index.ts';
 import type { NftBatch } from '../nftables/types.ts';
 import {
   fromWire,
+  type KernelHello,
   type KernelOp,
   type KernelOps,
   type KernelRequest,
@@ -138,7 +139,10 @@ export class KernelWorker {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = spawn();
-    w.on('message', (r: KernelResponse) => this.answer(r));
+    w.on('message', (r: KernelResponse | KernelHello) => {
+      if ('hello' in r) workerTids.add(r.hello.tid);
+      else this.answer(r);
+    });
     w.on('error', (err) => this.lost(w, err instanceof Error ? err.message : String(err)));
     w.on('exit', (code) => this.lost(w, `it exited with code ${code}`));
     w.unref();
@@ -173,6 +177,18 @@ export class KernelWorker {
     this.worker = undefined;
     await w.terminate();
   }
+}
+
+/** The kernel thread ids the kernel workers of this process had (each thread's first message). */
+const workerTids = new Set<number>();
+
+/**
+ * Whether `pid`, as the kernel reports who did something (an nf_tables notification's pid is the
+ * committing thread's id), is this process: its main thread or one of its kernel worker threads.
+ * A worker's id is known once its first message is read (before any of its answers).
+ */
+export function isOwnTask(pid: number): boolean {
+  return pid === process.pid || workerTids.has(pid);
 }
 
 let shared: KernelWorker | undefined;

@@ -4,6 +4,7 @@
  * would have thrown (NetlinkError and SyscallError with their op and errno, fs errors with their
  * code), so callers match on `code`/`errno` whichever thread ran the call.
  */
+import { readlinkSync } from 'node:fs';
 import { NetlinkError, NftablesError, SyscallError } from '../../errors/index.ts';
 import type { NetlinkHandle } from '../netlink/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
@@ -77,6 +78,22 @@ export interface WireError {
 export type KernelResponse =
   | { id: number; ok: true; value: KernelOps[KernelOp]['result'] }
   | { id: number; ok: false; error: WireError };
+
+/**
+ * The thread's first message: its kernel thread id, which the kernel reports as the `pid` of what
+ * the thread does (nf_tables notifications: task_pid_nr of the committing thread).
+ */
+export interface KernelHello {
+  hello: { tid: number };
+}
+
+/** The thread's own kernel thread id (from /proc/thread-self, a link to `<pid>/task/<tid>`). */
+export function threadTid(): number {
+  const link = readlinkSync('/proc/thread-self');
+  const tid = Number.parseInt(link.slice(link.lastIndexOf('/') + 1), 10);
+  if (!Number.isInteger(tid) || tid <= 0) throw new Error(`unexpected /proc/thread-self link ${link}`);
+  return tid;
+}
 
 export function toWire(err: unknown): WireError {
   if (err instanceof NetlinkError) {

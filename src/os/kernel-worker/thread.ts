@@ -9,12 +9,14 @@ import { deleteNetns, type NetnsRef } from '../netns/index.ts';
 import { applyNft } from '../nftables/apply.ts';
 import { OsSandbox } from '../sandbox.ts';
 import {
+  type KernelHello,
   type KernelOp,
   type KernelOps,
   type KernelRequest,
   type KernelResponse,
   NETLINK_METHODS,
   type NetlinkMethod,
+  threadTid,
   toWire,
 } from './protocol.ts';
 
@@ -61,6 +63,9 @@ const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K][
   },
   netlink: ({ method, args, netns }) => netlink(method, args, netns) as KernelOps['netlink']['result'],
 };
+
+const hello: KernelHello = { hello: { tid: threadTid() } };
+port.postMessage(hello);
 
 port.on('message', (req: KernelRequest) => {
   let res: KernelResponse;
