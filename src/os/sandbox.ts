@@ -35,6 +35,20 @@ export interface SandboxInterfaceSpec {
 
 const family = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
 
+/**
+ * Configures `spec.srcName`, in the namespace `nl` is in: MTU, addresses (IPv6 without DAD),
+ * then name, MAC and up in one request (the kernel renames and sets the address before it brings
+ * the link up: when a request fails, the interface keeps its first name); its index. The kernel
+ * worker runs it for OsSandbox.addInterface.
+ */
+export function configureInterface(nl: NetlinkHandle, spec: SandboxInterfaceSpec): number {
+  const index = nl.linkIndex(spec.srcName);
+  if (spec.mtu !== undefined) nl.linkSet(index, { mtu: spec.mtu });
+  for (const cidr of spec.addresses) nl.addrAdd(index, cidr, { noDad: family(cidr) === 6 });
+  nl.linkSet(index, { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true });
+  return index;
+}
+
 let dadSysctls: string[] | undefined;
 /**
  * The sysctls that turn DAD off in a new namespace. The kernel skips DAD when both `all` and the
@@ -182,22 +196,13 @@ export class OsSandbox {
     const here = { fd: this.fd };
     const tmp = spec.srcName;
     if (!spec.inSandbox) await kw.netlink('linkSet', [tmp, { up: false, netns: here }]);
-    let renamed = false;
     try {
-      const index = await kw.netlink('linkIndex', [tmp], here);
-      if (spec.mtu !== undefined) await kw.netlink('linkSet', [index, { mtu: spec.mtu }], here);
-      for (const cidr of spec.addresses)
-        await kw.netlink('addrAdd', [index, cidr, { noDad: family(cidr) === 6 }], here);
-      // Name, MAC and up in one request (the kernel renames and sets the address before it
-      // brings the link up).
-      const named = { name: spec.dstName, ...(spec.mac ? { mac: spec.mac } : {}), up: true };
-      await kw.netlink('linkSet', [index, named], here);
-      renamed = true;
-      this.indexes.set(spec.dstName, index);
+      // One call for the rest (configureInterface): one round trip to the worker, not one each.
+      this.indexes.set(spec.dstName, await kw.configureInterface(here, spec));
     } catch (err) {
-      const name = renamed ? spec.dstName : tmp;
-      if (spec.inSandbox) this.nl.linkDelIfExists(name);
-      else this.giveBack(name, spec.srcName);
+      // The rename is the last request: when anything failed, the interface has its first name.
+      if (spec.inSandbox) this.nl.linkDelIfExists(tmp);
+      else this.giveBack(tmp, spec.srcName);
       throw err;
     }
   }

@@ -24,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import { KernelWorkerError } from '../../errors/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
 import type { NftBatch } from '../nftables/types.ts';
+import type { SandboxInterfaceSpec } from '../sandbox.ts';
 import {
   fromWire,
   type KernelHello,
@@ -92,6 +93,14 @@ export class KernelWorker {
    */
   createSandboxNetns(name: string, runDir: string): Promise<string> {
     return this.call('sandboxCreate', { name, runDir }, `netns add ${name}`);
+  }
+
+  /**
+   * Configures an interface inside `netns` (MTU, addresses, then name, MAC and up: see
+   * configureInterface in src/os/sandbox.ts), in one call; its index.
+   */
+  configureInterface(netns: NetnsRef, spec: SandboxInterfaceSpec): Promise<number> {
+    return this.call('interfaceConfigure', { netns, spec }, `configure ${spec.srcName}`);
   }
 
   /**

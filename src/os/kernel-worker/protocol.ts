@@ -9,6 +9,7 @@ import { NetlinkError, NftablesError, SyscallError } from '../../errors/index.ts
 import type { NetlinkHandle } from '../netlink/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
 import type { NftBatch } from '../nftables/types.ts';
+import type { SandboxInterfaceSpec } from '../sandbox.ts';
 
 /**
  * The NetlinkHandle methods the worker runs on request (each takes the rtnl lock in the kernel,
@@ -41,6 +42,8 @@ export interface KernelOps {
   netnsDelete: { args: { path: string }; result: boolean };
   /** A sandbox namespace made ready (OsSandbox.create: loopback up, DAD off); its path. */
   sandboxCreate: { args: { name: string; runDir: string }; result: string };
+  /** OsSandbox.addInterface's requests inside `netns` (configureInterface); the link's index. */
+  interfaceConfigure: { args: { netns: NetnsRef; spec: SandboxInterfaceSpec }; result: number };
   /**
    * One libnftables transaction (atomic), with the worker's host-namespace context or a context
    * made inside `netns` for the call; NftablesError when libnftables refuses it.

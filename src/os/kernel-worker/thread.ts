@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { NetlinkHandle } from '../netlink/index.ts';
 import { deleteNetns, type NetnsRef } from '../netns/index.ts';
 import { applyNft } from '../nftables/apply.ts';
-import { OsSandbox } from '../sandbox.ts';
+import { configureInterface, OsSandbox } from '../sandbox.ts';
 import {
   type KernelHello,
   type KernelOp,
@@ -56,6 +56,14 @@ const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K][
     const sb = OsSandbox.create(name, runDir);
     sb.release(); // the namespace stays; the caller opens it
     return sb.path;
+  },
+  interfaceConfigure: ({ netns, spec }) => {
+    const h = NetlinkHandle.open({ netns });
+    try {
+      return configureInterface(h, spec);
+    } finally {
+      h.close();
+    }
   },
   nftApply: ({ batch, netns }) => {
     applyNft(batch, netns !== undefined ? { netns } : {});
