@@ -245,7 +245,7 @@ export class Endpoint {
         'static routes need an interface',
       );
     }
-    sandbox.attach(this, state);
+    await sandbox.attach(this, state);
     rb.undoKernel(() => sandbox.detach(this));
     const clusterDns = this.network.controller.clusterDns;
     if (clusterDns) {

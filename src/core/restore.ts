@@ -270,7 +270,7 @@ class Restorer {
             ...(j.gatewayIPv6 ? { gatewayIPv6: j.gatewayIPv6 } : {}),
             ...(j.gatewayService ? { gatewayService: true } : {}),
           };
-          sb.attach(ep, state);
+          await sb.attach(ep, state);
           ep.setJoined(state);
           await ctl.clusterDns?.joined(sb, ep, { background: true });
         } else {

@@ -10,6 +10,7 @@ import { buildResolvConf } from '../dns/resolv-conf.ts';
 import type { NameRecord } from '../dns/resolver/names.ts';
 import type { Resolver } from '../dns/resolver/resolver.ts';
 import { hostnameViolation } from '../dns/validate.ts';
+import type { DnsSocketFds } from '../os/dns-sockets.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { Sandbox } from './sandbox.ts';
 
@@ -58,8 +59,17 @@ export function nameRecord(sb: Sandbox, ep: Endpoint): NameRecord {
   };
 }
 
-/** An endpoint joined: its names answer from now on; the sandbox's listener opens on its first. */
-export function joinResolver(r: Resolver, sb: Sandbox, ep: Endpoint, upstreams: string[]): void {
+/**
+ * An endpoint joined: its names answer from now on; the sandbox's sockets open on its first. The
+ * sockets opened then, for the caller to redirect to (OsSandbox.redirectDns), else undefined.
+ */
+export function joinResolver(
+  r: Resolver,
+  sb: Sandbox,
+  ep: Endpoint,
+  upstreams: string[],
+): DnsSocketFds | undefined {
+  let opened: DnsSocketFds | undefined;
   r.join(
     sb.id,
     {
@@ -69,7 +79,11 @@ export function joinResolver(r: Resolver, sb: Sandbox, ep: Endpoint, upstreams: 
       internal: ep.network.internal,
       record: nameRecord(sb, ep),
     },
-    () => sb.os.openDnsSockets(),
+    () => {
+      opened = sb.os.openDnsSockets();
+      return opened;
+    },
     upstreams,
   );
+  return opened;
 }

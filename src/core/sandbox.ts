@@ -107,29 +107,28 @@ export class Sandbox {
     for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
   }
 
-  /** Records a joined endpoint; the first endpoint that brings a gateway gives the default route. @internal */
-  attach(ep: Endpoint, state: JoinState): void {
+  /**
+   * Records a joined endpoint; the first endpoint that brings a gateway gives the default route,
+   * the first on a network with embedded DNS opens the resolver's sockets (and their DNAT).
+   * The kernel requests run on the kernel worker. @internal
+   */
+  async attach(ep: Endpoint, state: JoinState): Promise<void> {
     this.attached.set(ep.id, { ep, state });
     try {
-      if (this.gw4 === undefined && state.gateway && state.ifName) {
-        this.os.setGateway(state.gateway, state.ifName);
-        this.gw4 = ep.id;
-      }
-      if (this.gw6 === undefined && state.gatewayIPv6 && state.ifName) {
-        this.os.setGateway(state.gatewayIPv6, state.ifName);
-        this.gw6 = ep.id;
+      for (const fam of [4, 6] as const) {
+        const gateway = gatewayOf(state, fam);
+        if (this.defaultRouteEndpoint(fam) !== undefined || !gateway || !state.ifName) continue;
+        this.setGatewayOwner(fam, ep.id);
+        await this.os.setGateway(gateway, state.ifName);
       }
       const r = this.dnsCtx.resolver;
       if (r && !this.isHost && !this.external && ep.network.embeddedDns) {
-        joinResolver(
-          r,
-          this,
-          ep,
-          hostResolvUpstreams(this.hostResolvConf, this.options.dns ?? this.dnsCtx.dns),
-        );
+        const upstreams = hostResolvUpstreams(this.hostResolvConf, this.options.dns ?? this.dnsCtx.dns);
+        const opened = joinResolver(r, this, ep, upstreams);
+        if (opened) await this.os.redirectDns(opened);
       }
     } catch (err) {
-      this.detach(ep);
+      await this.detach(ep);
       throw err;
     }
   }
@@ -145,27 +144,29 @@ export class Sandbox {
   }
 
   /** Forgets an endpoint; if it gave a default route, the next endpoint with a gateway takes over. @internal */
-  detach(ep: Endpoint): void {
+  async detach(ep: Endpoint): Promise<void> {
     if (!this.attached.delete(ep.id)) return;
     this.dnsCtx.resolver?.leave(this.id, ep.network.id, ep.id);
-    if (this.gw4 === ep.id) {
-      this.gw4 = undefined;
-      this.os.unsetGateway(4);
-      const next = [...this.attached.values()].find((a) => a.state.gateway && a.state.ifName);
-      if (next?.state.gateway && next.state.ifName) {
-        this.os.setGateway(next.state.gateway, next.state.ifName);
-        this.gw4 = next.ep.id;
-      }
-    }
-    if (this.gw6 === ep.id) {
-      this.gw6 = undefined;
-      this.os.unsetGateway(6);
-      const next = [...this.attached.values()].find((a) => a.state.gatewayIPv6 && a.state.ifName);
-      if (next?.state.gatewayIPv6 && next.state.ifName) {
-        this.os.setGateway(next.state.gatewayIPv6, next.state.ifName);
-        this.gw6 = next.ep.id;
-      }
-    }
+    for (const fam of [4, 6] as const)
+      if (this.defaultRouteEndpoint(fam) === ep.id) await this.passGateway(fam);
+  }
+
+  private setGatewayOwner(fam: 4 | 6, id: string | undefined): void {
+    if (fam === 4) this.gw4 = id;
+    else this.gw6 = id;
+  }
+
+  /** The family's default route goes; the next endpoint with a gateway of that family gives it. */
+  private async passGateway(fam: 4 | 6): Promise<void> {
+    this.setGatewayOwner(fam, undefined);
+    await this.os.unsetGateway(fam);
+    // An endpoint attached meanwhile has set its own (its request ran after the removal).
+    if (this.defaultRouteEndpoint(fam) !== undefined) return;
+    const next = [...this.attached.values()].find((a) => gatewayOf(a.state, fam) && a.state.ifName);
+    const gateway = next && gatewayOf(next.state, fam);
+    if (!next?.state.ifName || !gateway) return;
+    this.setGatewayOwner(fam, next.ep.id);
+    await this.os.setGateway(gateway, next.state.ifName);
   }
 
   /** (Re)writes hosts and resolv.conf from the sandbox's current state. @internal */
@@ -250,4 +251,9 @@ export class Sandbox {
     if (this.options.hostsPath) await rm(this.hostsPath, { force: true });
     if (this.options.resolvConfPath) await rm(this.resolvConfPath, { force: true });
   }
+}
+
+/** The gateway a joined endpoint brings for a family, if any. */
+function gatewayOf(state: JoinState, fam: 4 | 6): string | undefined {
+  return fam === 4 ? state.gateway : state.gatewayIPv6;
 }

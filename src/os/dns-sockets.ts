@@ -1,14 +1,15 @@
 /**
  * The embedded resolver's sockets inside a sandbox: a UDP socket and a listening TCP socket bound
  * to 127.0.0.11 in the sandbox's network namespace, made in one synchronous call (setns in,
- * socket + bind + listen, setns back). The descriptors are then handed to Node (dgram's
+ * socket + bind + listen, setns back; openDnsSockets). The descriptors are then handed to Node (dgram's
  * `bind({ fd })`, net's `listen({ fd })`), which serves them from the daemon's own namespace:
  * a socket stays in the namespace it was made in. No process, one pair per sandbox.
  *
  * As Docker does, the sockets take ephemeral ports and a DNAT in the sandbox's own nftables table
  * (`ip dnet-dns`, output hook) sends 127.0.0.11:53 to them: a container may then run its own DNS
  * server on 0.0.0.0:53 (which a socket bound to 127.0.0.11:53 would refuse with EADDRINUSE).
- * Replies are un-NATed by conntrack. The table goes with the namespace.
+ * Replies are un-NATed by conntrack. The table goes with the namespace. That transaction runs on
+ * the kernel worker (redirectDnsSockets), with a libnftables context made inside the namespace.
  *
  * Equivalent to: `ip netns exec <ns> <a server on 127.0.0.11:P udp and tcp>` and
  * `nft add rule ip dnet-dns output ip daddr 127.0.0.11 udp dport 53 dnat to :P` (and tcp).
@@ -33,7 +34,7 @@ import {
   socket,
 } from './ffi/libc.ts';
 import { type NetnsRef, runInNetns } from './netns/index.ts';
-import { applyNft, expr, NFT_PRIO, NftPlan, stmt } from './nftables/index.ts';
+import { applyNftAsync, expr, NFT_PRIO, NftPlan, stmt } from './nftables/index.ts';
 
 /** Docker's address of the embedded resolver inside every container. */
 export const RESOLVER_ADDRESS = '127.0.0.11';
@@ -120,16 +121,11 @@ export function dnsRedirectPlan(address: string, port: number, udpPort: number, 
 
 /**
  * Opens the resolver's UDP and TCP sockets inside the namespace `ns` on `address` (default
- * 127.0.0.11), ephemeral ports, and redirects `address:port` (default 53) to them. The caller owns
- * the descriptors (Node closes them with the sockets made from them). Throws DnsListenerError.
+ * 127.0.0.11), ephemeral ports; redirectDnsSockets then sends `address:53` to them. The caller
+ * owns the descriptors (Node closes them with the sockets made from them). Throws DnsListenerError.
  */
-export function openDnsSockets(
-  ns: NetnsRef,
-  opts: { address?: string; port?: number; where?: string } = {},
-): DnsSocketFds {
-  const address = opts.address ?? RESOLVER_ADDRESS;
-  const { family, addr } = sockaddr(address, 0);
-  const where = opts.where ?? ('path' in ns ? ns.path : `namespace fd ${ns.fd}`);
+export function openDnsSockets(ns: NetnsRef, opts: { address?: string; where?: string } = {}): DnsSocketFds {
+  const { family, addr } = sockaddr(opts.address ?? RESOLVER_ADDRESS, 0);
   let udp = -1;
   let tcp = -1;
   try {
@@ -143,13 +139,37 @@ export function openDnsSockets(
       bind(tcp, addr);
       listen(tcp, TCP_BACKLOG);
     });
-    const udpPort = boundPort(udp);
-    const tcpPort = boundPort(tcp);
-    applyNft(dnsRedirectPlan(address, opts.port ?? RESOLVER_PORT, udpPort, tcpPort).toJSON(), { netns: ns });
-    return { udp, tcp, udpPort, tcpPort };
+    return { udp, tcp, udpPort: boundPort(udp), tcpPort: boundPort(tcp) };
   } catch (err) {
     if (udp >= 0) close(udp);
     if (tcp >= 0) close(tcp);
-    throw new DnsListenerError(where, err);
+    throw new DnsListenerError(whereOf(ns, opts.where), err);
+  }
+}
+
+function whereOf(ns: NetnsRef, where: string | undefined): string {
+  return where ?? ('path' in ns ? ns.path : `namespace fd ${ns.fd}`);
+}
+
+/**
+ * The DNAT of `address:port` (default 127.0.0.11:53) to the sockets' ports in the namespace `ns`
+ * (dnsRedirectPlan), one transaction on the kernel worker (a context made inside `ns` there).
+ * Throws DnsListenerError; the sockets stay the caller's either way.
+ */
+export async function redirectDnsSockets(
+  ns: NetnsRef,
+  fds: Pick<DnsSocketFds, 'udpPort' | 'tcpPort'>,
+  opts: { address?: string; port?: number; where?: string } = {},
+): Promise<void> {
+  const plan = dnsRedirectPlan(
+    opts.address ?? RESOLVER_ADDRESS,
+    opts.port ?? RESOLVER_PORT,
+    fds.udpPort,
+    fds.tcpPort,
+  );
+  try {
+    await applyNftAsync(plan, { netns: ns });
+  } catch (err) {
+    throw new DnsListenerError(whereOf(ns, opts.where), err);
   }
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
 import { NetlinkError } from '../errors/index.ts';
-import { type DnsSocketFds, openDnsSockets } from './dns-sockets.ts';
+import { type DnsSocketFds, openDnsSockets, redirectDnsSockets } from './dns-sockets.ts';
 import { kernelWorker } from './kernel-worker/index.ts';
 import { NetlinkHandle, type Route } from './netlink/index.ts';
 import { createNetns, deleteNetns, hostNetnsFd, openNetns, pinCurrentNetns } from './netns/index.ts';
@@ -40,6 +40,31 @@ let ipv6: boolean | undefined;
 function hasIPv6(): boolean {
   ipv6 ??= ipv6Available();
   return ipv6;
+}
+
+/**
+ * Configures `spec.srcName`, in the namespace `nl` is in: MTU, addresses (IPv6 without DAD: handed
+ * out by IPAM, usable at once), then name, MAC, no IPv6 link-local address (so no DAD of one, which
+ * would hold IPv6 up for a second or two) and up in one request: the kernel makes a link-local
+ * address when it sees the link's carrier up, which it does after this request, with generation
+ * off then. The kernel renames and sets the address before it brings the link up: when a request
+ * fails, the interface keeps its first name. Its index. The kernel worker runs it for
+ * OsSandbox.addInterface.
+ */
+export function configureInterface(nl: NetlinkHandle, spec: SandboxInterfaceSpec): number {
+  const link = nl.linkGet(spec.srcName);
+  if (!link) throw new NetlinkError(`link ${spec.srcName}`, ENODEV, 'no such link');
+  const { index } = link;
+  if (spec.mtu !== undefined) nl.linkSet(index, { mtu: spec.mtu });
+  for (const cidr of spec.addresses) nl.addrAdd(index, cidr, { noDad: family(cidr) === 6 });
+  const mtu = spec.mtu ?? link.mtu ?? 0;
+  nl.linkSet(index, {
+    name: spec.dstName,
+    ...(spec.mac ? { mac: spec.mac } : {}),
+    ...(mtu >= IPV6_MIN_MTU && hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}),
+    up: true,
+  });
+  return index;
 }
 
 const ENODEV = 19;
@@ -139,11 +164,16 @@ export class OsSandbox {
   }
 
   /**
-   * The embedded resolver's UDP and TCP sockets, bound to 127.0.0.11:53 inside this namespace
-   * (src/os/dns-sockets.ts). Throws DnsListenerError.
+   * The embedded resolver's UDP and TCP sockets, bound to 127.0.0.11 (ephemeral ports) inside
+   * this namespace (src/os/dns-sockets.ts); redirectDns sends port 53 to them. DnsListenerError.
    */
   openDnsSockets(): DnsSocketFds {
     return openDnsSockets({ fd: this.fd }, { where: `sandbox ${this.path}` });
+  }
+
+  /** The DNAT of 127.0.0.11:53 to the sockets' ports, on the kernel worker. DnsListenerError. */
+  redirectDns(fds: Pick<DnsSocketFds, 'udpPort' | 'tcpPort'>): Promise<void> {
+    return redirectDnsSockets({ fd: this.fd }, fds, { where: `sandbox ${this.path}` });
   }
 
   /** The namespace's inode number (it tells a namespace from a later one at the same path). */
@@ -169,32 +199,13 @@ export class OsSandbox {
     const here = { fd: this.fd };
     const tmp = spec.srcName;
     if (!spec.inSandbox) await kw.netlink('linkSet', [tmp, { up: false, netns: here }]);
-    let renamed = false;
     try {
-      const link = await kw.netlink('linkGet', [tmp], here);
-      if (!link) throw new NetlinkError(`link ${tmp}`, ENODEV, 'no such link');
-      const { index } = link;
-      if (spec.mtu !== undefined) await kw.netlink('linkSet', [index, { mtu: spec.mtu }], here);
-      // Addresses handed out by IPAM: no duplicate address detection, usable at once.
-      for (const cidr of spec.addresses)
-        await kw.netlink('addrAdd', [index, cidr, { noDad: family(cidr) === 6 }], here);
-      // Name, MAC, no IPv6 link-local address (so no DAD of one, which would hold IPv6 up for a
-      // second or two) and up, in one request: the kernel makes a link-local address when it
-      // sees the link's carrier up, which it does after this request, with generation off then.
-      const mtu = spec.mtu ?? link.mtu ?? 0;
-      const named = {
-        name: spec.dstName,
-        ...(spec.mac ? { mac: spec.mac } : {}),
-        ...(mtu >= IPV6_MIN_MTU && hasIPv6() ? { ipv6AddrGenMode: 'none' as const } : {}),
-        up: true,
-      };
-      await kw.netlink('linkSet', [index, named], here);
-      renamed = true;
-      this.indexes.set(spec.dstName, index);
+      // One call for the rest (configureInterface): one round trip to the worker, not one each.
+      this.indexes.set(spec.dstName, await kw.configureInterface(here, spec));
     } catch (err) {
-      const name = renamed ? spec.dstName : tmp;
-      if (spec.inSandbox) this.nl.linkDelIfExists(name);
-      else this.giveBack(name, spec.srcName);
+      // The rename is the last request: when anything failed, the interface has its first name.
+      if (spec.inSandbox) this.nl.linkDelIfExists(tmp);
+      else this.giveBack(tmp, spec.srcName);
       throw err;
     }
   }
@@ -217,9 +228,9 @@ export class OsSandbox {
    * and forgets the MACs it learned; nothing is sent from it, so an address or MAC handed out
    * again never meets it on the wire. Fast: it does not wait for an RCU grace period.
    */
-  quiesce(dstName: string): void {
+  async quiesce(dstName: string): Promise<void> {
     try {
-      this.nl.linkSet(this.ref(dstName), { up: false });
+      await kernelWorker().netlink('linkSet', [this.ref(dstName), { up: false }], { fd: this.fd });
     } catch (err) {
       // Gone already (someone deleted it, or its peer): nothing is left to quiet.
       if (!(err instanceof NetlinkError && err.errnoName === 'ENODEV')) throw err;
@@ -260,14 +271,18 @@ export class OsSandbox {
     this.nl.linkSet(name, { name: srcName, netns: { pid: process.pid } });
   }
 
-  /** Sets the default route of a family through `gateway` on `dev` (replacing any). */
-  setGateway(gateway: string, dev: string): void {
-    this.nl.routeReplace({ dst: 'default', gateway, oif: this.ref(dev), onlink: false });
+  /**
+   * Sets the default route of a family through `gateway` on `dev` (replacing any). On the kernel
+   * worker, inside this namespace: a route request waits for the kernel's rtnl lock.
+   */
+  async setGateway(gateway: string, dev: string): Promise<void> {
+    const route = { dst: 'default', gateway, oif: this.ref(dev), onlink: false };
+    await kernelWorker().netlink('routeReplace', [route], { fd: this.fd });
   }
 
-  /** Removes the default route of a family; false when there was none. */
-  unsetGateway(fam: 4 | 6): boolean {
-    return this.nl.routeDel({ dst: 'default', family: fam });
+  /** Removes the default route of a family (on the kernel worker); false when there was none. */
+  unsetGateway(fam: 4 | 6): Promise<boolean> {
+    return kernelWorker().netlink('routeDel', [{ dst: 'default', family: fam }], { fd: this.fd });
   }
 
   addRoute(destination: string, dev: string, nextHop?: string): void {

@@ -405,7 +405,7 @@ describe('bridge firewall (real traffic, br_netfilter off)', () => {
   });
 
   test('published ports: TCP, UDP, a 1:1 range, a shifted range, a given host address, IPv6', async () => {
-    fw.addPorts(allPorts);
+    await fw.addPorts(allPorts);
     const remote = agent('remote');
     const host = agent('host');
     const r = await Promise.all([
@@ -480,8 +480,8 @@ describe('bridge firewall (real traffic, br_netfilter off)', () => {
   });
 
   test('removing ports removes their elements, and the traffic', async () => {
-    fw.removePorts([P.tcp, P.range, P.shifted, P.v6]);
-    fw.removePorts([P.tcp]); // idempotent
+    await fw.removePorts([P.tcp, P.range, P.shifted, P.v6]);
+    await fw.removePorts([P.tcp]); // idempotent
     const rs = fw.list();
     const elems = Object.fromEntries(rs.maps.map((m) => [m.name, m.elem ?? []]));
     assert.deepEqual(elems.pub4any_addr, [
@@ -501,7 +501,7 @@ describe('bridge firewall (real traffic, br_netfilter off)', () => {
       agent('remote').udp('192.0.2.1', 8081),
     ]);
     assert.deepEqual(r, ['!ECONNREFUSED', '!ECONNREFUSED', '192.0.2.2 5001']);
-    fw.removePorts([P.udp, P.specific, P.netB]);
+    await fw.removePorts([P.udp, P.specific, P.netB]);
     for (const m of fw.list().maps) assert.deepEqual(m.elem ?? [], [], m.name);
   });
 
@@ -599,17 +599,19 @@ describe('bridge firewall: cost of published ports', () => {
       Array.from({ length: n }, (_, i) =>
         port({ hostPort: base + i, containerIP: '10.88.1.2', containerPort: 5000 }),
       );
-    const time = (fn: () => void): number => {
+    const time = async (fn: () => Promise<void>): Promise<number> => {
       const t0 = process.hrtime.bigint();
-      fn();
+      await fn();
       return Number(process.hrtime.bigint() - t0) / 1e6;
     };
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const runs = Array.from({ length: 15 }, (_, k) => k);
-    const at0 = runs.map((k) => time(() => fw.addPorts(batch(20000 + k * 10, 10))));
-    const bulk = time(() => fw.addPorts(batch(30000, 10000)));
-    const at10k = runs.map((k) => time(() => fw.addPorts(batch(45000 + k * 10, 10))));
-    const rm10k = time(() => fw.removePorts(batch(45000, 10)));
+    const at0: number[] = [];
+    for (const k of runs) at0.push(await time(() => fw.addPorts(batch(20000 + k * 10, 10))));
+    const bulk = await time(() => fw.addPorts(batch(30000, 10000)));
+    const at10k: number[] = [];
+    for (const k of runs) at10k.push(await time(() => fw.addPorts(batch(45000 + k * 10, 10))));
+    const rm10k = await time(() => fw.removePorts(batch(45000, 10)));
     const n = fw.list().maps.find((m) => m.name === 'pub4any_addr')?.elem?.length;
     assert.equal(n, 150 + 10000 + 150 - 10);
     assert.equal(await agent('remote').tcp('192.0.2.1', 35000), '192.0.2.2 5000', 'one of the 10,000');

@@ -9,6 +9,7 @@ import { NetlinkError } from '../../src/errors/index.ts';
 import { KernelWorker, kernelWorker } from '../../src/os/kernel-worker/index.ts';
 import { NetlinkHandle } from '../../src/os/netlink/index.ts';
 import { createNetns } from '../../src/os/netns/index.ts';
+import { OsSandbox } from '../../src/os/sandbox.ts';
 import { world } from '../harness/world.ts';
 
 const nl = NetlinkHandle.open();
@@ -141,5 +142,26 @@ describe('kernel worker', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'false');
     assert.ok(performance.now() - t0 < 20_000, 'the process exited by itself');
+  });
+
+  test("a sandbox's interface is configured in one worker call; on failure it is given back to the host", async () => {
+    const sb = OsSandbox.create('nlw-sb', `${world.runDir}/nlw`);
+    try {
+      const [bad, good] = addVeths('nlwi', 2) as [string, string];
+      // The same address twice: the kernel refuses the second (EEXIST) inside the sandbox.
+      const refused = { srcName: bad, dstName: 'eth0', addresses: ['10.77.0.2/24', '10.77.0.2/24'] };
+      await assert.rejects(
+        sb.addInterface(refused),
+        (err: unknown) => err instanceof NetlinkError && err.errnoName === 'EEXIST',
+      );
+      assert.ok(nl.linkGet(bad), `${bad} is back in the host under its name`);
+      await sb.addInterface({ srcName: good, dstName: 'eth0', addresses: ['10.77.0.3/24', 'fd77::3/64'] });
+      const eth0 = sb.interfaces().find((i) => i.name === 'eth0');
+      assert.deepEqual(eth0?.addresses.sort(), ['10.77.0.3/24', 'fd77::3/64']);
+      assert.equal(nl.linkGet(good), undefined, 'moved out of the host');
+      nl.linkDel(bad);
+    } finally {
+      sb.destroy();
+    }
   });
 });

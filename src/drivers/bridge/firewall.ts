@@ -3,6 +3,8 @@
  * nftables, in two tables owned by dnet (`inet <table>` and `bridge <table>`, see
  * firewall-plan.ts for the rules and why). Every method is one atomic libnftables transaction;
  * the Firewall keeps no state of its own (the driver's state is the truth, `init` rebuilds from it).
+ * The per-container transactions of published ports (addPorts, removePorts) run on the kernel
+ * worker thread and are awaited; the others run on the caller's thread.
  *
  * What the caller (the driver) does, not this module:
  *   - net.ipv4.ip_forward=1 (and net.ipv6.conf.all.forwarding=1 for IPv6 networks);
@@ -14,7 +16,14 @@
  *     DNAT sends the frame back out its ingress port); without br_netfilter that path is routed.
  */
 import type { NetnsRef } from '../../os/netns/index.ts';
-import { applyNft, listNft, type NftBatch, type NftRuleset, nftRuleCounts } from '../../os/nftables/index.ts';
+import {
+  applyNft,
+  applyNftAsync,
+  listNft,
+  type NftBatch,
+  type NftRuleset,
+  nftRuleCounts,
+} from '../../os/nftables/index.ts';
 import { sysctlEnsure } from '../../os/sysctl.ts';
 import { changeDockerUser } from './docker-user.ts';
 import {
@@ -78,6 +87,12 @@ export class Firewall {
     applyNft(batch, this.netns ? { netns: this.netns } : {});
   }
 
+  /** As apply, on the kernel worker (one atomic transaction there). */
+  private async applyAsync(batch: NftBatch): Promise<void> {
+    if (batch.nftables.length === 0) return;
+    await applyNftAsync(batch, this.netns ? { netns: this.netns } : {});
+  }
+
   /** Sets the network's sysctls (requiredSysctls) on its bridge, which must exist. */
   applySysctls(n: FwNetwork): void {
     for (const [k, v] of requiredSysctls(n)) sysctlEnsure(k, v, this.netns ? { netns: this.netns } : {});
@@ -129,14 +144,17 @@ export class Firewall {
     this.apply(this.planner.removeEndpoints(n, eps));
   }
 
-  /** A constant number of map element updates per port mapping, whatever is already there; one transaction. */
-  addPorts(ports: FwPort[]): void {
-    if (ports.length > 0) this.apply(this.planner.addPorts(ports));
+  /**
+   * A constant number of map element updates per port mapping, whatever is already there; one
+   * transaction, on the kernel worker (applyNftAsync): the event loop keeps turning meanwhile.
+   */
+  async addPorts(ports: FwPort[]): Promise<void> {
+    if (ports.length > 0) await this.applyAsync(this.planner.addPorts(ports));
   }
 
-  /** Idempotent; refuses (applying nothing) to remove a key that maps somewhere else. */
-  removePorts(ports: FwPort[]): void {
-    if (ports.length > 0) this.apply(this.planner.removePorts(ports));
+  /** Idempotent; refuses (applying nothing) to remove a key that maps somewhere else. On the worker. */
+  async removePorts(ports: FwPort[]): Promise<void> {
+    if (ports.length > 0) await this.applyAsync(this.planner.removePorts(ports));
   }
 
   /** Removes dnet's tables entirely (idempotent). */

@@ -21,9 +21,10 @@ export interface BridgeFirewall {
   addEndpoint(n: BridgeNetwork, e: BridgeEndpoint): void;
   /** Idempotent: the veth's name may come back on another network. */
   removeEndpoint(n: BridgeNetwork, e: BridgeEndpoint): void;
-  /** One transaction (and the tables made when there are none yet). */
-  addPorts(ports: FwPort[]): void;
-  removePorts(ports: FwPort[]): void;
+  /** One transaction on the kernel worker (and the tables made when there are none yet). */
+  addPorts(ports: FwPort[]): Promise<void>;
+  /** One transaction on the kernel worker. */
+  removePorts(ports: FwPort[]): Promise<void>;
   /** Replaces the tables with what the state says, in one transaction (they are made when missing). */
   rebuild(): void;
   /** After a restore: rebuilt from state, or removed when there is no network. */
@@ -47,8 +48,8 @@ export class NoBridgeFirewall implements BridgeFirewall {
   removeNetwork(): void {}
   addEndpoint(): void {}
   removeEndpoint(): void {}
-  addPorts(): void {}
-  removePorts(): void {}
+  async addPorts(): Promise<void> {}
+  async removePorts(): Promise<void> {}
   rebuild(): void {}
   restored(): void {}
   verify(): boolean {
@@ -99,10 +100,27 @@ export class NftBridgeFirewall implements BridgeFirewall {
     try {
       op(fw);
     } catch (err) {
-      if (!(err instanceof NftablesError) || fw.intact()) throw err;
-      this.repair(`a firewall update failed (${err.message}): dnet's tables were not intact`);
+      this.repairAfter(fw, err);
       op(fw);
     }
+  }
+
+  /** As update, for an update that runs on the kernel worker. */
+  private async updateAsync(op: (fw: Firewall) => Promise<void>, make = false): Promise<void> {
+    const fw = make ? this.made() : this.fw;
+    if (!fw) return;
+    try {
+      await op(fw);
+    } catch (err) {
+      this.repairAfter(fw, err);
+      await op(fw);
+    }
+  }
+
+  /** Rethrows `err` unless it failed because dnet's tables were not intact; then repairs them. */
+  private repairAfter(fw: Firewall, err: unknown): void {
+    if (!(err instanceof NftablesError) || fw.intact()) throw err;
+    this.repair(`a firewall update failed (${err.message}): dnet's tables were not intact`);
   }
 
   addNetwork(n: BridgeNetwork): void {
@@ -121,12 +139,12 @@ export class NftBridgeFirewall implements BridgeFirewall {
     this.update((fw) => fw.removeEndpoints(fwNetwork(n), [fwEndpoint(n, e)]));
   }
 
-  addPorts(ports: FwPort[]): void {
-    this.update((fw) => fw.addPorts(ports), true);
+  async addPorts(ports: FwPort[]): Promise<void> {
+    await this.updateAsync((fw) => fw.addPorts(ports), true);
   }
 
-  removePorts(ports: FwPort[]): void {
-    this.update((fw) => fw.removePorts(ports));
+  async removePorts(ports: FwPort[]): Promise<void> {
+    await this.updateAsync((fw) => fw.removePorts(ports));
   }
 
   rebuild(): void {

@@ -5,7 +5,8 @@
  *
  *   - nf_tables notifications (NFNLGRP_NFTABLES): a transaction committed by another process that
  *     deletes anything in dnet's tables (a table, chain, rule, set or element). Our own
- *     transactions carry our pid and are ignored. (In a pid namespace of its own, dnet's pid is not
+ *     transactions carry our pid, or the thread id of our kernel worker (the kernel reports the
+ *     committing thread), and are ignored (isOwnTask). (In a pid namespace of its own, dnet's pid is not
  *     the one the kernel reports: its own element deletions then cost a needless rebuild each.)
  *   - link notifications (RTNLGRP_LINK): RTM_DELLINK of a bridge or veth the driver owns, or one of
  *     its veths released from its bridge.
@@ -17,6 +18,7 @@
  * POLL_MS (a drain with nothing queued is one recv() returning EAGAIN). The timers are unref'd and
  * stop() clears them and closes the sockets: a process whose controller is closed can exit.
  */
+import { isOwnTask } from '../../os/kernel-worker/index.ts';
 import { LinkEvents, NftEvents } from '../../os/netlink/index.ts';
 
 /** How often the notification sockets are drained: bounds the time to notice a tamper. */
@@ -124,7 +126,7 @@ export class TamperWatch {
       reasons.push('nftables notifications were lost');
     }
     for (const t of n.transactions) {
-      if (t.pid === process.pid) continue;
+      if (t.pid !== undefined && isOwnTask(t.pid)) continue;
       const ours = t.changes.filter(
         (c) =>
           c.op === 'del' && c.table === this.opts.table && (c.family === 'inet' || c.family === 'bridge'),

@@ -124,14 +124,17 @@ export class PortPublisher {
       };
       return { alloc, mapping, fw: fwPortOf(mapping, n.cfg.bridgeName) };
     });
+    // In the state before the transaction (it runs on the kernel worker): a rebuild meanwhile
+    // programs them too.
+    e.ports = ports;
     try {
-      if (!this.state.restoring) this.firewall().addPorts(ports.map((p) => p.fw));
+      if (!this.state.restoring) await this.firewall().addPorts(ports.map((p) => p.fw));
     } catch (err) {
+      e.ports = [];
       held?.release();
       for (const p of ports) this.allocator.release(p.alloc);
       throw err;
     }
-    e.ports = ports;
     if (held) e.held = held;
     if (this.state.cfg.userlandProxy) {
       try {
@@ -207,8 +210,15 @@ export class PortPublisher {
       await this.stopProxies(e);
       if (e.ports.length === 0) return;
       const ports = e.ports;
-      this.firewall().removePorts(ports.map((p) => p.fw));
+      // Out of the state first (a rebuild while the transaction runs leaves them out); back in
+      // when the removal fails.
       e.ports = [];
+      try {
+        await this.firewall().removePorts(ports.map((p) => p.fw));
+      } catch (err) {
+        e.ports = ports;
+        throw err;
+      }
       for (const p of ports) this.allocator.release(p.alloc);
     } finally {
       held?.release(); // closes every socket, whatever happened above

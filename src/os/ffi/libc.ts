@@ -18,8 +18,8 @@ const libc = load('libc.so.6');
 
 /** struct ethtool_value (linux/ethtool.h): a command and its one value. */
 const EthtoolValue = koffi.struct('dnet_ethtool_value', { cmd: 'uint32_t', data: 'uint32_t' });
-/** struct ifreq (40 bytes on 64-bit) with its union as ifr_data: a pointer to the command. */
-const IfreqData = koffi.struct('dnet_ifreq_data', {
+/** struct ifreq (40 bytes on 64-bit) with its union as ifr_data: a pointer to the command (named by ioctlIfreq's prototype). */
+koffi.struct('dnet_ifreq_data', {
   name: koffi.array('uint8_t', 16),
   data: 'void *',
   pad: koffi.array('uint8_t', 16),

@@ -10,6 +10,8 @@
  * - Namespaces: a thread starts in the namespace of the thread that made it, and the main thread
  *   only leaves the host's inside one synchronous call (runInNetns), so the worker starts in the
  *   host's. setns is per thread: the synchronous-switch rule holds in the worker as on the main thread.
+ * - nftables: the thread keeps a libnftables context of its own for the host namespace and makes
+ *   per-namespace contexts there for one call each (nftApply; src/os/nftables/async.ts).
  * - Ownership: one shared worker, started on the first call; `ref`'d while calls are pending,
  *   `unref`'d when idle (it never keeps the process alive by itself); `close()` (the controller's
  *   close) waits for pending calls, then ends the thread. A call after that starts a new one.
@@ -21,8 +23,11 @@
 import { Worker } from 'node:worker_threads';
 import { KernelWorkerError } from '../../errors/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
+import type { NftBatch } from '../nftables/types.ts';
+import type { SandboxInterfaceSpec } from '../sandbox.ts';
 import {
   fromWire,
+  type KernelHello,
   type KernelOp,
   type KernelOps,
   type KernelRequest,
@@ -91,6 +96,23 @@ export class KernelWorker {
   }
 
   /**
+   * Configures an interface inside `netns` (MTU, addresses, then name, MAC and up: see
+   * configureInterface in src/os/sandbox.ts), in one call; its index.
+   */
+  configureInterface(netns: NetnsRef, spec: SandboxInterfaceSpec): Promise<number> {
+    return this.call('interfaceConfigure', { netns, spec }, `configure ${spec.srcName}`);
+  }
+
+  /**
+   * Applies a libnftables batch as one atomic transaction on the worker: with its host-namespace
+   * context, or inside `netns` (an fd of this process, or a path). NftablesError as applyNft.
+   */
+  async nftApply(batch: NftBatch, netns?: NetnsRef): Promise<void> {
+    const args = { batch, ...(netns !== undefined ? { netns } : {}) };
+    await this.call('nftApply', args, `nftables apply (${batch.nftables.length} commands)`);
+  }
+
+  /**
    * Runs a NetlinkHandle method on the worker: in the host namespace, or inside `netns` (an fd
    * of this process, or a path). Same arguments, result and errors as the method.
    */
@@ -126,7 +148,10 @@ export class KernelWorker {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = spawn();
-    w.on('message', (r: KernelResponse) => this.answer(r));
+    w.on('message', (r: KernelResponse | KernelHello) => {
+      if ('hello' in r) workerTids.add(r.hello.tid);
+      else this.answer(r);
+    });
     w.on('error', (err) => this.lost(w, err instanceof Error ? err.message : String(err)));
     w.on('exit', (code) => this.lost(w, `it exited with code ${code}`));
     w.unref();
@@ -161,6 +186,18 @@ export class KernelWorker {
     this.worker = undefined;
     await w.terminate();
   }
+}
+
+/** The kernel thread ids the kernel workers of this process had (each thread's first message). */
+const workerTids = new Set<number>();
+
+/**
+ * Whether `pid`, as the kernel reports who did something (an nf_tables notification's pid is the
+ * committing thread's id), is this process: its main thread or one of its kernel worker threads.
+ * A worker's id is known once its first message is read (before any of its answers).
+ */
+export function isOwnTask(pid: number): boolean {
+  return pid === process.pid || workerTids.has(pid);
 }
 
 let shared: KernelWorker | undefined;

@@ -4,9 +4,12 @@
  * would have thrown (NetlinkError and SyscallError with their op and errno, fs errors with their
  * code), so callers match on `code`/`errno` whichever thread ran the call.
  */
-import { NetlinkError, SyscallError } from '../../errors/index.ts';
+import { readlinkSync } from 'node:fs';
+import { NetlinkError, NftablesError, SyscallError } from '../../errors/index.ts';
 import type { NetlinkHandle } from '../netlink/index.ts';
 import type { NetnsRef } from '../netns/index.ts';
+import type { NftBatch } from '../nftables/types.ts';
+import type { SandboxInterfaceSpec } from '../sandbox.ts';
 
 /**
  * The NetlinkHandle methods the worker runs on request (each takes the rtnl lock in the kernel,
@@ -39,6 +42,13 @@ export interface KernelOps {
   netnsDelete: { args: { path: string }; result: boolean };
   /** A sandbox namespace made ready (OsSandbox.create: loopback up, DAD off); its path. */
   sandboxCreate: { args: { name: string; runDir: string }; result: string };
+  /** OsSandbox.addInterface's requests inside `netns` (configureInterface); the link's index. */
+  interfaceConfigure: { args: { netns: NetnsRef; spec: SandboxInterfaceSpec }; result: number };
+  /**
+   * One libnftables transaction (atomic), with the worker's host-namespace context or a context
+   * made inside `netns` for the call; NftablesError when libnftables refuses it.
+   */
+  nftApply: { args: { batch: NftBatch; netns?: NetnsRef }; result: null };
   /** One NetlinkHandle method, in the host namespace or inside `netns` (an fd is the process's). */
   netlink: {
     args: { method: NetlinkMethod; args: unknown[]; netns?: NetnsRef };
@@ -56,12 +66,13 @@ export interface KernelRequest {
 
 /** An error as it crosses the thread boundary. */
 export interface WireError {
-  type: 'netlink' | 'syscall' | 'fs' | 'range' | 'type' | 'other';
+  type: 'netlink' | 'nftables' | 'syscall' | 'fs' | 'range' | 'type' | 'other';
   message: string;
   name?: string;
   op?: string;
   errno?: number;
   extack?: string;
+  detail?: string;
   code?: string;
   syscall?: string;
   path?: string;
@@ -70,6 +81,22 @@ export interface WireError {
 export type KernelResponse =
   | { id: number; ok: true; value: KernelOps[KernelOp]['result'] }
   | { id: number; ok: false; error: WireError };
+
+/**
+ * The thread's first message: its kernel thread id, which the kernel reports as the `pid` of what
+ * the thread does (nf_tables notifications: task_pid_nr of the committing thread).
+ */
+export interface KernelHello {
+  hello: { tid: number };
+}
+
+/** The thread's own kernel thread id (from /proc/thread-self, a link to `<pid>/task/<tid>`). */
+export function threadTid(): number {
+  const link = readlinkSync('/proc/thread-self');
+  const tid = Number.parseInt(link.slice(link.lastIndexOf('/') + 1), 10);
+  if (!Number.isInteger(tid) || tid <= 0) throw new Error(`unexpected /proc/thread-self link ${link}`);
+  return tid;
+}
 
 export function toWire(err: unknown): WireError {
   if (err instanceof NetlinkError) {
@@ -81,6 +108,8 @@ export function toWire(err: unknown): WireError {
       ...(err.extack !== undefined ? { extack: err.extack } : {}),
     };
   }
+  if (err instanceof NftablesError)
+    return { type: 'nftables', message: err.message, op: err.op, detail: err.detail };
   if (err instanceof SyscallError)
     return { type: 'syscall', message: err.message, op: err.op, errno: err.errno };
   if (err instanceof Error) {
@@ -109,6 +138,8 @@ export function fromWire(w: WireError): Error {
   switch (w.type) {
     case 'netlink':
       return new NetlinkError(w.op ?? '', w.errno ?? 0, w.extack);
+    case 'nftables':
+      return new NftablesError(w.op ?? '', w.detail ?? '');
     case 'syscall': {
       const e = new SyscallError(w.op ?? '', w.errno ?? 0);
       e.message = w.message;

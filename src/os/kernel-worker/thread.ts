@@ -6,14 +6,17 @@
 import { parentPort } from 'node:worker_threads';
 import { NetlinkHandle } from '../netlink/index.ts';
 import { deleteNetns, type NetnsRef } from '../netns/index.ts';
-import { OsSandbox } from '../sandbox.ts';
+import { applyNft } from '../nftables/apply.ts';
+import { configureInterface, OsSandbox } from '../sandbox.ts';
 import {
+  type KernelHello,
   type KernelOp,
   type KernelOps,
   type KernelRequest,
   type KernelResponse,
   NETLINK_METHODS,
   type NetlinkMethod,
+  threadTid,
   toWire,
 } from './protocol.ts';
 
@@ -54,8 +57,23 @@ const handlers: { [K in KernelOp]: (args: KernelOps[K]['args']) => KernelOps[K][
     sb.release(); // the namespace stays; the caller opens it
     return sb.path;
   },
+  interfaceConfigure: ({ netns, spec }) => {
+    const h = NetlinkHandle.open({ netns });
+    try {
+      return configureInterface(h, spec);
+    } finally {
+      h.close();
+    }
+  },
+  nftApply: ({ batch, netns }) => {
+    applyNft(batch, netns !== undefined ? { netns } : {});
+    return null;
+  },
   netlink: ({ method, args, netns }) => netlink(method, args, netns) as KernelOps['netlink']['result'],
 };
+
+const hello: KernelHello = { hello: { tid: threadTid() } };
+port.postMessage(hello);
 
 port.on('message', (req: KernelRequest) => {
   let res: KernelResponse;

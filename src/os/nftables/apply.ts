@@ -17,6 +17,8 @@
  *     for callers that apply many plans to one namespace.
  *   - every context's socket gets an fd number below 1024 (libnftables uses select(); see
  *     low-fds.ts), however many fds the process holds.
+ *   - applyNftAsync (async.ts) runs the same call on the kernel worker thread, which has its
+ *     own host context and makes its per-namespace contexts there: the event loop keeps turning.
  *
  * libnftables 1.0.6 pitfalls found while writing this (and guarded here or in plan.ts):
  *   - no `destroy` command (1.0.7+).
@@ -129,7 +131,13 @@ export function observeNftTransactions(fn: (t: NftTransaction) => void): () => v
   return () => void observers.delete(fn);
 }
 
-function notify(t: NftTransaction): void {
+/** Whether anyone observes transactions (applyNftAsync reads no clock otherwise). @internal */
+export function nftObserved(): boolean {
+  return observers.size > 0;
+}
+
+/** Tells the observers about one transaction (also one run on the kernel worker). @internal */
+export function notify(t: NftTransaction): void {
   for (const fn of observers) {
     try {
       fn(t);

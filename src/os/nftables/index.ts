@@ -17,6 +17,7 @@ export {
   nftElements,
   observeNftTransactions,
 } from './apply.ts';
+export { applyNftAsync } from './async.ts';
 export { expr, stmt, verdict } from './expr.ts';
 export { nftGeneration, nftRuleCounts } from './inspect.ts';
 export {
