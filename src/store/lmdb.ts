@@ -6,17 +6,18 @@
  * - Durable: commits are fsync'ed before a write's promise resolves ("resolved" means "on disk").
  *   lmdb-js's `overlappingSync` is on: a commit is made visible first and flushed after, outside
  *   the write lock, and a write waits for its flush (`root.flushed`). A transaction with
- *   `{ durable: false }` (an operation's intent) does not wait: it is committed, kept if the
- *   process dies (same boot: lmdb-js restores the last committed transaction), flushed in the
- *   background and at the latest with the next durable commit. LMDB's meta-page handling keeps the
- *   file consistent after a machine crash either way (it restores the last flushed transaction).
+ *   `{ durable: false }` (an operation's intent) does not wait: it is committed at once on the
+ *   calling thread, kept if the process dies (same boot: lmdb-js restores the last committed
+ *   transaction), flushed with the next durable commit. LMDB's meta-page handling keeps the file
+ *   consistent after a machine crash either way (it restores the last flushed transaction).
  * - Versions: LMDB's per-entry version (`useVersions`) holds the store revision of the entry's last
  *   write; the revision counter lives in a second database (`meta`), updated in the same
  *   transaction, so it survives restarts and never goes back (no ABA after delete + re-create).
  * - Every write, single or a transaction, runs as one abortable (child) LMDB write transaction:
  *   the conditions are checked, then the writes applied, inside it; anything thrown aborts it whole.
- *   lmdb-js batches concurrent writes into one commit, in call order.
- * - Watches are in-process: events are delivered after the commit, in commit order. Only this
+ *   Durable writes go to lmdb-js's write thread, which batches concurrent ones into one commit,
+ *   in call order; a non-durable one is its own synchronous transaction (`transactionSync`).
+ * - Watches are in-process: events are delivered after the commit, in commit (revision) order. Only this
  *   process writes the directory (the lock), so nothing is missed.
  */
 import { join } from 'node:path';
