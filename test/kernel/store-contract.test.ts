@@ -24,6 +24,7 @@ import {
   KeyExistsError,
   type KvEvent,
   type KvStore,
+  type KvTxnResult,
   LmdbStore,
   LOCK_FILE,
   MAX_KEY_BYTES,
@@ -683,14 +684,25 @@ describe('LmdbStore: the data directory', () => {
     const s = await LmdbStore.open({ dir });
     const events: KvEvent[] = [];
     const w = await s.watch('m/', (ev) => events.push(ev));
-    // Durable writes queued to the write thread, non-durable ones committed at once in between.
-    const writes = Array.from({ length: 20 }, (_, i) =>
-      s.transaction([{ type: 'put', key: `m/${i}`, value: i }], { durable: i % 2 === 0 }),
+    // Durable writes queued to the write thread; non-durable ones committed at once meanwhile,
+    // at every turn of the event loop, so that some commit between a queued write's commit (on
+    // the write thread) and its promise's resolution (here).
+    const queued = Array.from({ length: 20 }, (_, i) =>
+      s.transaction([{ type: 'put', key: `m/${i}`, value: i }]),
     );
-    const versions = (await Promise.all(writes)).map((r) => r.version);
-    assert.equal(new Set(versions).size, 20, 'every write has its own revision');
+    let pending = true;
+    const all = Promise.all(queued).finally(() => {
+      pending = false;
+    });
+    const atOnce: Promise<KvTxnResult>[] = [];
+    for (let i = 20; pending || i < 40; i++) {
+      atOnce.push(s.transaction([{ type: 'put', key: `m/${i}`, value: i }], { durable: false }));
+      await new Promise((r) => setImmediate(r));
+    }
+    const versions = [...(await all), ...(await Promise.all(atOnce))].map((r) => r.version);
+    assert.equal(new Set(versions).size, versions.length, 'every write has its own revision');
     const seen = events.map((e) => (e.type === 'put' ? e.entry.version : e.version));
-    assert.equal(seen.length, 20);
+    assert.equal(seen.length, versions.length);
     assert.deepEqual(
       seen,
       [...seen].sort((a, b) => a - b),
@@ -719,7 +731,7 @@ describe('LmdbStore: the data directory', () => {
     await s.close();
     const s2 = await LmdbStore.open({ dir });
     assert.equal(await s2.revision(), r.version);
-    assert.equal((await s2.list('m/')).length, 19);
+    assert.equal((await s2.list('m/')).length, versions.length - 1);
     await s2.close();
   });
 
