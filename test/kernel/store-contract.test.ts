@@ -24,6 +24,7 @@ import {
   KeyExistsError,
   type KvEvent,
   type KvStore,
+  type KvTxnResult,
   LmdbStore,
   LOCK_FILE,
   MAX_KEY_BYTES,
@@ -676,6 +677,62 @@ describe('LmdbStore: the data directory', () => {
     assert.equal(won.length, 1);
     for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof StoreLockedError);
     await won[0]!.value.close();
+  });
+
+  test('durable and non-durable writes interleaved: events in revision order, conditions hold', async () => {
+    const dir = join(lmdbDir, 'mixed');
+    const s = await LmdbStore.open({ dir });
+    const events: KvEvent[] = [];
+    const w = await s.watch('m/', (ev) => events.push(ev));
+    // Durable writes queued to the write thread; non-durable ones committed at once meanwhile,
+    // at every turn of the event loop, so that some commit between a queued write's commit (on
+    // the write thread) and its promise's resolution (here).
+    const queued = Array.from({ length: 20 }, (_, i) =>
+      s.transaction([{ type: 'put', key: `m/${i}`, value: i }]),
+    );
+    let pending = true;
+    const all = Promise.all(queued).finally(() => {
+      pending = false;
+    });
+    const atOnce: Promise<KvTxnResult>[] = [];
+    for (let i = 20; pending || i < 40; i++) {
+      atOnce.push(s.transaction([{ type: 'put', key: `m/${i}`, value: i }], { durable: false }));
+      await new Promise((r) => setImmediate(r));
+    }
+    const versions = [...(await all), ...(await Promise.all(atOnce))].map((r) => r.version);
+    assert.equal(new Set(versions).size, versions.length, 'every write has its own revision');
+    const seen = events.map((e) => (e.type === 'put' ? e.entry.version : e.version));
+    assert.equal(seen.length, versions.length);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => a - b),
+      'events come in revision order',
+    );
+    // A non-durable write is checked like any other: a failed condition writes nothing.
+    const before = await s.revision();
+    const err = await rejectsWith(
+      s.transaction(
+        [
+          { type: 'put', key: 'm/new', value: 1 },
+          { type: 'create', key: 'm/0', value: 'again' },
+        ],
+        { durable: false },
+      ),
+      KeyExistsError,
+    );
+    assert.equal(err.key, 'm/0');
+    assert.equal(await s.get('m/new'), undefined);
+    assert.equal(await s.revision(), before);
+    // Its value and revision are read back at once, and after a reopen.
+    const r = await s.transaction([{ type: 'delete', key: 'm/1' }], { durable: false });
+    assert.equal(await s.get('m/1'), undefined);
+    assert.equal(await s.revision(), r.version);
+    await w.close();
+    await s.close();
+    const s2 = await LmdbStore.open({ dir });
+    assert.equal(await s2.revision(), r.version);
+    assert.equal((await s2.list('m/')).length, versions.length - 1);
+    await s2.close();
   });
 
   test('stored data it cannot read is StoreCorruptError, not a crash', async () => {
