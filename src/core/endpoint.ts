@@ -2,6 +2,10 @@
  * An endpoint: what joins a sandbox to a network (a veth pair, a macvlan...), and its join. Every
  * change is one operation with its intent and its result recorded (persist.ts); a teardown tries
  * every step and reports every failure.
+ *
+ * Longer than 400 lines on purpose: join, leave, delete and their teardown are one protocol over
+ * one record (intent committed, kernel steps, result committed); kept in one class, a reader sees
+ * every state the record can be left in by a crash in one place (docs/persistence.md).
  */
 import type { CreateEndpointRequest, PortMapping } from '../driver-api/driver.ts';
 import { InvalidOptionError } from '../errors/cnm.ts';

@@ -2,6 +2,9 @@
  * A network: a group of endpoints that can talk directly, made by a driver (a bridge, a VXLAN...)
  * with pools from an IPAM driver. Endpoints are made under the network's lock (their name and
  * addresses), then without it: creations on one network run concurrently.
+ *
+ * Longer than 400 lines on purpose: Network's operations (create, connect, endpoints, delete) share
+ * its lock and its record; the address requests already live in addresses.ts.
  */
 import type { CreateNetworkRequest, NetworkDriver } from '../driver-api/driver.ts';
 import { IPAM_MAC_ADDRESS_OPTION, type IpamDriver } from '../driver-api/ipam.ts';

@@ -1,5 +1,7 @@
 /**
  * Start-up reconciliation: the store says what should exist; the kernel says what does.
+ * (Longer than 400 lines on purpose: the steps below run in this order, each depending on the
+ * previous; one file keeps the order and its reasons readable top to bottom.)
  *
  * 0. Removals a previous run left to the background (reclaim.ts) are finished.
  * 1. Networks in state `ready` are restored: IPAM allocations replayed (same subnets, gateways,

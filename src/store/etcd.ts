@@ -2,6 +2,10 @@
  * The global store: etcd v3 (the `etcd3` package, gRPC), for state that several hosts share.
  * dnet's keys live under a prefix (default `dnet/`), so the cluster can be shared.
  *
+ * Longer than 400 lines on purpose: it is one class implementing one contract (store/types.ts)
+ * against one protocol, and each method maps a contract rule to etcd's txn/range/watch/lease
+ * semantics and its failures; the pieces share the client, the prefix and the error mapping.
+ *
  * - Versions are etcd's mod_revision; the store revision is etcd's revision.
  * - create: one txn comparing the key's version with 0; compareAndSwap and compareAndDelete: one txn
  *   comparing mod_revision. A transaction is one etcd txn: the conditions become its compares, the

@@ -3,6 +3,8 @@
  * `dnet cni install --bin-dir DIR` puts it in DIR as `dnet` (make build compiles it into
  * dist/cni/launcher/; install compiles it with the system cc when that is missing or stale),
  * linked statically where the C library allows it: no dynamic loader runs at each exec.
+ * One file on purpose (a little over 400 lines): `dnet cni install` compiles it with `cc` alone,
+ * no build system, from the installed package.
  *
  * It holds no CNI logic. It reads the network config on stdin and the CNI_* environment, sends
  * them in one HTTP/1.1 request (POST /cni) over the daemon's unix socket, prints the body of the
