@@ -29,7 +29,7 @@
  * run one after another, never two at once.
  */
 
-import { kernelWorker } from '../os/kernel-worker/index.ts';
+import { deletionWorker } from '../os/kernel-worker/index.ts';
 import { type Change, del, keys, type Persister, put } from './persist.ts';
 
 /** What one reclaim entry owns. */
@@ -140,7 +140,7 @@ export class Reclaimer {
    * checked; finished entries are deleted in one commit. Re-arms itself while work is left.
    */
   private async pass(now: boolean): Promise<void> {
-    const kw = kernelWorker();
+    const kw = deletionWorker();
     const t = performance.now();
     const recs = this.unmount.splice(0);
     // All namespaces at once: the worker runs them in order, the answers come back together.

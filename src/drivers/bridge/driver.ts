@@ -23,7 +23,7 @@ import {
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { familyOf, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
-import { kernelWorker } from '../../os/kernel-worker/index.ts';
+import { deletionWorker, kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
 import { type BridgeFirewall, NftBridgeFirewall, NoBridgeFirewall } from './fw-driver.ts';
@@ -247,7 +247,7 @@ export class BridgeDriver implements NetworkDriver {
     const e = this.state.ep(networkId, endpointId);
     await this.ports.unpublish(e);
     // A veth delete waits for RCU grace periods: on the kernel worker, not the event loop.
-    if (!e.hostVethReclaimed) await kernelWorker().linkDelIfExists(e.hostVeth);
+    if (!e.hostVethReclaimed) await deletionWorker().linkDelIfExists(e.hostVeth);
     n.endpoints.delete(endpointId);
     this.repairer.reportedMissing.delete(endpointId);
   }

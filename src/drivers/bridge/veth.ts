@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { NetlinkError } from '../../errors/os.ts';
-import { kernelWorker } from '../../os/kernel-worker/index.ts';
+import { deletionWorker, kernelWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import type { BridgeNetwork } from './state.ts';
@@ -88,6 +88,6 @@ export async function removeVeth(hostVeth: string, deferRemoval: boolean): Promi
       return [];
     }
   }
-  await kw.linkDelIfExists(hostVeth);
+  await deletionWorker().linkDelIfExists(hostVeth);
   return [];
 }

@@ -28,7 +28,7 @@ import type {
 } from '../../driver-api/driver.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { randomMac } from '../../ip/mac.ts';
-import { kernelWorker } from '../../os/kernel-worker/index.ts';
+import { deletionWorker, kernelWorker } from '../../os/kernel-worker/index.ts';
 import { ensureLinkKind, linkAddOfKind } from '../../os/link-kinds.ts';
 import { type LinkSpec, NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
@@ -274,7 +274,7 @@ export class VlanDriver implements NetworkDriver {
 
   private async deleteHostSlave(e: VlanEndpoint): Promise<void> {
     const l = this.nl.linkGet(e.ifName);
-    if (l && l.alias === this.mark(e.id)) await kernelWorker().linkDelIfExists(l.index);
+    if (l && l.alias === this.mark(e.id)) await deletionWorker().linkDelIfExists(l.index);
   }
 
   /** Runs fn with a handle inside the sandbox; nothing when the namespace is gone (so is the slave). */

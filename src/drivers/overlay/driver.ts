@@ -29,7 +29,7 @@ import { DnetError } from '../../errors/base.ts';
 import { InvalidOptionError } from '../../errors/cnm.ts';
 import { cidrContains, plain } from '../../ip/index.ts';
 import { randomMac } from '../../ip/mac.ts';
-import { kernelWorker } from '../../os/kernel-worker/index.ts';
+import { deletionWorker } from '../../os/kernel-worker/index.ts';
 import type { NetlinkHandle } from '../../os/netlink/index.ts';
 import { openNetns } from '../../os/netns/index.ts';
 import { hostNetlink } from '../../os/sandbox.ts';
@@ -355,7 +355,7 @@ export class OverlayDriver implements NetworkDriver {
     const e = this.ep(networkId, endpointId);
     await this.need().unpublishEndpoint(networkId, endpointId);
     // A veth delete waits for RCU grace periods: on the kernel worker, not the event loop.
-    await kernelWorker().linkDelIfExists(e.hostVeth);
+    await deletionWorker().linkDelIfExists(e.hostVeth);
     e.joined = false;
   }
 

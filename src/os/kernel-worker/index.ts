@@ -12,7 +12,10 @@
  *   host's. setns is per thread: the synchronous-switch rule holds in the worker as on the main thread.
  * - nftables: the thread keeps a libnftables context of its own for the host namespace and makes
  *   per-namespace contexts there for one call each (nftApply; src/os/nftables/async.ts).
- * - Ownership: one shared worker, started on the first call; `ref`'d while calls are pending,
+ * - Two workers: `kernelWorker()` for the attach path's calls, `deletionWorker()` for deletions
+ *   that wait for the kernel (the reclaim queue, a veth deleted at a leave), so an attach never
+ *   queues behind a 25 ms delete on one thread.
+ * - Ownership: each worker starts on its first call; `ref`'d while calls are pending,
  *   `unref`'d when idle (it never keeps the process alive by itself); `close()` (the controller's
  *   close) waits for pending calls, then ends the thread. A call after that starts a new one.
  *   If the thread dies, its pending calls fail with KernelWorkerError and the next call starts a
@@ -208,7 +211,20 @@ export function kernelWorker(): KernelWorker {
   return shared;
 }
 
-/** Ends the shared worker's thread once its pending calls are answered (the controller's close). */
+let deletions: KernelWorker | undefined;
+
+/**
+ * A second worker, for the deletions that wait for the kernel (a veth's removal waits for RCU
+ * grace periods, ~25 ms; a namespace's unmount, ~1 ms): the reclaim queue and the veth deletes
+ * of leaves and endpoint deletions. One thread runs its calls in order, so on the shared worker an
+ * attach's link calls would queue behind them.
+ */
+export function deletionWorker(): KernelWorker {
+  deletions ??= new KernelWorker();
+  return deletions;
+}
+
+/** Ends the workers' threads once their pending calls are answered (the controller's close). */
 export async function closeKernelWorker(): Promise<void> {
-  await shared?.close();
+  await Promise.all([shared?.close(), deletions?.close()]);
 }
