@@ -275,6 +275,8 @@ describe('published ports hold their host port', () => {
 
   test('the network goes, nothing is left', async () => {
     await n.delete();
+    // Detached sandboxes' namespaces and dying veths are reclaimed in the background: wait for it.
+    await ctl.settled();
     const { stdout } = await run('ip', ['-j', 'link']);
     assert.deepEqual(
       (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname),
