@@ -110,6 +110,7 @@ export async function joinCluster(
     });
     return { cluster, store };
   } catch (err) {
+    // The join's failure is the error; closing the store on the way out is best effort.
     await store.close().catch(() => {});
     throw err;
   }

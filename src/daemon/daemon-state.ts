@@ -103,6 +103,7 @@ export async function openDaemonState(
     });
     return { ...state, engineId, joined, restoreSeconds: (performance.now() - opened) / 1000 };
   } catch (err) {
+    // The start's failure is the error; leaving the cluster on the way out is best effort.
     await joined?.cluster.close().catch(() => {});
     await joined?.store.close().catch(() => {});
     throw err;

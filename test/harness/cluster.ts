@@ -89,7 +89,7 @@ export class ClusterHost {
         reject(new Error(`${this.name}: daemon exited (${code}):\n${this.stderr}`)),
       ),
     );
-    exited.catch(() => undefined);
+    exited.catch(() => undefined); // an unwatched exit is not an unhandled rejection; waits race it
     await Promise.race([waitForPing(this.sock, 60_000), exited]);
   }
 
@@ -144,11 +144,11 @@ export async function startCluster(root: string, n = 3): Promise<TestCluster> {
     for (const h of hosts) {
       try {
         ip('netns', 'del', h.name);
-      } catch {}
+      } catch {} // gone already (a test removed the host)
     }
     try {
       ip('link', 'del', UNDERLAY);
-    } catch {}
+    } catch {} // gone already (the world's namespace goes with it anyway)
     rmSync(base, { recursive: true, force: true });
   };
   try {
